@@ -1,0 +1,210 @@
+// Matrix multiplies: out(m,n) = x(m,k) · Wᵀ with W stored as n rows of k (PyTorch Linear layout).
+// matmulF32 streams f32 weights; matmulQ8 streams int8 weights with one f32 scale per output row.
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) +
+         f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+// out(n) = W(n,k) · x(k): four weight rows at a time, two k-steps in flight (8 accumulators).
+function matvecF32(out: usize, x: usize, w: usize, k: i32, n: i32): void {
+  const rowBytes = <usize>k << 2;
+  const k8 = k & ~7;
+  const k4 = k & ~3;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const w0 = w + <usize>j * rowBytes;
+    const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let kk = 0;
+    for (; kk < k8; kk += 8) {
+      const o = <usize>kk << 2;
+      const xa = v128.load(x + o), xb = v128.load(x + o, 16);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xa));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xa));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xa));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xa));
+      b0 = f32x4.add(b0, f32x4.mul(v128.load(w0 + o, 16), xb));
+      b1 = f32x4.add(b1, f32x4.mul(v128.load(w1 + o, 16), xb));
+      b2 = f32x4.add(b2, f32x4.mul(v128.load(w2 + o, 16), xb));
+      b3 = f32x4.add(b3, f32x4.mul(v128.load(w3 + o, 16), xb));
+    }
+    for (; kk < k4; kk += 4) {
+      const o = <usize>kk << 2;
+      const xa = v128.load(x + o);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xa));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xa));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xa));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xa));
+    }
+    let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
+    let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+    for (; kk < k; kk++) {
+      const o = <usize>kk << 2;
+      const xv = load<f32>(x + o);
+      s0 += load<f32>(w0 + o) * xv; s1 += load<f32>(w1 + o) * xv;
+      s2 += load<f32>(w2 + o) * xv; s3 += load<f32>(w3 + o) * xv;
+    }
+    const po = out + (<usize>j << 2);
+    store<f32>(po, s0); store<f32>(po, s1, 4); store<f32>(po, s2, 8); store<f32>(po, s3, 12);
+  }
+  for (; j < n; j++) {
+    const wr = w + <usize>j * rowBytes;
+    let a = f32x4.splat(0);
+    let kk = 0;
+    for (; kk < k4; kk += 4) {
+      const o = <usize>kk << 2;
+      a = f32x4.add(a, f32x4.mul(v128.load(wr + o), v128.load(x + o)));
+    }
+    let s = hsum(a);
+    for (; kk < k; kk++) s += load<f32>(wr + (<usize>kk << 2)) * load<f32>(x + (<usize>kk << 2));
+    store<f32>(out + (<usize>j << 2), s);
+  }
+}
+
+// A 4×2 tile of out: x rows i..i+3 against W rows j, j+1 (8 accumulators, 6 loads per k-step).
+@inline function tile4x2(out: usize, x: usize, w: usize, i: i32, j: i32, k: i32, n: i32): void {
+  const rowBytes = <usize>k << 2;
+  const x0 = x + <usize>i * rowBytes;
+  const x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
+  const w0 = w + <usize>j * rowBytes, w1 = w0 + rowBytes;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const k4 = k & ~3;
+  let kk = 0;
+  for (; kk < k4; kk += 4) {
+    const o = <usize>kk << 2;
+    const v0 = v128.load(w0 + o), v1 = v128.load(w1 + o);
+    const u0 = v128.load(x0 + o);
+    c00 = f32x4.add(c00, f32x4.mul(u0, v0)); c01 = f32x4.add(c01, f32x4.mul(u0, v1));
+    const u1 = v128.load(x1 + o);
+    c10 = f32x4.add(c10, f32x4.mul(u1, v0)); c11 = f32x4.add(c11, f32x4.mul(u1, v1));
+    const u2 = v128.load(x2 + o);
+    c20 = f32x4.add(c20, f32x4.mul(u2, v0)); c21 = f32x4.add(c21, f32x4.mul(u2, v1));
+    const u3 = v128.load(x3 + o);
+    c30 = f32x4.add(c30, f32x4.mul(u3, v0)); c31 = f32x4.add(c31, f32x4.mul(u3, v1));
+  }
+  let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
+  let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
+  for (; kk < k; kk++) {
+    const o = <usize>kk << 2;
+    const v0 = load<f32>(w0 + o), v1 = load<f32>(w1 + o);
+    const u0 = load<f32>(x0 + o), u1 = load<f32>(x1 + o), u2 = load<f32>(x2 + o), u3 = load<f32>(x3 + o);
+    s00 += u0 * v0; s01 += u0 * v1; s10 += u1 * v0; s11 += u1 * v1;
+    s20 += u2 * v0; s21 += u2 * v1; s30 += u3 * v0; s31 += u3 * v1;
+  }
+  const outRow = <usize>n << 2;
+  const o0 = out + <usize>i * outRow + (<usize>j << 2);
+  store<f32>(o0, s00); store<f32>(o0, s01, 4);
+  store<f32>(o0 + outRow, s10); store<f32>(o0 + outRow, s11, 4);
+  store<f32>(o0 + 2 * outRow, s20); store<f32>(o0 + 2 * outRow, s21, 4);
+  store<f32>(o0 + 3 * outRow, s30); store<f32>(o0 + 3 * outRow, s31, 4);
+}
+
+/** out(m,n) = x(m,k) · W(n,k)ᵀ. out must not alias x or w. */
+export function matmulF32(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32): void {
+  const rowBytes = <usize>k << 2;
+  const outRow = <usize>n << 2;
+  let i = 0;
+  if (m >= 4) {
+    // Walk W in column panels so a panel of weight rows stays in cache across all x rows.
+    const panel = max(2, (16384 / max(k, 1)) & ~1); // ~64 KiB of weights per panel
+    const n2 = n & ~1;
+    const m4 = m & ~3;
+    for (let j0 = 0; j0 < n2; j0 += panel) {
+      const j1 = min(j0 + panel, n2);
+      for (i = 0; i < m4; i += 4) {
+        for (let j = j0; j < j1; j += 2) tile4x2(out, x, w, i, j, k, n);
+      }
+    }
+    if (n2 < n) {
+      // odd last column: one weight row against every x row
+      for (let r = 0; r < m4; r++) matvecF32(out + <usize>r * outRow + (<usize>n2 << 2), x + <usize>r * rowBytes, w + <usize>n2 * rowBytes, k, 1);
+    }
+    i = m4;
+  }
+  for (; i < m; i++) matvecF32(out + <usize>i * outRow, x + <usize>i * rowBytes, w, k, n);
+}
+
+// Activations are quantised per row to i16 in [-8191, 8191]: with int8 weights each i32 lane of a
+// dot product then stays below 2^31 for k ≤ 8192 (k/4 products of at most 8191·127 per lane).
+const Q_X: f32 = 8191;
+
+// xq(k) = round(x(k) / sx); returns sx.
+function quantizeRowI16(xq: usize, x: usize, k: i32): f32 {
+  let amax: f32 = 0;
+  for (let kk = 0; kk < k; kk++) amax = max(amax, abs(load<f32>(x + (<usize>kk << 2))));
+  const sx: f32 = amax > 0 ? amax / Q_X : 1;
+  const inv: f32 = 1 / sx;
+  for (let kk = 0; kk < k; kk++) {
+    store<i16>(xq + (<usize>kk << 1), <i16>nearest(load<f32>(x + (<usize>kk << 2)) * inv));
+  }
+  return sx;
+}
+
+// out(n) = (W(n,k) · xq(k)) · scale(n) · sx, four weight rows at a time.
+function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32, n: i32): void {
+  const rowBytes = <usize>k;
+  const k16 = k & ~15;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const w0 = w + <usize>j * rowBytes;
+    const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let kk = 0;
+    for (; kk < k16; kk += 16) {
+      const xo = xq + (<usize>kk << 1);
+      const xa = v128.load(xo), xb = v128.load(xo, 16);
+      const o = <usize>kk;
+      let v = v128.load(w0 + o);
+      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
+      v = v128.load(w1 + o);
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
+      v = v128.load(w2 + o);
+      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
+      v = v128.load(w3 + o);
+      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
+    }
+    let s0 = isum(a0), s1 = isum(a1), s2 = isum(a2), s3 = isum(a3);
+    for (; kk < k; kk++) {
+      const xv = <i32>load<i16>(xq + (<usize>kk << 1));
+      s0 += <i32>load<i8>(w0 + kk) * xv; s1 += <i32>load<i8>(w1 + kk) * xv;
+      s2 += <i32>load<i8>(w2 + kk) * xv; s3 += <i32>load<i8>(w3 + kk) * xv;
+    }
+    const po = out + (<usize>j << 2), ps = scale + (<usize>j << 2);
+    store<f32>(po, <f32>s0 * load<f32>(ps) * sx);
+    store<f32>(po, <f32>s1 * load<f32>(ps, 4) * sx, 4);
+    store<f32>(po, <f32>s2 * load<f32>(ps, 8) * sx, 8);
+    store<f32>(po, <f32>s3 * load<f32>(ps, 12) * sx, 12);
+  }
+  for (; j < n; j++) {
+    const wr = w + <usize>j * rowBytes;
+    let a = i32x4.splat(0);
+    let kk = 0;
+    for (; kk < k16; kk += 16) {
+      const xo = xq + (<usize>kk << 1);
+      const v = v128.load(wr + kk);
+      a = i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), v128.load(xo)),
+                                 i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), v128.load(xo, 16))));
+    }
+    let s = isum(a);
+    for (; kk < k; kk++) s += <i32>load<i8>(wr + kk) * <i32>load<i16>(xq + (<usize>kk << 1));
+    store<f32>(out + (<usize>j << 2), <f32>s * load<f32>(scale + (<usize>j << 2)) * sx);
+  }
+}
+
+@inline function isum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/**
+ * out(m,n) = x(m,k) · (W(n,k) · scale(n))ᵀ with W int8. xq is scratch for k i16 values.
+ * Precondition: k ≤ 8192 (checked by the host).
+ */
+export function matmulQ8(out: usize, x: usize, w: usize, scale: usize, xq: usize, m: i32, k: i32, n: i32): void {
+  for (let i = 0; i < m; i++) {
+    const sx = quantizeRowI16(xq, x + <usize>i * (<usize>k << 2), k);
+    matvecQ8(out + <usize>i * (<usize>n << 2), xq, sx, w, scale, k, n);
+  }
+}

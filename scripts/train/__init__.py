@@ -1,0 +1,1 @@
+"""Offline PyTorch training and export of BLT-D models (see docs/training.md)."""

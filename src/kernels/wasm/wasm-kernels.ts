@@ -1,0 +1,55 @@
+// The AssemblyScript SIMD kernels behind the Kernels interface. The arena is the Wasm memory itself,
+// planned once (sized in bytes by the caller) and never grown; each op is one call across the boundary.
+import { instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "../../../wasm/loader.ts";
+import { Arena, type Ptr } from "../arena.ts";
+import { MATMUL_Q8_MAX_K, type Kernels } from "../kernels.ts";
+
+export class WasmKernels implements Kernels {
+  readonly name = "wasm-simd";
+
+  private constructor(readonly arena: Arena, readonly memory: WebAssembly.Memory, private readonly x: KernelExports) {}
+
+  /** Instantiates the module with room for `arenaBytes` of tensors after the module's own data. */
+  static async create(module: WebAssembly.Module, arenaBytes: number): Promise<WasmKernels> {
+    const probe = await instantiateKernels(module, 1);
+    const base = probe.exports.heapBase();
+    const pages = Math.ceil((base + arenaBytes + 16) / WASM_PAGE_BYTES);
+    const { exports, memory } = await instantiateKernels(module, pages);
+    return new WasmKernels(new Arena(memory.buffer, base), memory, exports);
+  }
+
+  matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void {
+    this.x.matmulF32(out, x, w, m, k, n);
+  }
+  matmulQ8(out: Ptr, x: Ptr, w: Ptr, scale: Ptr, xq: Ptr, m: number, k: number, n: number): void {
+    if (k > MATMUL_Q8_MAX_K) throw new RangeError(`matmulQ8: k = ${k} exceeds ${MATMUL_Q8_MAX_K}`);
+    this.x.matmulQ8(out, x, w, scale, xq, m, k, n);
+  }
+  rmsNormF32(out: Ptr, x: Ptr, w: Ptr, m: number, d: number, eps: number): void {
+    this.x.rmsNormF32(out, x, w, m, d, eps);
+  }
+  layerNormF32(out: Ptr, x: Ptr, w: Ptr, b: Ptr, m: number, d: number, eps: number): void {
+    this.x.layerNormF32(out, x, w, b, m, d, eps);
+  }
+  ropeF32(x: Ptr, positions: Ptr, cosSin: Ptr, m: number, nHeads: number, headDim: number, rowStride: number): void {
+    this.x.ropeF32(x, positions, cosSin, m, nHeads, headDim, rowStride);
+  }
+  softmaxF32(x: Ptr, m: number, n: number): void { this.x.softmaxF32(x, m, n); }
+  siluF32(out: Ptr, x: Ptr, n: number): void { this.x.siluF32(out, x, n); }
+  geluF32(out: Ptr, x: Ptr, n: number): void { this.x.geluF32(out, x, n); }
+  swigluF32(out: Ptr, gate: Ptr, up: Ptr, n: number): void { this.x.swigluF32(out, gate, up, n); }
+  addF32(out: Ptr, a: Ptr, b: Ptr, n: number): void { this.x.addF32(out, a, b, n); }
+  maxPoolF32(out: Ptr, x: Ptr, m: number, d: number): void { this.x.maxPoolF32(out, x, m, d); }
+  attentionF32(out: Ptr, q: Ptr, k: Ptr, v: Ptr, kvLo: Ptr, kvHi: Ptr, scores: Ptr,
+               m: number, nHeads: number, nKvHeads: number, headDim: number): void {
+    if (nHeads % nKvHeads !== 0) throw new RangeError(`attentionF32: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
+    this.x.attentionF32(out, q, k, v, kvLo, kvHi, scores, m, nHeads, nKvHeads, headDim);
+  }
+  embedGatherF32(out: Ptr, table: Ptr, ids: Ptr, m: number, d: number): void {
+    this.x.embedGatherF32(out, table, ids, m, d);
+  }
+  ngramEmbedSumF32(out: Ptr, tokens: Ptr, tables: Ptr, ns: Ptr, rows: Ptr,
+                   pos0: number, m: number, count: number, d: number): void {
+    this.x.ngramEmbedSumF32(out, tokens, tables, ns, rows, pos0, m, count, d);
+  }
+}
