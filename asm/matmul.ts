@@ -6,59 +6,53 @@
          f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-// out(n) = W(n,k) · x(k): four weight rows at a time, two k-steps in flight (8 accumulators).
+// out(n) = W(n,k) · x(k). Four weight rows stream at once, taken a quarter of W apart (rows j, j+q, j+2q,
+// j+3q): far-apart streams keep more DRAM pages open than adjacent rows do (measured: ~30 vs ~20 GB/s).
 function matvecF32(out: usize, x: usize, w: usize, k: i32, n: i32): void {
   const rowBytes = <usize>k << 2;
-  const k8 = k & ~7;
-  const k4 = k & ~3;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const w0 = w + <usize>j * rowBytes;
-    const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  const q = n >> 2;
+  const qBytes = <usize>q * rowBytes;
+  const k8 = <usize>(k & ~7) << 2, k4 = <usize>(k & ~3) << 2;
+  for (let j = 0; j < q; j++) {
+    let p0 = w + <usize>j * rowBytes, p1 = p0 + qBytes, p2 = p1 + qBytes, p3 = p2 + qBytes;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-    let kk = 0;
-    for (; kk < k8; kk += 8) {
-      const o = <usize>kk << 2;
-      const xa = v128.load(x + o), xb = v128.load(x + o, 16);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xa));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xa));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xa));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xa));
-      b0 = f32x4.add(b0, f32x4.mul(v128.load(w0 + o, 16), xb));
-      b1 = f32x4.add(b1, f32x4.mul(v128.load(w1 + o, 16), xb));
-      b2 = f32x4.add(b2, f32x4.mul(v128.load(w2 + o, 16), xb));
-      b3 = f32x4.add(b3, f32x4.mul(v128.load(w3 + o, 16), xb));
+    let xp = x;
+    const x8 = x + k8, x4 = x + k4, xEnd = x + rowBytes;
+    for (; xp < x8; xp += 32) {
+      const xa = v128.load(xp), xb = v128.load(xp, 16);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(p0), xa)); b0 = f32x4.add(b0, f32x4.mul(v128.load(p0, 16), xb));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(p1), xa)); b1 = f32x4.add(b1, f32x4.mul(v128.load(p1, 16), xb));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(p2), xa)); b2 = f32x4.add(b2, f32x4.mul(v128.load(p2, 16), xb));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(p3), xa)); b3 = f32x4.add(b3, f32x4.mul(v128.load(p3, 16), xb));
+      p0 += 32; p1 += 32; p2 += 32; p3 += 32;
     }
-    for (; kk < k4; kk += 4) {
-      const o = <usize>kk << 2;
-      const xa = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xa));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xa));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xa));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xa));
+    for (; xp < x4; xp += 16) {
+      const xa = v128.load(xp);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(p0), xa)); a1 = f32x4.add(a1, f32x4.mul(v128.load(p1), xa));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(p2), xa)); a3 = f32x4.add(a3, f32x4.mul(v128.load(p3), xa));
+      p0 += 16; p1 += 16; p2 += 16; p3 += 16;
     }
     let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
     let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
-    for (; kk < k; kk++) {
-      const o = <usize>kk << 2;
-      const xv = load<f32>(x + o);
-      s0 += load<f32>(w0 + o) * xv; s1 += load<f32>(w1 + o) * xv;
-      s2 += load<f32>(w2 + o) * xv; s3 += load<f32>(w3 + o) * xv;
+    for (; xp < xEnd; xp += 4) {
+      const xv = load<f32>(xp);
+      s0 += load<f32>(p0) * xv; s1 += load<f32>(p1) * xv; s2 += load<f32>(p2) * xv; s3 += load<f32>(p3) * xv;
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
     }
-    const po = out + (<usize>j << 2);
-    store<f32>(po, s0); store<f32>(po, s1, 4); store<f32>(po, s2, 8); store<f32>(po, s3, 12);
+    store<f32>(out + (<usize>j << 2), s0);
+    store<f32>(out + (<usize>(j + q) << 2), s1);
+    store<f32>(out + (<usize>(j + 2 * q) << 2), s2);
+    store<f32>(out + (<usize>(j + 3 * q) << 2), s3);
   }
-  for (; j < n; j++) {
-    const wr = w + <usize>j * rowBytes;
+  for (let j = q << 2; j < n; j++) {
+    let p = w + <usize>j * rowBytes;
     let a = f32x4.splat(0);
-    let kk = 0;
-    for (; kk < k4; kk += 4) {
-      const o = <usize>kk << 2;
-      a = f32x4.add(a, f32x4.mul(v128.load(wr + o), v128.load(x + o)));
-    }
+    let xp = x;
+    const x4 = x + k4, xEnd = x + rowBytes;
+    for (; xp < x4; xp += 16, p += 16) a = f32x4.add(a, f32x4.mul(v128.load(p), v128.load(xp)));
     let s = hsum(a);
-    for (; kk < k; kk++) s += load<f32>(wr + (<usize>kk << 2)) * load<f32>(x + (<usize>kk << 2));
+    for (; xp < xEnd; xp += 4, p += 4) s += load<f32>(p) * load<f32>(xp);
     store<f32>(out + (<usize>j << 2), s);
   }
 }
@@ -143,53 +137,47 @@ function quantizeRowI16(xq: usize, x: usize, k: i32): f32 {
   return sx;
 }
 
-// out(n) = (W(n,k) · xq(k)) · scale(n) · sx, four weight rows at a time.
+@inline function dotQ8(acc: v128, w: v128, xa: v128, xb: v128): v128 {
+  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), xa),
+                                  i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), xb)));
+}
+
+// out(n) = (W(n,k) · xq(k)) · scale(n) · sx. Rows j, j+q, j+2q, j+3q stream together, as in matvecF32.
 function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32, n: i32): void {
   const rowBytes = <usize>k;
-  const k16 = k & ~15;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const w0 = w + <usize>j * rowBytes;
-    const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  const q = n >> 2;
+  const qBytes = <usize>q * rowBytes;
+  const k16 = <usize>(k & ~15);
+  for (let j = 0; j < q; j++) {
+    let p0 = w + <usize>j * rowBytes, p1 = p0 + qBytes, p2 = p1 + qBytes, p3 = p2 + qBytes;
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    let kk = 0;
-    for (; kk < k16; kk += 16) {
-      const xo = xq + (<usize>kk << 1);
-      const xa = v128.load(xo), xb = v128.load(xo, 16);
-      const o = <usize>kk;
-      let v = v128.load(w0 + o);
-      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
-      v = v128.load(w1 + o);
-      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
-      v = v128.load(w2 + o);
-      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
-      v = v128.load(w3 + o);
-      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xa), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xb)));
+    let xp = xq;
+    const x16 = xq + (k16 << 1), xEnd = xq + (rowBytes << 1);
+    for (; xp < x16; xp += 32) {
+      const xa = v128.load(xp), xb = v128.load(xp, 16);
+      a0 = dotQ8(a0, v128.load(p0), xa, xb); a1 = dotQ8(a1, v128.load(p1), xa, xb);
+      a2 = dotQ8(a2, v128.load(p2), xa, xb); a3 = dotQ8(a3, v128.load(p3), xa, xb);
+      p0 += 16; p1 += 16; p2 += 16; p3 += 16;
     }
     let s0 = isum(a0), s1 = isum(a1), s2 = isum(a2), s3 = isum(a3);
-    for (; kk < k; kk++) {
-      const xv = <i32>load<i16>(xq + (<usize>kk << 1));
-      s0 += <i32>load<i8>(w0 + kk) * xv; s1 += <i32>load<i8>(w1 + kk) * xv;
-      s2 += <i32>load<i8>(w2 + kk) * xv; s3 += <i32>load<i8>(w3 + kk) * xv;
+    for (; xp < xEnd; xp += 2) {
+      const xv = <i32>load<i16>(xp);
+      s0 += <i32>load<i8>(p0) * xv; s1 += <i32>load<i8>(p1) * xv; s2 += <i32>load<i8>(p2) * xv; s3 += <i32>load<i8>(p3) * xv;
+      p0++; p1++; p2++; p3++;
     }
-    const po = out + (<usize>j << 2), ps = scale + (<usize>j << 2);
-    store<f32>(po, <f32>s0 * load<f32>(ps) * sx);
-    store<f32>(po, <f32>s1 * load<f32>(ps, 4) * sx, 4);
-    store<f32>(po, <f32>s2 * load<f32>(ps, 8) * sx, 8);
-    store<f32>(po, <f32>s3 * load<f32>(ps, 12) * sx, 12);
+    store<f32>(out + (<usize>j << 2), <f32>s0 * load<f32>(scale + (<usize>j << 2)) * sx);
+    store<f32>(out + (<usize>(j + q) << 2), <f32>s1 * load<f32>(scale + (<usize>(j + q) << 2)) * sx);
+    store<f32>(out + (<usize>(j + 2 * q) << 2), <f32>s2 * load<f32>(scale + (<usize>(j + 2 * q) << 2)) * sx);
+    store<f32>(out + (<usize>(j + 3 * q) << 2), <f32>s3 * load<f32>(scale + (<usize>(j + 3 * q) << 2)) * sx);
   }
-  for (; j < n; j++) {
-    const wr = w + <usize>j * rowBytes;
+  for (let j = q << 2; j < n; j++) {
+    let p = w + <usize>j * rowBytes;
     let a = i32x4.splat(0);
-    let kk = 0;
-    for (; kk < k16; kk += 16) {
-      const xo = xq + (<usize>kk << 1);
-      const v = v128.load(wr + kk);
-      a = i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), v128.load(xo)),
-                                 i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), v128.load(xo, 16))));
-    }
+    let xp = xq;
+    const x16 = xq + (k16 << 1), xEnd = xq + (rowBytes << 1);
+    for (; xp < x16; xp += 32, p += 16) a = dotQ8(a, v128.load(p), v128.load(xp), v128.load(xp, 16));
     let s = isum(a);
-    for (; kk < k; kk++) s += <i32>load<i8>(wr + kk) * <i32>load<i16>(xq + (<usize>kk << 1));
+    for (; xp < xEnd; xp += 2, p++) s += <i32>load<i8>(p) * <i32>load<i16>(xp);
     store<f32>(out + (<usize>j << 2), <f32>s * load<f32>(scale + (<usize>j << 2)) * sx);
   }
 }

@@ -1,0 +1,310 @@
+"""Train a BLT-D model in three resumable phases: (1) the EntropyModel, (2) calibrate the global
+entropy threshold on validation data to a mean patch length near the target, (3) the main model
+(patches from the frozen entropy model) with L_AR + L_diff.
+
+  /usr/bin/python3 -m scripts.train.train --config small            # start or resume runs/small
+  /usr/bin/python3 -m scripts.train.train --config tiny --max-seconds 300
+Re-running the same command resumes from runs/<name>/ckpt.pt (written atomically every few minutes).
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import signal
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as corpus
+from .model import BLT, Patches, count_params, patch_starts
+from .objective import bltd_loss, sample_windows, windows_at
+
+ROOT = corpus.ROOT
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def pick_device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_config(name):
+    path = name if name.endswith(".json") else os.path.join(CONFIG_DIR, name + ".json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def lr_at(step, tc, base_lr):
+    """Linear warmup, then cosine decay to min_lr_frac * base_lr at max_steps."""
+    if step < tc["warmup_steps"]:
+        return base_lr * (step + 1) / tc["warmup_steps"]
+    progress = min(1.0, (step - tc["warmup_steps"]) / max(1, tc["max_steps"] - tc["warmup_steps"]))
+    return base_lr * (tc["min_lr_frac"] + (1 - tc["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(params_named, lr, weight_decay):
+    """AdamW (0.9, 0.95); weight decay on linear matrices only (not embeddings or norms)."""
+    decay, no_decay = [], []
+    for name, p in params_named:
+        (decay if p.dim() == 2 and "emb" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+def hardware():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({cpu}), {torch.get_num_threads()} threads"
+    return f"{dev}; torch {torch.__version__}"
+
+
+class Run:
+    """Run directory state: checkpoint, config snapshot, JSONL log."""
+
+    def __init__(self, run_dir):
+        self.dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.ckpt_path = os.path.join(run_dir, "ckpt.pt")
+        self.log_path = os.path.join(run_dir, "log.jsonl")
+
+    def log(self, record):
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def save(self, state):
+        tmp = self.ckpt_path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.ckpt_path)
+        with open(os.path.join(self.dir, "config.json"), "w") as f:
+            json.dump(state["config"], f, indent=2)
+
+    def load(self, device):
+        if not os.path.exists(self.ckpt_path):
+            return None
+        return torch.load(self.ckpt_path, map_location=device)
+
+
+def rng_state(rng):
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def set_rng_state(rng, state):
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation helpers (also used by export)
+
+@torch.no_grad()
+def eval_windows(data, n, seq_len):
+    """n evenly spaced windows over a split (deterministic)."""
+    offsets = np.linspace(0, len(data) - seq_len - 1, n).astype(np.int64)
+    return windows_at(data, offsets, seq_len)
+
+
+@torch.no_grad()
+def evaluate_bpb(model, tokens, targets, batch_size, device):
+    """AR bits per byte over all positions of the given windows; also mean patch length."""
+    model.eval()
+    nll, n, patch_bytes, n_patches = 0.0, 0, 0, 0
+    for k in range(0, len(tokens), batch_size):
+        tok, tgt = tokens[k:k + batch_size].to(device), targets[k:k + batch_size].to(device)
+        is_start = model.patch(tok)
+        out = model(tok, is_start)
+        nll += F.cross_entropy(out["logits"].reshape(-1, 256).float(), tgt.reshape(-1), reduction="sum").item()
+        n += tgt.numel()
+        patch_bytes += tok.shape[0] * (tok.shape[1] - 1)
+        n_patches += int(is_start[:, 1:].sum())
+    model.train()
+    return nll / n / math.log(2), patch_bytes / max(1, n_patches)
+
+
+@torch.no_grad()
+def entropy_eval_bpb(entropy_model, tokens, targets, device):
+    entropy_model.eval()
+    logits = entropy_model(tokens.to(device))
+    entropy_model.train()
+    return F.cross_entropy(logits.reshape(-1, 256).float(), targets.to(device).reshape(-1)).item() / math.log(2)
+
+
+@torch.no_grad()
+def calibrate_threshold(entropy_model, tokens, max_patch_len, target_len, device):
+    """Bisect theta so the mean patch length (bytes after BOS / patches after patch 0) on the
+    given windows is as close as possible to target_len."""
+    entropy_model.eval()
+    H = torch.cat([entropy_model.entropies(tokens[k:k + 16].to(device)) for k in range(0, len(tokens), 16)])
+    entropy_model.train()
+
+    def mean_len(theta):
+        s = patch_starts(H, theta, max_patch_len)
+        return (H.shape[0] * (H.shape[1] - 1)) / float(s[:, 1:].sum())
+
+    lo, hi = 0.0, float(H.max()) + 1e-3
+    for _ in range(40):                       # mean length grows with theta
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mean_len(mid) < target_len else (lo, mid)
+    theta = round((lo + hi) / 2, 6)
+    return theta, mean_len(theta)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="name in scripts/train/configs or a .json path")
+    ap.add_argument("--run", help="run directory (default runs/<config name>)")
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="stop (with a checkpoint) once total main-phase training seconds reach this")
+    ap.add_argument("--max-steps", type=int, default=None, help="override train.max_steps (also the cosine length)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = pick_device()
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    run = Run(args.run or os.path.join(ROOT, "runs", name))
+    state = run.load(device)
+    cfg = state["config"] if state else load_config(args.config)
+    cfg["name"] = name
+    if args.max_steps:
+        cfg["train"]["max_steps"] = args.max_steps
+    tc, mc = cfg["train"], cfg["model"]
+    rng = np.random.default_rng(tc["seed"])
+    torch.manual_seed(tc["seed"])
+
+    train_data, val_data = corpus.load_split("train"), corpus.load_split("val")
+    val_tokens, val_targets = eval_windows(val_data, tc["eval_windows"], tc["seq_len"])
+    model = BLT(mc).to(device)
+    print(f"[{name}] device {device}; params total {count_params(model)}, entropy model "
+          f"{count_params(model.entropy_model)}; hardware {hardware()}", flush=True)
+
+    st = {"phase": "entropy", "entropy_step": 0, "entropy_seconds": 0.0, "step": 0, "train_seconds": 0.0,
+          "bytes_seen": 0}
+    ent_opt = make_optimizer(model.entropy_model.named_parameters(), tc["entropy_lr"], tc["weight_decay"])
+    main_params = [(n, p) for n, p in model.named_parameters() if not n.startswith("entropy_model.")]
+    opt = make_optimizer(main_params, tc["lr"], tc["weight_decay"])
+    if state:
+        model.load_state_dict(state["model"])
+        ent_opt.load_state_dict(state["entropy_optimizer"])
+        opt.load_state_dict(state["optimizer"])
+        set_rng_state(rng, state["rng"])
+        st.update(state["progress"])
+        print(f"[{name}] resumed: {st}", flush=True)
+
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def checkpoint():
+        run.save({"config": cfg, "model": model.state_dict(), "entropy_optimizer": ent_opt.state_dict(),
+                  "optimizer": opt.state_dict(), "rng": rng_state(rng), "progress": dict(st),
+                  "hardware": hardware()})
+
+    last_ckpt = time.time()
+    B, L = tc["batch_size"], tc["seq_len"]
+
+    # Phase 1: entropy model (next-byte loss only).
+    while st["phase"] == "entropy" and not stop["flag"]:
+        if st["entropy_step"] >= tc["entropy_steps"]:
+            st["phase"] = "calibrate"
+            break
+        t0 = time.time()
+        for g in ent_opt.param_groups:
+            g["lr"] = lr_at(st["entropy_step"], {**tc, "max_steps": tc["entropy_steps"], "warmup_steps": 50}, tc["entropy_lr"])
+        tok, tgt = sample_windows(train_data, tc["entropy_batch_size"], L, rng)
+        logits = model.entropy_model(tok.to(device))
+        loss = F.cross_entropy(logits.reshape(-1, 256), tgt.to(device).reshape(-1))
+        ent_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.entropy_model.parameters(), tc["grad_clip"])
+        ent_opt.step()
+        dt = time.time() - t0
+        st["entropy_step"] += 1
+        st["entropy_seconds"] += dt
+        if st["entropy_step"] % tc["log_every"] == 0:
+            rec = {"phase": "entropy", "step": st["entropy_step"], "loss": loss.item(), "bpb": loss.item() / math.log(2),
+                   "bytes_per_s": tok.numel() / dt, "seconds": st["entropy_seconds"]}
+            if st["entropy_step"] % tc["eval_every"] == 0:
+                rec["val_bpb"] = entropy_eval_bpb(model.entropy_model, val_tokens, val_targets, device)
+            run.log(rec)
+            print(f"entropy step {rec['step']:5d} | loss {rec['loss']:.4f} | bpb {rec['bpb']:.3f}"
+                  + (f" | val bpb {rec['val_bpb']:.3f}" if "val_bpb" in rec else "")
+                  + f" | {rec['bytes_per_s']:.0f} B/s | {rec['seconds']:.0f} s", flush=True)
+        if time.time() - last_ckpt > tc["checkpoint_seconds"]:
+            checkpoint()
+            last_ckpt = time.time()
+
+    # Phase 2: calibrate the global threshold on validation windows.
+    if st["phase"] == "calibrate" and not stop["flag"]:
+        p = mc["patching"]
+        theta, mean_len = calibrate_threshold(model.entropy_model, val_tokens, p["max_patch_len"],
+                                              p["target_mean_patch_len"], device)
+        p["threshold"] = theta
+        st["calibrated_mean_patch_len"] = mean_len
+        st["entropy_val_bpb"] = entropy_eval_bpb(model.entropy_model, val_tokens, val_targets, device)
+        st["phase"] = "main"
+        run.log({"phase": "calibrate", "threshold": theta, "mean_patch_len": mean_len,
+                 "entropy_val_bpb": st["entropy_val_bpb"]})
+        print(f"[{name}] threshold {theta} nats -> mean patch length {mean_len:.3f} on validation", flush=True)
+        checkpoint()
+        last_ckpt = time.time()
+
+    # Phase 3: main model, entropy model frozen.
+    model.entropy_model.requires_grad_(False)
+    diffusion = mc["diffusion"]["enabled"]
+    while st["phase"] == "main" and not stop["flag"]:
+        if st["step"] >= tc["max_steps"] or (args.max_seconds and st["train_seconds"] >= args.max_seconds):
+            break
+        t0 = time.time()
+        lr = lr_at(st["step"], tc, tc["lr"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        tok, tgt = sample_windows(train_data, B, L, rng)
+        tok, tgt = tok.to(device), tgt.to(device)
+        is_start = model.patch(tok)
+        loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
+        opt.step()
+        dt = time.time() - t0
+        st["step"] += 1
+        st["train_seconds"] += dt
+        st["bytes_seen"] += tok.numel()
+        if st["step"] % tc["log_every"] == 0 or st["step"] == 1:
+            rec = {"phase": "main", "step": st["step"], "loss": loss.item(), "ar_bpb": stats["ar"] / math.log(2),
+                   **{k: v for k, v in stats.items() if k != "ar"}, "lr": lr, "grad_norm": float(gnorm),
+                   "bytes_per_s": tok.numel() / dt, "seconds": st["train_seconds"], "bytes_seen": st["bytes_seen"]}
+            if st["step"] % tc["eval_every"] == 0:
+                rec["val_bpb"], rec["val_mean_patch_len"] = evaluate_bpb(model, val_tokens, val_targets, B, device)
+            run.log(rec)
+            print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
+                  + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
+                  + (f" | val bpb {rec['val_bpb']:.3f}" if "val_bpb" in rec else "")
+                  + f" | lr {lr:.2e} | {rec['bytes_per_s']:.0f} B/s | {rec['seconds']:.0f} s", flush=True)
+        if time.time() - last_ckpt > tc["checkpoint_seconds"]:
+            checkpoint()
+            last_ckpt = time.time()
+
+    checkpoint()
+    print(f"[{name}] checkpoint saved at phase {st['phase']} step {st['step']} "
+          f"({st['train_seconds']:.0f} training seconds)" + (" (stopped by signal)" if stop["flag"] else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
