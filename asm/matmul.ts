@@ -125,13 +125,28 @@ export function matmulF32(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32
 // dot product then stays below 2^31 for k ≤ 8192 (k/4 products of at most 8191·127 per lane).
 const Q_X: f32 = 8191;
 
-// xq(k) = round(x(k) / sx); returns sx.
+// xq(k) = round(x(k) / sx) with sx = max|x| / Q_X; returns sx. Eight values per step, scalar tail.
 function quantizeRowI16(xq: usize, x: usize, k: i32): f32 {
-  let amax: f32 = 0;
-  for (let kk = 0; kk < k; kk++) amax = max(amax, abs(load<f32>(x + (<usize>kk << 2))));
+  const k8 = k & ~7;
+  let vmax = f32x4.splat(0);
+  let kk = 0;
+  for (; kk < k8; kk += 8) {
+    const o = <usize>kk << 2;
+    vmax = f32x4.max(vmax, f32x4.max(f32x4.abs(v128.load(x + o)), f32x4.abs(v128.load(x + o, 16))));
+  }
+  let amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+  for (; kk < k; kk++) amax = max(amax, abs(load<f32>(x + (<usize>kk << 2))));
   const sx: f32 = amax > 0 ? amax / Q_X : 1;
   const inv: f32 = 1 / sx;
-  for (let kk = 0; kk < k; kk++) {
+  const vi = f32x4.splat(inv);
+  kk = 0;
+  for (; kk < k8; kk += 8) {
+    const o = <usize>kk << 2;
+    const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + o), vi)));
+    const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + o, 16), vi)));
+    v128.store(xq + (<usize>kk << 1), i16x8.narrow_i32x4_s(lo, hi));
+  }
+  for (; kk < k; kk++) {
     store<i16>(xq + (<usize>kk << 1), <i16>nearest(load<f32>(x + (<usize>kk << 2)) * inv));
   }
   return sx;
