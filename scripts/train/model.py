@@ -78,8 +78,32 @@ def merge_heads(x):
     return x.transpose(1, 2).reshape(b, L, h * hd)
 
 
+def local_attend(q, k, v, window, chunk=64):
+    """Windowed causal attention over consecutive positions 0..L-1, computed chunk by chunk:
+    the same result as attend() with causal_window_mask(L, window) but with L x (window + chunk)
+    scores instead of L x L. q/k/v (b, h, L, hd) -> (b, h, L, hd)."""
+    b, h, L, hd = q.shape
+    n = -(-L // chunk)
+    n_prev = -(-(window - 1) // chunk)                       # earlier chunks a query can reach
+    pad_q = n * chunk - L
+    K = (n_prev + 1) * chunk
+    qc = F.pad(q, (0, 0, 0, pad_q)).view(b, h, n, chunk, hd)
+    kv_pad = (0, 0, n_prev * chunk, pad_q)
+    kc = F.pad(k, kv_pad).unfold(2, K, chunk).transpose(-1, -2)      # (b, h, n, K, hd)
+    vc = F.pad(v, kv_pad).unfold(2, K, chunk).transpose(-1, -2)
+    i = (torch.arange(n, device=q.device)[:, None, None] * chunk
+         + torch.arange(chunk, device=q.device)[None, :, None])              # (n, chunk, 1)
+    j = i - i % chunk - n_prev * chunk + torch.arange(K, device=q.device)[None, None, :]  # (n, chunk, K)
+    allowed = (j >= 0) & (j <= i) & (i - j < window)
+    scores = qc @ kc.transpose(-1, -2) / math.sqrt(hd)                    # (b, h, n, chunk, K)
+    scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    out = scores.softmax(-1) @ vc                                          # (b, h, n, chunk, hd)
+    return out.view(b, h, n * chunk, hd)[:, :, :L]
+
+
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with RoPE on q and k and an explicit boolean mask."""
+    """Multi-head self-attention with RoPE on q and k. forward takes either a window (windowed
+    causal over consecutive byte positions) or an explicit boolean mask."""
 
     def __init__(self, dim, n_heads, rope_base):
         super().__init__()
@@ -89,11 +113,15 @@ class SelfAttention(nn.Module):
         self.wv = nn.Linear(dim, dim, bias=False)
         self.wo = nn.Linear(dim, dim, bias=False)
 
-    def forward(self, x, positions, allowed):
+    def qkv(self, x, positions):
         q, k, v = (split_heads(w(x), self.n_heads) for w in (self.wq, self.wk, self.wv))
         cos, sin = rope_cos_sin(positions, q.shape[-1], self.rope_base)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        return self.wo(merge_heads(attend(q, k, v, allowed)))
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def forward(self, x, positions, window=None, allowed=None):
+        q, k, v = self.qkv(x, positions)
+        o = local_attend(q, k, v, window) if allowed is None else attend(q, k, v, allowed)
+        return self.wo(merge_heads(o))
 
 
 class CrossAttention(nn.Module):
@@ -123,8 +151,8 @@ class TransformerLayer(nn.Module):
         self.ffn_norm = RMSNorm(dim, eps)
         self.ffn = SwiGLU(dim, ffn_hidden)
 
-    def forward(self, x, positions, allowed):
-        x = x + self.attn(self.attn_norm(x), positions, allowed)
+    def forward(self, x, positions, window=None, allowed=None):
+        x = x + self.attn(self.attn_norm(x), positions, window, allowed)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -160,9 +188,9 @@ class EntropyModel(nn.Module):
         """tokens (b, L) -> logits (b, L, 256); position i predicts byte i+1."""
         b, L = tokens.shape
         x = self.tok_emb(tokens)
-        positions, allowed = byte_positions(b, L, tokens.device), causal_window_mask(L, self.window, tokens.device)
+        positions = byte_positions(b, L, tokens.device)
         for layer in self.layers:
-            x = layer(x, positions, allowed)
+            x = layer(x, positions, window=self.window)
         return self.head(self.norm(x))
 
     @torch.no_grad()
@@ -281,9 +309,9 @@ class LocalEncoder(nn.Module):
         """-> byte states h (b, L, dl) and patch vectors (b, P, dg)."""
         b, L = tokens.shape
         h = self.embed(tokens)
-        positions, allowed = byte_positions(b, L, tokens.device), causal_window_mask(L, self.window, tokens.device)
+        positions = byte_positions(b, L, tokens.device)
         for layer in self.layers:
-            h = layer(h, positions, allowed)
+            h = layer(h, positions, window=self.window)
         return h, self.pooling(h, patches)
 
 
@@ -308,7 +336,7 @@ class GlobalTransformer(nn.Module):
         positions = byte_positions(b, P, x.device)
         allowed = causal_window_mask(P, P, x.device)
         for layer in self.layers:
-            x = layer(x, positions, allowed)
+            x = layer(x, positions, allowed=allowed)
         return self.norm(x)
 
 
@@ -316,11 +344,14 @@ class GlobalTransformer(nn.Module):
 # Local decoder
 
 class DecoderLayer(nn.Module):
-    """x += CrossAttention(norm(x), latents); x += SelfAttention(norm(x)); x += SwiGLU(norm(x))."""
+    """x += CrossAttention(norm(x), latents); x += SelfAttention(norm(x)); x += SwiGLU(norm(x)).
+    Self-attention: clean rows are windowed causal over clean rows only; noisy rows use
+    the explicit mask from decoder_masks (their clean prefix within the window, and their block)."""
 
     def __init__(self, cfg):
         super().__init__()
         d, eps = cfg["local"]["dim"], cfg["norm_eps"]
+        self.window = cfg["local"]["window"]
         self.cross_norm = RMSNorm(d, eps)
         self.cross_attn = CrossAttention(d, cfg["global"]["dim"], cfg["local"]["n_heads"])
         self.attn_norm = RMSNorm(d, eps)
@@ -328,9 +359,14 @@ class DecoderLayer(nn.Module):
         self.ffn_norm = RMSNorm(d, eps)
         self.ffn = SwiGLU(d, cfg["local"]["ffn_hidden"])
 
-    def forward(self, x, positions, self_allowed, latents, cross_allowed):
+    def forward(self, x, positions, n_clean, noisy_allowed, latents, cross_allowed):
         x = x + self.cross_attn(self.cross_norm(x), latents, cross_allowed)
-        x = x + self.attn(self.attn_norm(x), positions, self_allowed)
+        q, k, v = self.attn.qkv(self.attn_norm(x), positions)
+        L = n_clean
+        o = local_attend(q[:, :, :L], k[:, :, :L], v[:, :, :L], self.window)   # clean rows
+        if q.shape[2] > L:                                                      # noisy rows
+            o = torch.cat([o, attend(q[:, :, L:], k, v, noisy_allowed)], 2)
+        x = x + self.attn.wo(merge_heads(o))
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -350,7 +386,8 @@ def decoder_masks(patch_ids, n_latents, window, blocks=None):
       at position p in a block starting at s sees clean keys j with j < s and p - window < j, and
       every position of its own block (both directions); nothing else.
     cross (b, L+N, P): a query sees latents m < own patch (its patch index for clean bytes, the
-      index of the patch starting at s for a block)."""
+      index of the patch starting at s for a block).
+    Returns positions (b, L+N), self mask, cross mask."""
     b, L = patch_ids.shape
     dev = patch_ids.device
     pos, lim, own_patch = byte_positions(b, L, dev), byte_positions(b, L, dev), patch_ids
@@ -390,10 +427,12 @@ class LocalDecoder(nn.Module):
     def forward(self, h, latents, patch_ids, blocks=None):
         """h (b, L, dl), latents (b, P, dg), patch_ids (b, L) -> logits (b, L+N, 256).
         Clean row i predicts byte i+1; noisy row k predicts the byte at its own position."""
+        L = h.shape[1]
         x = h if blocks is None else torch.cat([h, self.dec_tok_emb(blocks.tokens)], 1)
         positions, self_allowed, cross_allowed = decoder_masks(patch_ids, latents.shape[1], self.window, blocks)
+        noisy_allowed = self_allowed[:, L:]
         for layer in self.layers:
-            x = layer(x, positions, self_allowed, latents, cross_allowed)
+            x = layer(x, positions, L, noisy_allowed, latents, cross_allowed)
         return self.head(self.norm(x))
 
 
