@@ -15,6 +15,7 @@ import random
 import signal
 import time
 
+from . import cpu  # noqa: F401  (sets OpenMP/malloc behaviour before torch loads)
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -1,0 +1,39 @@
+"""Shared fixtures for the Python tests of scripts/train (run: /usr/bin/python3 -m pytest test/python -q)."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def tiny_config(threshold=2.0):
+    """The tiny model config with a fixed threshold (no calibration in tests)."""
+    with open(os.path.join(ROOT, "scripts", "train", "configs", "tiny.json")) as f:
+        cfg = json.load(f)["model"]
+    cfg["patching"]["threshold"] = threshold
+    return cfg
+
+
+@pytest.fixture
+def cfg():
+    return tiny_config()
+
+
+@pytest.fixture
+def model(cfg):
+    from scripts.train.model import BLT
+    torch.manual_seed(0)
+    m = BLT(cfg).eval()
+    # Random init gives near-zero attention contrast; scale weights up so leaks would show.
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.mul_(5.0)
+    return m
