@@ -152,9 +152,9 @@ function quantizeRowI16(xq: usize, x: usize, k: i32): f32 {
   return sx;
 }
 
-@inline function dotQ8(acc: v128, w: v128, xa: v128, xb: v128): v128 {
-  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), xa),
-                                  i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), xb)));
+// acc + Σ of the 16 products w(p..p+16)·x, the int8 weights sign-extended to i16 by the load itself.
+@inline function dotQ8(acc: v128, p: usize, xa: v128, xb: v128): v128 {
+  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(p), xa), i32x4.dot_i16x8_s(v128.load8x8_s(p, 8), xb)));
 }
 
 // out(n) = (W(n,k) · xq(k)) · scale(n) · sx. Rows j, j+q, j+2q, j+3q stream together, as in matvecF32.
@@ -170,8 +170,8 @@ function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32
     const x16 = xq + (k16 << 1), xEnd = xq + (rowBytes << 1);
     for (; xp < x16; xp += 32) {
       const xa = v128.load(xp), xb = v128.load(xp, 16);
-      a0 = dotQ8(a0, v128.load(p0), xa, xb); a1 = dotQ8(a1, v128.load(p1), xa, xb);
-      a2 = dotQ8(a2, v128.load(p2), xa, xb); a3 = dotQ8(a3, v128.load(p3), xa, xb);
+      a0 = dotQ8(a0, p0, xa, xb); a1 = dotQ8(a1, p1, xa, xb);
+      a2 = dotQ8(a2, p2, xa, xb); a3 = dotQ8(a3, p3, xa, xb);
       p0 += 16; p1 += 16; p2 += 16; p3 += 16;
     }
     let s0 = isum(a0), s1 = isum(a1), s2 = isum(a2), s3 = isum(a3);
@@ -190,7 +190,7 @@ function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32
     let a = i32x4.splat(0);
     let xp = xq;
     const x16 = xq + (k16 << 1), xEnd = xq + (rowBytes << 1);
-    for (; xp < x16; xp += 32, p += 16) a = dotQ8(a, v128.load(p), v128.load(xp), v128.load(xp, 16));
+    for (; xp < x16; xp += 32, p += 16) a = dotQ8(a, p, v128.load(xp), v128.load(xp, 16));
     let s = isum(a);
     for (; xp < xEnd; xp += 2, p++) s += <i32>load<i8>(p) * <i32>load<i16>(xp);
     store<f32>(out + (<usize>j << 2), <f32>s * load<f32>(scale + (<usize>j << 2)) * sx);

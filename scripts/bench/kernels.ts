@@ -38,7 +38,7 @@ function runPeer(impl: string, list: Shape[]): Row[] {
   return out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Row);
 }
 
-/** Single-core read bandwidth of this machine: a vectorised C sum over 256 MiB, best pass, median of 3 runs. */
+/** Single-core read bandwidth of this machine: a vectorised C sum over 256 MiB, median pass, median of 3 runs. */
 function readBandwidthGBps(): number | null {
   try {
     const exe = join(mkdtempSync(join(tmpdir(), "readbw-")), "readbw");
