@@ -13,27 +13,34 @@ type Call = () => unknown;
 
 const SAMPLES = 15;
 const SAMPLE_SECONDS = 0.02;
+const WARMUP_SECONDS = 0.3;
 
-/** Median seconds per call: calls are batched so each sample lasts about SAMPLE_SECONDS. */
+/**
+ * Median seconds per call: calls are batched so each sample lasts about SAMPLE_SECONDS. The warm-up lets
+ * V8 tier hot code up (Wasm starts in Liftoff, JS in the interpreter), so samples measure steady state.
+ */
 async function medianSeconds(call: Call): Promise<number> {
-  for (let i = 0; i < 3; i++) await call();
+  const warmEnd = performance.now() + WARMUP_SECONDS * 1000;
+  do await time(call, 1); while (performance.now() < warmEnd);
   let reps = 1;
   for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await call();
-    if ((performance.now() - t0) / 1000 >= SAMPLE_SECONDS / 4 || reps > 1 << 20) break;
+    if ((await time(call, reps)) >= SAMPLE_SECONDS / 4 || reps > 1 << 20) break;
     reps *= 2;
   }
-  reps = Math.max(1, Math.round(reps * 4 * SAMPLE_SECONDS / Math.max(1e-9, await time(call, reps))));
+  reps = Math.max(1, Math.round(reps * SAMPLE_SECONDS / Math.max(1e-9, await time(call, reps))));
   const samples: number[] = [];
   for (let s = 0; s < SAMPLES; s++) samples.push((await time(call, reps)) / reps);
   samples.sort((a, b) => a - b);
   return samples[samples.length >> 1];
 }
 
+/** Seconds for reps calls; async calls (onnxruntime's run) are awaited, synchronous ones are not. */
 async function time(call: Call, reps: number): Promise<number> {
   const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await call();
+  for (let i = 0; i < reps; i++) {
+    const r = call();
+    if (r instanceof Promise) await r;
+  }
   return (performance.now() - t0) / 1000;
 }
 
@@ -42,9 +49,12 @@ function randoms(n: number, scale: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => { s = (s * 1664525 + 1013904223) >>> 0; return (s / 2 ** 32 - 0.5) * scale; });
 }
 
+let kernelsModule: WebAssembly.Module | undefined;
+
 async function asmCall(s: Shape): Promise<Call> {
   const bytes = s.op === "matmulF32" ? 4 * (s.m * s.k + s.n * s.k + s.m * s.n) : 4 * s.m * s.k + s.n * s.k + 4 * s.n + 2 * s.k + 4 * s.m * s.n;
-  const K = await WasmKernels.create(compileKernelsModuleNode(), bytes + 4096);
+  kernelsModule ??= compileKernelsModuleNode();
+  const K = await WasmKernels.create(kernelsModule, bytes + 4096);
   const a = K.arena;
   const x = a.allocF32(s.m * s.k), out = a.allocF32(s.m * s.n);
   a.f32(x, s.m * s.k).set(randoms(s.m * s.k, 2, 1));
