@@ -23,11 +23,12 @@ function shapes(): Shape[] {
   return out;
 }
 
-// Layer shapes of the `small` BLT-D config (docs/model.md): local width 128, global width 256.
+// Layer shapes of the `small` BLT-D config (docs/model.md §2): local width 128 (4 heads, SwiGLU 384),
+// global width 256 (SwiGLU 768); one byte or one patch per call, and a BLT-D block of 8 bytes.
 const MODEL_SHAPES: Array<[number, number, number, string]> = [
-  [1, 128, 384, "local qkv"], [1, 128, 512, "local ffn up"], [1, 512, 128, "local ffn down"],
-  [1, 128, 256, "decoder head"], [1, 256, 768, "global qkv"], [1, 256, 1024, "global ffn up"],
-  [1, 1024, 256, "global ffn down"], [8, 128, 512, "BLT-D block ffn up"],
+  [1, 128, 128, "local wq/wk/wv/wo"], [1, 128, 384, "local ffn w1/w3"], [1, 384, 128, "local ffn w2"],
+  [1, 256, 128, "decoder cross wk/wv"], [1, 128, 256, "decoder head"], [1, 256, 256, "global wq/wk/wv/wo"],
+  [1, 256, 768, "global ffn w1/w3"], [1, 768, 256, "global ffn w2"], [8, 128, 384, "BLT-D block ffn w1/w3"],
 ];
 
 interface Row extends Shape { impl: string; seconds: number }
