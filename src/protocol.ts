@@ -1,0 +1,77 @@
+// The decoding protocol: the one interface every backend (the local engine, WebGPU, the remote GPU pool)
+// implements. A leaf: it imports nothing. See ../shared/design/architecture.md, "The decoding protocol".
+
+/** The four decoding modes of Fast BLT (fast-blt.md §3). */
+export type DecodeMode = "ar" | "blt-d" | "blt-s" | "blt-dv";
+export const DECODE_MODES: readonly DecodeMode[] = ["ar", "blt-d", "blt-s", "blt-dv"];
+
+export interface Sampling {
+  /** 0 means greedy. */
+  temperature: number;
+  /** Nucleus mass in (0, 1]; 1 disables. */
+  topP: number;
+  /** Keep the k most likely bytes; 0 disables. */
+  topK: number;
+  /** Seed of the request's own PRNG: the same seed gives the same bytes. */
+  seed: number;
+}
+
+export interface ModeKnobs {
+  /** BLT-D / BLT-DV block size B. */
+  blockSize: number;
+  /** BLT-D confidence threshold α: unmask positions whose top probability ≥ α. */
+  threshold: number;
+  /** BLT-D entropy bound γ (nats); when set, the entropy-bounded rule replaces the confidence rule. */
+  entropyBound: number | null;
+  /** Cap on denoising passes per block (≤ B). */
+  maxStepsPerBlock: number;
+  /** BLT-S draft length k. */
+  draftLength: number;
+}
+
+export interface DecodeRequest {
+  model: string;
+  prompt: Uint8Array;
+  maxNewBytes: number;
+  mode: DecodeMode;
+  sampling: Sampling;
+  knobs: ModeKnobs;
+  /** Generation stops after any of these byte sequences; the sequence itself is not emitted. */
+  stop: Uint8Array[];
+}
+
+export interface PassCounts {
+  entropy: number;
+  encoder: number;
+  global: number;
+  decoder: number;
+}
+
+export interface DecodeStats {
+  mode: DecodeMode;
+  promptBytes: number;
+  generatedBytes: number;
+  passes: PassCounts;
+  /** Speculative modes: bytes drafted and bytes of those accepted. */
+  draftedBytes: number;
+  acceptedBytes: number;
+  /** Estimated memory traffic (fast-blt.md §4): weights read per pass plus KV cache read, in bytes. */
+  estBytesMoved: number;
+  wallMs: number;
+}
+
+export type FinishReason = "stop" | "length";
+
+/** Output bytes are append-only: a `bytes` event is never revised. Exactly one `done` or `error` ends a stream. */
+export type DecodeEvent =
+  | { type: "bytes"; bytes: Uint8Array }
+  | { type: "done"; finishReason: FinishReason; stats: DecodeStats }
+  | { type: "error"; code: string; message: string };
+
+export interface DecodeBackend {
+  readonly name: string;
+  /** Model ids this backend serves. */
+  models(): string[];
+  /** Streams the request's events; aborting the signal stops the work within one block. */
+  decode(request: DecodeRequest, signal?: AbortSignal): AsyncIterable<DecodeEvent>;
+}
