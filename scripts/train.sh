@@ -7,5 +7,5 @@ set -e
 cd "$(dirname "$0")/.."
 name="$1"; shift
 mkdir -p "runs/$name"
-nohup nice -n 5 /usr/bin/python3 -m scripts.train.train --config "$name" "$@" >> "runs/$name/train.log" 2>&1 &
+nohup nice -n 19 /usr/bin/python3 -m scripts.train.train --config "$name" "$@" >> "runs/$name/train.log" 2>&1 &
 echo "training $name in the background (pid $!); tail -f runs/$name/train.log"

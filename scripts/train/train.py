@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import signal
+import threading
 import time
 
 from . import cpu  # noqa: F401  (sets OpenMP/malloc behaviour before torch loads)
@@ -67,6 +68,29 @@ def hardware():
         pass
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({cpu}), {torch.get_num_threads()} threads"
     return f"{dev}; torch {torch.__version__}"
+
+
+class RunningClock:
+    """Monotonic seconds that exclude time the process spent stopped (SIGSTOP ... SIGCONT, e.g.
+    paused during someone's benchmark): a daemon thread ticks every 0.25 s and books any gap
+    longer than 2 s as stopped time. Step times measured with it count only running time."""
+
+    def __init__(self, tick=0.25, gap=2.0):
+        self.stopped = 0.0
+        self._tick, self._gap = tick, gap
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        last = time.monotonic()
+        while True:
+            time.sleep(self._tick)
+            now = time.monotonic()
+            if now - last > self._tick + self._gap:
+                self.stopped += now - last - self._tick
+            last = now
+
+    def now(self):
+        return time.monotonic() - self.stopped
 
 
 class Run:
@@ -216,6 +240,7 @@ def main():
                   "optimizer": opt.state_dict(), "rng": rng_state(rng), "progress": dict(st),
                   "hardware": hardware()})
 
+    clock = RunningClock()
     last_ckpt = time.time()
     B, L = tc["batch_size"], tc["seq_len"]
 
@@ -224,7 +249,7 @@ def main():
         if st["entropy_step"] >= tc["entropy_steps"]:
             st["phase"] = "calibrate"
             break
-        t0 = time.time()
+        t0 = clock.now()
         for g in ent_opt.param_groups:
             g["lr"] = lr_at(st["entropy_step"], {**tc, "max_steps": tc["entropy_steps"], "warmup_steps": 50}, tc["entropy_lr"])
         tok, tgt = sample_windows(train_data, tc["entropy_batch_size"], L, rng)
@@ -234,7 +259,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.entropy_model.parameters(), tc["grad_clip"])
         ent_opt.step()
-        dt = time.time() - t0
+        dt = clock.now() - t0
         st["entropy_step"] += 1
         st["entropy_seconds"] += dt
         if st["entropy_step"] % tc["log_every"] == 0:
@@ -271,7 +296,7 @@ def main():
     while st["phase"] == "main" and not stop["flag"]:
         if st["step"] >= tc["max_steps"] or (args.max_seconds and st["train_seconds"] >= args.max_seconds):
             break
-        t0 = time.time()
+        t0 = clock.now()
         lr = lr_at(st["step"], tc, tc["lr"])
         for g in opt.param_groups:
             g["lr"] = lr
@@ -283,7 +308,7 @@ def main():
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
         opt.step()
-        dt = time.time() - t0
+        dt = clock.now() - t0
         st["step"] += 1
         st["train_seconds"] += dt
         st["bytes_seen"] += tok.numel()

@@ -63,3 +63,19 @@ def test_golden_vectors_cover_every_component(model):
         assert tensors[p + "logits"].shape == (L, 256)
         assert tensors[p + "block_logits"].shape == (spec["block_size"], 256)
     assert sum(t.numel() * t.element_size() for t in tensors.values()) < 1_000_000
+
+
+def test_committed_tiny_model_reproduces_its_golden_vectors():
+    """models/blt-d-tiny: re-import the f32 file and recompute the golden vectors."""
+    import os
+    import pytest
+    from scripts.train.export import load_model
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "models", "blt-d-tiny")
+    if not os.path.exists(os.path.join(root, "model.safetensors")):
+        pytest.skip("models/blt-d-tiny not exported")
+    model, _ = load_model(os.path.join(root, "model.safetensors"))
+    stored, meta = safetensors_io.load(os.path.join(root, "golden.safetensors"))
+    fresh, fresh_meta = golden_vectors(model)
+    assert json.loads(meta["inputs"]) == json.loads(fresh_meta["inputs"])
+    for k, v in stored.items():
+        assert torch.allclose(fresh[k].to(v.dtype), v, atol=1e-5, rtol=0), k
