@@ -1,0 +1,308 @@
+// The BLT-D model on the Kernels interface (docs/model.md): entropy model, local encoder with hashed n-grams,
+// patch pooling, global transformer, local decoder (clean rows and noisy BLT-D blocks). KV caches are indexed
+// by position (bytes) or patch index (global); every buffer is allocated once, when the model is loaded.
+import { VOCAB_OUT, type ModelConfig, type TransformerShape } from "../../config.ts";
+import type { Ptr } from "../../kernels/arena.ts";
+import type { Kernels } from "../../kernels/kernels.ts";
+import { ropeTable } from "./rope-table.ts";
+import { Weights, type DecoderLayer, type Layer, type Linear } from "./weights.ts";
+
+/** Most rows one call processes; longer inputs are fed in chunks. */
+export const MAX_ROWS = 64;
+
+interface KV { k: Ptr; v: Ptr }
+
+export interface PassCounters { entropy: number; encoder: number; global: number; decoder: number; bytesMoved: number }
+
+/** Arena bytes the run state needs for a context of ctx positions (weights not included). */
+export function runStateBytes(c: ModelConfig, ctx: number): number {
+  const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim;
+  const maxDim = Math.max(de, dl, dg), maxHidden = Math.max(c.entropy.ffnHidden, c.encoder.ffnHidden, c.global.ffnHidden, maxDim);
+  const f = 4;
+  const caches = 2 * ctx * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl * 2 + c.global.nLayers * dg);
+  const state = ctx * (1 + dl + dg);
+  const scratch = MAX_ROWS * (7 * maxDim + 2 * maxHidden + VOCAB_OUT + 4) + ctx + maxHidden + dg;
+  const ropes = ctx * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
+  return f * (caches + state + scratch + ropes) + 64 * 64;
+}
+
+export class BltModel {
+  readonly counters: PassCounters = { entropy: 0, encoder: 0, global: 0, decoder: 0, bytesMoved: 0 };
+
+  // weights
+  private readonly entropyLayers: Layer[];
+  private readonly encoderLayers: Layer[];
+  private readonly globalLayers: Layer[];
+  private readonly decoderLayers: DecoderLayer[];
+  private readonly cost: { entropy: number; encoder: number; pooling: number; global: number; decoder: number };
+
+  // state: tokens(ctx) i32, byte states h(ctx, dl), latents(ctx, dg), KV caches
+  readonly tokens: Ptr;
+  readonly h: Ptr;
+  readonly latents: Ptr;
+  private readonly entropyKV: KV[];
+  private readonly encoderKV: KV[];
+  private readonly globalKV: KV[];
+  private readonly decoderKV: KV[];
+  private readonly latentKV: KV[];
+
+  // scratch, MAX_ROWS rows each
+  private readonly x: Ptr; private readonly xn: Ptr; private readonly q: Ptr; private readonly kb: Ptr;
+  private readonly vb: Ptr; private readonly att: Ptr; private readonly o: Ptr;
+  private readonly f1: Ptr; private readonly f3: Ptr;
+  /** Logits of the last entropy or decoder call, (rows, 256). */
+  readonly logits: Ptr;
+  private readonly ids: Ptr; private readonly pos: Ptr; private readonly lo: Ptr; private readonly hi: Ptr;
+  private readonly gx: Ptr;
+  /** Views of ids, pos, lo, hi (the arena never grows, so they stay valid). */
+  private readonly idsV: Int32Array; private readonly posV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
+  private readonly scores: Ptr; private readonly xq: Ptr;
+  private readonly ngramNs: Ptr; private readonly ngramRows: Ptr; private readonly ngramTables: Ptr;
+  private readonly ropeEntropy: Ptr; private readonly ropeLocal: Ptr; private readonly ropeGlobal: Ptr;
+
+  constructor(readonly K: Kernels, readonly w: Weights, readonly config: ModelConfig, readonly ctx: number) {
+    const c = config, a = K.arena;
+    this.entropyLayers = range(c.entropy.nLayers).map((l) => w.layer(`entropy_model.layers.${l}`));
+    this.encoderLayers = range(c.encoder.nLayers).map((l) => w.layer(`local_encoder.layers.${l}`));
+    this.globalLayers = range(c.global.nLayers).map((l) => w.layer(`global_transformer.layers.${l}`));
+    this.decoderLayers = range(c.decoder.nLayers).map((l) => w.decoderLayer(`local_decoder.layers.${l}`));
+    this.cost = {
+      entropy: w.bytesUnder("entropy_model.layers") + w.bytesUnder("entropy_model.norm") + w.bytesUnder("entropy_model.head"),
+      encoder: w.bytesUnder("local_encoder.layers"),
+      pooling: w.bytesUnder("local_encoder.pooling"),
+      global: w.bytesUnder("global_transformer"),
+      decoder: w.bytesUnder("local_decoder.layers") + w.bytesUnder("local_decoder.norm") + w.bytesUnder("local_decoder.head"),
+    };
+
+    const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim;
+    const kv = (n: number, d: number): KV[] => range(n).map(() => ({ k: a.allocF32(ctx * d), v: a.allocF32(ctx * d) }));
+    this.tokens = a.allocI32(ctx);
+    this.h = a.allocF32(ctx * dl);
+    this.latents = a.allocF32(ctx * dg);
+    this.entropyKV = kv(c.entropy.nLayers, de);
+    this.encoderKV = kv(c.encoder.nLayers, dl);
+    this.globalKV = kv(c.global.nLayers, dg);
+    this.decoderKV = kv(c.decoder.nLayers, dl);
+    this.latentKV = kv(c.decoder.nLayers, dl);
+
+    const maxDim = Math.max(de, dl, dg), maxHidden = Math.max(c.entropy.ffnHidden, c.encoder.ffnHidden, c.global.ffnHidden, maxDim);
+    [this.x, this.xn, this.q, this.kb, this.vb, this.att, this.o] = range(7).map(() => a.allocF32(MAX_ROWS * maxDim));
+    this.f1 = a.allocF32(MAX_ROWS * maxHidden);
+    this.f3 = a.allocF32(MAX_ROWS * maxHidden);
+    this.logits = a.allocF32(MAX_ROWS * VOCAB_OUT);
+    [this.ids, this.pos, this.lo, this.hi] = range(4).map(() => a.allocI32(MAX_ROWS));
+    [this.idsV, this.posV, this.loV, this.hiV] = [this.ids, this.pos, this.lo, this.hi].map((p) => a.i32(p, MAX_ROWS));
+    this.gx = a.allocF32(dg);
+    this.scores = a.allocF32(ctx);
+    this.xq = a.alloc(2 * maxHidden);
+
+    const ng = c.ngram;
+    this.ngramNs = a.allocI32(ng.sizes.length);
+    this.ngramRows = a.allocI32(ng.sizes.length);
+    a.i32(this.ngramNs, ng.sizes.length).set(ng.sizes);
+    a.i32(this.ngramRows, ng.sizes.length).set(ng.tableSizes);
+    // The n-gram tables are consecutive in the arena only if loaded so; check, since the kernel walks them in order.
+    this.ngramTables = w.f32(`local_encoder.ngram_emb.${ng.sizes[0]}.weight`);
+    let expect = this.ngramTables;
+    ng.sizes.forEach((n, i) => {
+      const p = w.f32(`local_encoder.ngram_emb.${n}.weight`);
+      if (p !== expect) throw new Error("n-gram tables are not contiguous in the arena");
+      expect = p + Math.ceil((ng.tableSizes[i] * dl * 4) / 16) * 16;
+      if ((ng.tableSizes[i] * dl * 4) % 16 !== 0) throw new Error("n-gram table size is not a multiple of 16 bytes");
+    });
+
+    this.ropeEntropy = ropeTable(K, ctx, c.entropy.headDim, c.ropeBase);
+    this.ropeLocal = ropeTable(K, ctx, c.encoder.headDim, c.ropeBase);
+    this.ropeGlobal = ropeTable(K, ctx, c.global.headDim, c.ropeBase);
+  }
+
+  /** Writes token ids at positions pos0.. (BOS first). */
+  setTokens(pos0: number, ids: ArrayLike<number>): void {
+    if (pos0 + ids.length > this.ctx) throw new RangeError(`context of ${this.ctx} bytes exceeded`);
+    this.K.arena.i32(this.tokens + pos0 * 4, ids.length).set(ids);
+  }
+
+  // --- entropy model -----------------------------------------------------------------------------------
+
+  /** Entropy-model logits for positions pos0..pos0+m−1 into this.logits (row i predicts byte pos0+i+1). */
+  entropyForward(pos0: number, m: number): void {
+    const c = this.config, K = this.K, d = c.entropy.dim;
+    K.embedGatherF32(this.x, this.w.f32("entropy_model.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
+    this.fillPositions(pos0, m);
+    for (let l = 0; l < this.entropyLayers.length; l++) {
+      this.causalRanges(pos0, m, c.entropy.window);
+      this.selfLayer(this.entropyLayers[l], c.entropy, this.x, m, pos0, this.entropyKV[l], this.ropeEntropy);
+    }
+    K.rmsNormF32(this.xn, this.x, this.w.f32("entropy_model.norm.weight"), m, d, c.normEps);
+    this.linear(this.logits, this.xn, this.w.linear("entropy_model.head.weight"), m);
+    this.counters.entropy++;
+    this.counters.bytesMoved += this.cost.entropy + m * d * 4;
+  }
+
+  // --- local encoder and pooling ---------------------------------------------------------------------
+
+  /** Byte states h[pos0..pos0+m) from the tokens there (windowed causal over the cached earlier bytes). */
+  encoderForward(pos0: number, m: number): void {
+    const c = this.config, K = this.K, d = c.encoder.dim;
+    const hRows = this.h + pos0 * d * 4;
+    K.embedGatherF32(hRows, this.w.f32("local_encoder.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
+    K.ngramEmbedSumF32(hRows, this.tokens, this.ngramTables, this.ngramNs, this.ngramRows, pos0, m, c.ngram.sizes.length, d);
+    this.fillPositions(pos0, m);
+    for (let l = 0; l < this.encoderLayers.length; l++) {
+      this.causalRanges(pos0, m, c.encoder.window);
+      this.selfLayer(this.encoderLayers[l], c.encoder, hRows, m, pos0, this.encoderKV[l], this.ropeLocal);
+    }
+    this.counters.encoder++;
+    this.counters.bytesMoved += this.cost.encoder + m * d * 4 * (1 + c.ngram.sizes.length);
+  }
+
+  /** Pools the patch [start, start+len) of byte states into its patch vector, left in this.o (dg). */
+  poolPatch(start: number, len: number): Ptr {
+    const c = this.config, K = this.K, d = c.encoder.dim, w = this.w, p = "local_encoder.pooling";
+    const hRows = this.h + start * d * 4;
+    const q0 = this.x;
+    K.maxPoolF32(q0, hRows, len, d);
+    K.rmsNormF32(this.xn, q0, w.f32(`${p}.query_norm.weight`), 1, d, c.normEps);
+    K.rmsNormF32(this.att, hRows, w.f32(`${p}.kv_norm.weight`), len, d, c.normEps);
+    this.linear(this.q, this.xn, w.linear(`${p}.attn.wq.weight`), 1);
+    this.linear(this.kb, this.att, w.linear(`${p}.attn.wk.weight`), len);
+    this.linear(this.vb, this.att, w.linear(`${p}.attn.wv.weight`), len);
+    this.fixedRanges(1, 0, len);
+    K.attentionF32(this.att, this.q, this.kb, this.vb, this.lo, this.hi, this.scores, 1, c.pooling.nHeads, c.pooling.nHeads, c.pooling.headDim);
+    this.linear(this.xn, this.att, w.linear(`${p}.attn.wo.weight`), 1);
+    K.addF32(this.xn, this.xn, q0, d);
+    this.linear(this.o, this.xn, w.linear(`${p}.proj.weight`), 1);
+    this.counters.bytesMoved += this.cost.pooling + len * d * 4;
+    return this.o;
+  }
+
+  // --- global transformer ----------------------------------------------------------------------------
+
+  /** Runs the global transformer on the patch vector at `vec` as patch `index`; stores latents[index] and the
+   * decoder's cross-attention keys and values of that latent. */
+  globalForward(vec: Ptr, index: number): void {
+    const c = this.config, K = this.K, dg = c.global.dim, dl = c.decoder.dim;
+    const x = this.gx;
+    K.arena.f32(x, dg).set(K.arena.f32(vec, dg));
+    this.fillPositions(index, 1);
+    for (let l = 0; l < this.globalLayers.length; l++) {
+      this.fixedRanges(1, 0, index + 1);
+      this.selfLayer(this.globalLayers[l], c.global, x, 1, index, this.globalKV[l], this.ropeGlobal);
+    }
+    const latent = this.latents + index * dg * 4;
+    K.rmsNormF32(latent, x, this.w.f32("global_transformer.norm.weight"), 1, dg, c.normEps);
+    for (let l = 0; l < this.decoderLayers.length; l++) {
+      const cross = this.decoderLayers[l].cross;
+      this.linear(this.latentKV[l].k + index * dl * 4, latent, cross.wk, 1);
+      this.linear(this.latentKV[l].v + index * dl * 4, latent, cross.wv, 1);
+    }
+    this.counters.global++;
+    this.counters.bytesMoved += this.cost.global;
+  }
+
+  // --- local decoder ---------------------------------------------------------------------------------
+
+  /**
+   * Clean rows pos0..pos0+m−1 (inputs: byte states h); patchOf[i] is the patch of row i, whose latents
+   * 0..patchOf[i]−1 it may read. Logits into this.logits; row i predicts byte pos0+i+1.
+   */
+  decoderForward(pos0: number, m: number, patchOf: ArrayLike<number>): void {
+    const d = this.config.decoder.dim;
+    this.K.arena.f32(this.x, m * d).set(this.K.arena.f32(this.h + pos0 * d * 4, m * d));
+    this.decoderLayersForward(pos0, m, patchOf, false);
+  }
+
+  /**
+   * One BLT-D denoising pass over a block of B = blockIds.length positions starting at s, the start of patch q:
+   * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself.
+   * Logits into this.logits; row k predicts the byte at position s+k.
+   */
+  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>): void {
+    const B = blockIds.length, d = this.config.decoder.dim;
+    if (B > MAX_ROWS) throw new RangeError(`block of ${B} exceeds ${MAX_ROWS} rows`);
+    this.idsV.set(blockIds);
+    this.K.embedGatherF32(this.x, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
+    this.decoderLayersForward(s, B, q, true);
+  }
+
+  /** patchOf: each row's patch (clean rows) or the block's patch (a number, for a block). */
+  private decoderLayersForward(pos0: number, m: number, patchOf: ArrayLike<number> | number, block: boolean): void {
+    const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
+    this.fillPositions(pos0, m);
+    const lo = this.loV, hi = this.hiV;
+    for (let l = 0; l < this.decoderLayers.length; l++) {
+      const layer = this.decoderLayers[l];
+      // cross-attention to the latents of completed earlier patches
+      let maxLatents = 0;
+      for (let i = 0; i < m; i++) {
+        lo[i] = 0;
+        hi[i] = typeof patchOf === "number" ? patchOf : patchOf[i];
+        maxLatents = Math.max(maxLatents, hi[i]);
+      }
+      K.rmsNormF32(this.xn, this.x, layer.crossNorm, m, d, c.normEps);
+      this.linear(this.q, this.xn, layer.cross.wq, m);
+      K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.lo, this.hi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
+      this.linear(this.o, this.att, layer.cross.wo, m);
+      K.addF32(this.x, this.x, this.o, m * d);
+      this.counters.bytesMoved += maxLatents * d * 8;
+      // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
+      if (!block) this.causalRanges(pos0, m, sh.window);
+      else for (let i = 0; i < m; i++) { lo[i] = Math.max(0, pos0 + i - sh.window + 1); hi[i] = pos0 + m; }
+      this.selfLayer(layer, sh, this.x, m, pos0, this.decoderKV[l], this.ropeLocal);
+    }
+    K.rmsNormF32(this.xn, this.x, this.w.f32("local_decoder.norm.weight"), m, d, c.normEps);
+    this.linear(this.logits, this.xn, this.w.linear("local_decoder.head.weight"), m);
+    this.counters.decoder++;
+    this.counters.bytesMoved += this.cost.decoder;
+  }
+
+  // --- shared pieces ---------------------------------------------------------------------------------
+
+  /** Pre-norm self-attention + SwiGLU layer on x(m, dim) in place; K/V written at cache slots slot0..; ranges preset. */
+  private selfLayer(layer: Layer, sh: TransformerShape, x: Ptr, m: number, slot0: number, kv: KV, rope: Ptr): void {
+    const K = this.K, d = sh.dim, eps = this.config.normEps;
+    const kRows = kv.k + slot0 * d * 4, vRows = kv.v + slot0 * d * 4;
+    K.rmsNormF32(this.xn, x, layer.attnNorm, m, d, eps);
+    this.linear(this.q, this.xn, layer.attn.wq, m);
+    this.linear(kRows, this.xn, layer.attn.wk, m);
+    this.linear(vRows, this.xn, layer.attn.wv, m);
+    K.ropeF32(this.q, this.pos, rope, m, sh.nHeads, sh.headDim, d);
+    K.ropeF32(kRows, this.pos, rope, m, sh.nHeads, sh.headDim, d);
+    K.attentionF32(this.att, this.q, kv.k, kv.v, this.lo, this.hi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
+    this.linear(this.o, this.att, layer.attn.wo, m);
+    K.addF32(x, x, this.o, m * d);
+    K.rmsNormF32(this.xn, x, layer.ffnNorm, m, d, eps);
+    this.linear(this.f1, this.xn, layer.w1, m);
+    this.linear(this.f3, this.xn, layer.w3, m);
+    K.swigluF32(this.f1, this.f1, this.f3, m * sh.ffnHidden);
+    this.linear(this.o, this.f1, layer.w2, m);
+    K.addF32(x, x, this.o, m * d);
+    const lo = this.loV, hi = this.hiV;
+    let first = Infinity, last = 0;
+    for (let i = 0; i < m; i++) { first = Math.min(first, lo[i]); last = Math.max(last, hi[i]); }
+    this.counters.bytesMoved += Math.max(0, last - first) * d * 8;
+  }
+
+  private linear(out: Ptr, x: Ptr, lin: Linear, m: number): void {
+    if (lin.kind === "f32") this.K.matmulF32(out, x, lin.w, m, lin.nIn, lin.nOut);
+    else this.K.matmulQ8(out, x, lin.w, lin.scale, this.xq, m, lin.nIn, lin.nOut);
+  }
+
+  private fillPositions(pos0: number, m: number): void {
+    if (m > MAX_ROWS) throw new RangeError(`${m} rows exceed ${MAX_ROWS}`);
+    for (let i = 0; i < m; i++) this.posV[i] = pos0 + i;
+  }
+
+  private causalRanges(pos0: number, m: number, window: number): void {
+    for (let i = 0; i < m; i++) { this.loV[i] = Math.max(0, pos0 + i - window + 1); this.hiV[i] = pos0 + i + 1; }
+  }
+
+  private fixedRanges(m: number, from: number, to: number): void {
+    this.loV.fill(from, 0, m);
+    this.hiV.fill(to, 0, m);
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

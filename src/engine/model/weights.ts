@@ -1,0 +1,85 @@
+// Copies a checkpoint's tensors into the kernel arena once, at load, and groups them the way the forward
+// passes use them. Linear weights are f32 or int8 + per-row scale; everything else is f32.
+import type { Checkpoint } from "../../checkpoint/reader.ts";
+import { f32Values, type TensorView } from "../../checkpoint/safetensors.ts";
+import { alignUp, type Ptr } from "../../kernels/arena.ts";
+import type { Kernels } from "../../kernels/kernels.ts";
+
+/** y(m, nOut) = x(m, nIn) · Wᵀ, W f32 or int8 with one scale per output row. */
+export type Linear =
+  | { kind: "f32"; w: Ptr; nOut: number; nIn: number }
+  | { kind: "q8"; w: Ptr; scale: Ptr; nOut: number; nIn: number };
+
+export interface Attention { wq: Linear; wk: Linear; wv: Linear; wo: Linear }
+export interface Layer { attnNorm: Ptr; attn: Attention; ffnNorm: Ptr; w1: Linear; w2: Linear; w3: Linear }
+export interface DecoderLayer extends Layer { crossNorm: Ptr; cross: Attention }
+
+/** Bytes the arena needs to hold every tensor of the checkpoint. */
+export function weightArenaBytes(ck: Checkpoint): number {
+  let n = 0;
+  for (const t of ck.tensors.values()) n += alignUp(t.bytes.byteLength);
+  return n;
+}
+
+export class Weights {
+  private readonly ptrs = new Map<string, Ptr>();
+  /** Bytes of weights per top-level component ("entropy_model", "local_encoder", …), for the cost model. */
+  readonly componentBytes = new Map<string, number>();
+
+  constructor(private readonly K: Kernels, private readonly ck: Checkpoint) {
+    for (const t of ck.tensors.values()) {
+      const p = K.arena.alloc(t.bytes.byteLength);
+      new Uint8Array(K.arena.buffer, p, t.bytes.byteLength).set(t.bytes);
+      this.ptrs.set(t.name, p);
+      const component = t.name.slice(0, t.name.indexOf("."));
+      this.componentBytes.set(component, (this.componentBytes.get(component) ?? 0) + t.bytes.byteLength);
+    }
+  }
+
+  /** Bytes of the tensors whose names start with prefix. */
+  bytesUnder(prefix: string): number {
+    let n = 0;
+    for (const t of this.ck.tensors.values()) if (t.name.startsWith(prefix)) n += t.bytes.byteLength;
+    return n;
+  }
+
+  tensor(name: string): TensorView {
+    const t = this.ck.tensors.get(name);
+    if (!t) throw new Error(`weights: no tensor ${name}`);
+    return t;
+  }
+
+  /** Arena pointer of an f32 tensor. */
+  f32(name: string): Ptr {
+    const t = this.tensor(name);
+    if (t.dtype !== "F32") throw new Error(`weights: ${name} is ${t.dtype}, not F32`);
+    return this.ptrs.get(name)!;
+  }
+
+  /** A copy of an f32 tensor's values (for small tables read on the TypeScript side). */
+  values(name: string): Float32Array { return f32Values(this.tensor(name)).slice(); }
+
+  linear(name: string): Linear {
+    const t = this.tensor(name);
+    const [nOut, nIn] = t.shape;
+    if (t.dtype === "F32") return { kind: "f32", w: this.ptrs.get(name)!, nOut, nIn };
+    return { kind: "q8", w: this.ptrs.get(name)!, scale: this.f32(name + ".scale"), nOut, nIn };
+  }
+
+  attention(prefix: string): Attention {
+    return { wq: this.linear(`${prefix}.wq.weight`), wk: this.linear(`${prefix}.wk.weight`),
+             wv: this.linear(`${prefix}.wv.weight`), wo: this.linear(`${prefix}.wo.weight`) };
+  }
+
+  layer(prefix: string): Layer {
+    return {
+      attnNorm: this.f32(`${prefix}.attn_norm.weight`), attn: this.attention(`${prefix}.attn`),
+      ffnNorm: this.f32(`${prefix}.ffn_norm.weight`),
+      w1: this.linear(`${prefix}.ffn.w1.weight`), w2: this.linear(`${prefix}.ffn.w2.weight`), w3: this.linear(`${prefix}.ffn.w3.weight`),
+    };
+  }
+
+  decoderLayer(prefix: string): DecoderLayer {
+    return { ...this.layer(prefix), crossNorm: this.f32(`${prefix}.cross_norm.weight`), cross: this.attention(`${prefix}.cross_attn`) };
+  }
+}
