@@ -1,0 +1,93 @@
+// Golden parity: every component of the engine's model, on the Wasm kernels, against the PyTorch outputs that
+// scripts/train/export.py saved in models/blt-d-tiny/golden.safetensors.
+import { beforeAll, describe, expect, it } from "vitest";
+import { readFile } from "node:fs/promises";
+import { readCheckpoint } from "../../src/checkpoint/reader.ts";
+import { f32Values, i32Values, parseSafetensors, type SafetensorsFile } from "../../src/checkpoint/safetensors.ts";
+import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
+import { loadModel } from "../../src/engine/load.ts";
+import { MAX_ROWS, type BltModel } from "../../src/engine/model/blt-model.ts";
+import { entropyNats, startsPatch } from "../../src/engine/model/patcher.ts";
+import { compileKernelsModuleNode } from "../../wasm/node.ts";
+import { dirReader, TINY } from "../support/node-files.ts";
+import { worstError } from "../support/twin-kernels.ts";
+
+interface GoldenInput { prefix: string; text: string; n_tokens: number; n_patches: number; block_start: number; block_patch: number; block_size: number }
+
+const ATOL = 2e-4, RTOL = 1e-3;
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  const worst = worstError(actual, expected, ATOL, RTOL);
+  expect(worst, `${what}: worst error ${worst.toFixed(2)}× tolerance (atol ${ATOL}, rtol ${RTOL})`).toBeLessThanOrEqual(1);
+}
+
+describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => {
+  let golden: SafetensorsFile;
+  let inputs: GoldenInput[];
+  let model: BltModel;
+  const g = (name: string) => f32Values(golden.tensors.get(name)!);
+  const gi = (name: string) => i32Values(golden.tensors.get(name)!);
+
+  beforeAll(async () => {
+    golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${TINY}/golden.safetensors`)));
+    inputs = JSON.parse(golden.metadata.inputs);
+    const ck = await readCheckpoint(TINY, dirReader(TINY));
+    const module = compileKernelsModuleNode();
+    model = await loadModel(ck, (bytes) => WasmKernels.create(module, bytes), 256);
+  });
+
+  it("reproduces entropies, patches, byte states, patch vectors, latents, logits and a BLT-D block pass", () => {
+    const c = model.config, a = model.K.arena;
+    for (const inp of inputs) {
+      const p = inp.prefix, tokens = gi(p + "tokens"), L = tokens.length;
+      model.setTokens(0, tokens);
+
+      // entropy model → entropies and patch starts
+      const entropies = new Float32Array(L);
+      for (let pos0 = 0; pos0 < L; pos0 += MAX_ROWS) {
+        const m = Math.min(MAX_ROWS, L - pos0);
+        model.entropyForward(pos0, m);
+        const logits = a.f32(model.logits, m * 256);
+        for (let i = 0; i < m && pos0 + i + 1 < L; i++) entropies[pos0 + i + 1] = entropyNats(logits, i * 256);
+      }
+      expectClose(entropies, g(p + "entropies"), `${p}entropies`);
+      const starts: number[] = [0];
+      let len = 0;
+      for (let i = 1; i < L; i++) {
+        if (startsPatch(i, entropies[i], len, c.patching.threshold, c.patching.maxPatchLen)) { starts.push(i); len = 1; } else len++;
+      }
+      expect(starts).toEqual(Array.from(gi(p + "patch_starts")));
+
+      // encoder → byte states
+      for (let pos0 = 0; pos0 < L; pos0 += MAX_ROWS) model.encoderForward(pos0, Math.min(MAX_ROWS, L - pos0));
+      expectClose(a.f32(model.h, L * c.encoder.dim), g(p + "byte_states"), `${p}byte_states`);
+
+      // pooling and global, patch by patch
+      const P = starts.length, dg = c.global.dim;
+      const vectors = new Float32Array(P * dg);
+      for (let j = 0; j < P; j++) {
+        const end = j + 1 < P ? starts[j + 1] : L;
+        const v = model.poolPatch(starts[j], end - starts[j]);
+        vectors.set(a.f32(v, dg), j * dg);
+        model.globalForward(v, j);
+      }
+      expectClose(vectors, g(p + "patch_vectors"), `${p}patch_vectors`);
+      expectClose(a.f32(model.latents, P * dg), g(p + "latents"), `${p}latents`);
+
+      // decoder over clean rows
+      const patchOf = new Int32Array(L);
+      for (let j = 0; j < P; j++) patchOf.fill(j, starts[j]);
+      const logits = new Float32Array(L * 256);
+      for (let pos0 = 0; pos0 < L; pos0 += MAX_ROWS) {
+        const m = Math.min(MAX_ROWS, L - pos0);
+        model.decoderForward(pos0, m, patchOf.subarray(pos0, pos0 + m));
+        logits.set(a.f32(model.logits, m * 256), pos0 * 256);
+      }
+      expectClose(logits, g(p + "logits"), `${p}logits`);
+
+      // one BLT-D denoising pass over the golden block (its clean prefix < s is already cached)
+      model.decoderBlock(inp.block_start, inp.block_patch, gi(p + "block_tokens"));
+      expectClose(a.f32(model.logits, inp.block_size * 256), g(p + "block_logits"), `${p}block_logits`);
+    }
+  });
+});
