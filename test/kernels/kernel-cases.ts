@@ -41,6 +41,20 @@ export const kernelCases: KernelCase[] = [
     },
   },
   {
+    name: "matmulF32: a row's result is bit-identical whatever m is (batched verification = one row at a time)",
+    run(t) {
+      for (const k of [1, 5, 64, 130]) for (const n of [3, 16, 33]) {
+        t.reset();
+        const m = 9;
+        const x = t.f32(R.normals(m * k)), w = t.f32(R.normals(n * k, 0.1)), all = t.zeros(m * n), one = t.zeros(m * n);
+        t.fast.matmulF32(all, x, w, m, k, n);
+        for (let i = 0; i < m; i++) t.fast.matmulF32(one + i * n * 4, x + i * k * 4, w, 1, k, n);
+        const a = t.fast.arena;
+        expect(Array.from(a.f32(all, m * n)), `k=${k} n=${n}`).toEqual(Array.from(a.f32(one, m * n)));
+      }
+    },
+  },
+  {
     name: "matmulQ8: int8 rows × per-row scale, within the i16 activation quantisation bound",
     run(t) {
       for (const m of [1, 2, 5]) for (const k of [1, 3, 15, 16, 17, 64, 250, 8192]) for (const n of [1, 3, 4, 9]) {
