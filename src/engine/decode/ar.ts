@@ -1,0 +1,9 @@
+// AR (fast-blt.md §3): plain BLT decoding. Per byte: one entropy-model step, one encoder step, one decoder
+// pass; at each patch boundary one pooling step and one global step. The quality reference.
+import type { ModeContext, ModeGenerator } from "./context.ts";
+import { decodeArStep } from "./ar-step.ts";
+
+export function* decodeAr(c: ModeContext): ModeGenerator {
+  const scratch = new Float32Array(256);
+  while (c.budget() > 0 && c.seq.room > 0) yield decodeArStep(c, scratch);
+}

@@ -1,0 +1,18 @@
+// BLT-D (fast-blt.md §3): the encoder and the global model run once per block; the block is filled by a few
+// parallel decoder passes (denoise.ts) and committed as the next patch.
+import type { ModeContext, ModeGenerator } from "./context.ts";
+import { fillBlock } from "./denoise.ts";
+
+export function* decodeBltD(c: ModeContext): ModeGenerator {
+  const { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs;
+  while (c.budget() > 0 && c.seq.room > 0) {
+    const B = Math.min(blockSize, c.seq.room);
+    // close the open patch: one pooling step + one global step give the latent the block reads
+    const q = c.seq.closePatch();
+    // fill the block by diffusion
+    const block = fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    // commit it as patch q: one encoder pass, one decoder pass that caches its clean rows
+    c.seq.appendBlock(block.bytes);
+    yield Uint8Array.from(block.bytes);
+  }
+}

@@ -1,0 +1,125 @@
+// The state of one sequence being decoded on a BltModel: committed tokens, their patches, which patches have
+// latents, and the model's prediction for the next byte. Every mode drives the model through this.
+import { BOS, VOCAB_OUT } from "../../config.ts";
+import { MAX_ROWS, type BltModel } from "../model/blt-model.ts";
+import { entropyNats, startsPatch } from "../model/patcher.ts";
+
+export class Sequence {
+  /** Committed tokens, BOS included; position n is the next to fill. */
+  n = 0;
+  /** First position of each patch; patch 0 is BOS. */
+  readonly starts: number[] = [];
+  /** Patch index of every committed position. */
+  readonly patchOf: Int32Array;
+  /** Patches 0..nLatents−1 have latents (and the decoder's cross-attention keys for them). */
+  nLatents = 0;
+  /** End position of the bytes each latent was pooled from (a truncation inside a patch invalidates it). */
+  private readonly latentEnd: number[] = [];
+  /** entropyAt[i] = H(i), the entropy model's entropy of its prediction for byte i (nats). */
+  readonly entropyAt: Float32Array;
+  /** Decoder logits of every committed row: row i predicts byte i+1. */
+  readonly rowLogits: Float32Array;
+  private readonly ids = new Int32Array(MAX_ROWS);
+
+  constructor(readonly model: BltModel) {
+    this.patchOf = new Int32Array(model.ctx);
+    this.entropyAt = new Float32Array(model.ctx + 1);
+    this.rowLogits = new Float32Array(model.ctx * VOCAB_OUT);
+  }
+
+  /** Logits of the prediction for the byte at position n. */
+  get nextLogits(): Float32Array { return this.rowLogits.subarray((this.n - 1) * VOCAB_OUT, this.n * VOCAB_OUT); }
+
+  get room(): number { return this.model.ctx - this.n; }
+
+  /** Starts the sequence with BOS and the prompt, AR-style (entropy patches). */
+  prefill(prompt: Uint8Array): void {
+    const ids = new Int32Array(prompt.length + 1);
+    ids[0] = BOS;
+    ids.set(prompt, 1);
+    this.appendClean(ids);
+  }
+
+  /**
+   * Appends tokens at positions n.. exactly as AR decoding would process them one by one: entropy model,
+   * patch boundaries, encoder, pooling + global for every patch that completes, decoder rows. Batched: one
+   * pass per component per chunk (this is also BLT-S/BLT-DV verification).
+   */
+  appendClean(ids: ArrayLike<number>): void {
+    const m = this.model, a = m.K.arena, { threshold, maxPatchLen } = m.config.patching;
+    for (let off = 0; off < ids.length; off += MAX_ROWS) {
+      const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n;
+      if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
+      for (let i = 0; i < rows; i++) this.ids[i] = ids[off + i];
+      m.setTokens(pos0, this.ids.subarray(0, rows));
+
+      m.entropyForward(pos0, rows);
+      const ent = a.f32(m.logits, rows * VOCAB_OUT);
+      for (let i = 0; i < rows; i++) this.entropyAt[pos0 + i + 1] = entropyNats(ent, i * VOCAB_OUT);
+
+      for (let i = 0; i < rows; i++) {
+        const pos = pos0 + i;
+        const last = this.starts.length - 1;
+        const curLen = last < 0 ? 0 : pos - this.starts[last];
+        if (pos === 0 || startsPatch(pos, this.entropyAt[pos], curLen, threshold, maxPatchLen)) this.starts.push(pos);
+        this.patchOf[pos] = this.starts.length - 1;
+      }
+      m.encoderForward(pos0, rows);
+      this.latentsUpTo(this.starts.length - 1, pos0 + rows);
+      m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
+      this.rowLogits.set(a.f32(m.logits, rows * VOCAB_OUT), pos0 * VOCAB_OUT);
+      this.n = pos0 + rows;
+    }
+  }
+
+  /** Computes latents for patches nLatents..count−1 (each must be complete, ending before `end`). */
+  latentsUpTo(count: number, end = this.n): void {
+    while (this.nLatents < count) {
+      const j = this.nLatents;
+      const stop = j + 1 < this.starts.length ? this.starts[j + 1] : end;
+      this.model.globalForward(this.model.poolPatch(this.starts[j], stop - this.starts[j]), j);
+      this.latentEnd[j] = stop;
+      this.nLatents++;
+    }
+  }
+
+  /** Whether the byte at position n starts a new patch under entropy patching. */
+  nextStartsPatch(): boolean {
+    const last = this.starts.length - 1;
+    const { threshold, maxPatchLen } = this.model.config.patching;
+    return startsPatch(this.n, this.entropyAt[this.n], this.n - this.starts[last], threshold, maxPatchLen);
+  }
+
+  /** Rolls back to the first n tokens (caches are slot-indexed: later slots are simply overwritten). */
+  truncate(n: number): void {
+    this.n = n;
+    while (this.starts[this.starts.length - 1] >= n) this.starts.pop();
+    this.nLatents = Math.min(this.nLatents, this.starts.length);
+    while (this.nLatents > 0 && this.latentEnd[this.nLatents - 1] > n) this.nLatents--;
+  }
+
+  // --- BLT-D: blocks become patches -------------------------------------------------------------------
+
+  /** Closes the open patch (forces a boundary at n) and computes its latent; returns the next patch index. */
+  closePatch(): number {
+    this.latentsUpTo(this.starts.length);
+    return this.starts.length;
+  }
+
+  /**
+   * Commits a filled block at positions n.. as the new patch (after closePatch): encoder over its bytes, and
+   * one decoder pass over them as clean rows so the next block sees them in the decoder's cache.
+   */
+  appendBlock(ids: ArrayLike<number>): void {
+    const m = this.model, a = m.K.arena, rows = ids.length, pos0 = this.n;
+    if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
+    for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
+    m.setTokens(pos0, this.ids.subarray(0, rows));
+    this.starts.push(pos0);
+    this.patchOf.fill(this.starts.length - 1, pos0, pos0 + rows);
+    m.encoderForward(pos0, rows);
+    m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
+    this.rowLogits.set(a.f32(m.logits, rows * VOCAB_OUT), pos0 * VOCAB_OUT);
+    this.n = pos0 + rows;
+  }
+}

@@ -1,0 +1,48 @@
+// Verify and accept (fast-blt.md §3, BLT-S and BLT-DV): one full forward over the drafted bytes gives the
+// model's own prediction at every draft position; accept the longest agreeing prefix, then the model's byte at
+// the first disagreement. Greedy: agreement is equality with the argmax, so the output is AR's exactly.
+// Sampling: the speculative-sampling rule (accept d with probability min(1, p(d)/q(d)), else draw from
+// norm(max(0, p − q))), so the output is distributed as AR sampling.
+import type { ModeContext } from "./context.ts";
+import { argmax } from "./sampler.ts";
+
+/**
+ * drafts hold bytes for positions n0..n0+k−1 (n0 = the sequence end); q their draft distributions (k × 256).
+ * firstIsExact: the first draft byte was already drawn from the model's own prediction (BLT-S).
+ * Returns the committed bytes; the sequence ends right after them.
+ */
+export function verifyAndAccept(c: ModeContext, drafts: Int32Array, q: Float32Array, firstIsExact: boolean): Uint8Array {
+  const seq = c.seq, n0 = seq.n, k = drafts.length;
+  const p = new Float32Array(256), residual = new Float32Array(256);
+  // verify: the drafted bytes through the whole model, as AR would process them
+  seq.appendClean(drafts);
+  // accept
+  for (let i = 0; i < k; i++) {
+    if (i === 0 && firstIsExact) continue;
+    const row = seq.rowLogits.subarray((n0 + i - 1) * 256, (n0 + i) * 256);
+    const d = drafts[i], qi = q.subarray(i * 256, (i + 1) * 256);
+    let ok: boolean;
+    if (c.sampler.greedy) ok = argmax(row) === d;
+    else {
+      c.sampler.distribution(row, p);
+      ok = c.sampler.rng.next() < Math.min(1, p[d] / Math.max(qi[d], 1e-30));
+    }
+    if (ok) { c.counters.acceptedBytes++; continue; }
+    // the first disagreement: the model's own byte replaces the draft from here on
+    let fix: number;
+    if (c.sampler.greedy) fix = argmax(row);
+    else {
+      let z = 0;
+      for (let v = 0; v < 256; v++) { residual[v] = Math.max(0, p[v] - qi[v]); z += residual[v]; }
+      if (z > 0) { for (let v = 0; v < 256; v++) residual[v] /= z; fix = c.sampler.draw(residual); }
+      else fix = c.sampler.draw(p);
+    }
+    seq.truncate(n0 + i);
+    seq.appendClean([fix]);
+    const out = new Uint8Array(i + 1);
+    for (let j = 0; j < i; j++) out[j] = drafts[j];
+    out[i] = fix;
+    return out;
+  }
+  return Uint8Array.from(drafts);
+}

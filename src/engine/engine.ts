@@ -1,0 +1,91 @@
+// The engine: serves DecodeRequests from one loaded model in any of the four modes, as a stream of
+// DecodeEvents. Runs unchanged in Node, workerd and browsers (no runtime-specific imports).
+import type { DecodeEvent, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
+import { DECODE_MODES } from "../protocol.ts";
+import type { BltModel } from "./model/blt-model.ts";
+import { decodeAr } from "./decode/ar.ts";
+import { decodeBltD } from "./decode/blt-d.ts";
+import { decodeBltDv } from "./decode/blt-dv.ts";
+import { decodeBltS } from "./decode/blt-s.ts";
+import type { ModeContext, ModeGenerator } from "./decode/context.ts";
+import { OutputFramer } from "./decode/output.ts";
+import { Sampler } from "./decode/sampler.ts";
+import { Sequence } from "./decode/sequence.ts";
+
+const MODES: Record<DecodeMode, (c: ModeContext) => ModeGenerator> = {
+  ar: decodeAr, "blt-d": decodeBltD, "blt-s": decodeBltS, "blt-dv": decodeBltDv,
+};
+
+/** A request the engine cannot serve; `param` names the offending field. */
+export class RequestError extends Error {
+  override name = "RequestError";
+  constructor(readonly param: string, message: string) { super(message); }
+}
+
+/** Checks a request against the model; throws RequestError naming the field. */
+export function validateRequest(r: DecodeRequest, model: BltModel): void {
+  const int = (v: number, lo: number, hi: number, param: string) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(param, `${param} must be an integer in [${lo}, ${hi}], got ${v}`);
+  };
+  if (!DECODE_MODES.includes(r.mode)) throw new RequestError("mode", `unknown mode ${JSON.stringify(r.mode)}; use one of ${DECODE_MODES.join(", ")}`);
+  const room = model.ctx - 1 - r.prompt.length;
+  if (room < 1) throw new RequestError("prompt", `prompt of ${r.prompt.length} bytes leaves no room in the ${model.ctx}-byte context`);
+  int(r.maxNewBytes, 0, room, "max_new_bytes");
+  int(r.knobs.blockSize, 1, 64, "block_size");
+  int(r.knobs.maxStepsPerBlock, 1, 64, "max_steps_per_block");
+  int(r.knobs.draftLength, 1, 64, "draft_length");
+  if (!(r.knobs.threshold > 0 && r.knobs.threshold <= 1)) throw new RequestError("threshold", `threshold must be in (0, 1], got ${r.knobs.threshold}`);
+  if (r.knobs.entropyBound !== null && !(r.knobs.entropyBound >= 0)) throw new RequestError("entropy_bound", "entropy_bound must be ≥ 0");
+  const s = r.sampling;
+  if (!(s.temperature >= 0 && s.temperature <= 10)) throw new RequestError("temperature", `temperature must be in [0, 10], got ${s.temperature}`);
+  if (!(s.topP > 0 && s.topP <= 1)) throw new RequestError("top_p", `top_p must be in (0, 1], got ${s.topP}`);
+  int(s.topK, 0, 256, "top_k");
+  int(s.seed, 0, 2 ** 32 - 1, "seed");
+  if (r.stop.length > 4 || r.stop.some((x) => x.length === 0 || x.length > 64)) throw new RequestError("stop", "up to 4 stop sequences of 1 to 64 bytes");
+}
+
+/** Yields to the event loop so an abort (or another request) can be seen; called between blocks. */
+const breathe = () => new Promise<void>((r) => setTimeout(r, 0));
+
+export class Engine {
+  constructor(readonly model: BltModel) {}
+
+  /** Streams one request. The model has one run state: callers serialise requests (see backends/local.ts). */
+  async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
+    const t0 = performance.now();
+    try {
+      validateRequest(r, this.model);
+    } catch (e) {
+      if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message }; return; }
+      throw e;
+    }
+    const m = this.model;
+    const seq = new Sequence(m);
+    const out = new OutputFramer(r.maxNewBytes, r.stop);
+    const counters = { draftedBytes: 0, acceptedBytes: 0 };
+    seq.prefill(r.prompt);
+    const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
+    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, budget: () => out.remaining, counters };
+    let lastBreath = performance.now();
+    for (const bytes of MODES[r.mode](ctx)) {
+      const emit = out.push(bytes);
+      if (emit.length) yield { type: "bytes", bytes: emit };
+      if (out.finish) break;
+      if (performance.now() - lastBreath > 5) {
+        await breathe();
+        lastBreath = performance.now();
+      }
+      if (signal?.aborted) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
+    }
+    const rest = out.flush();
+    if (rest.length) yield { type: "bytes", bytes: rest };
+    const stats: DecodeStats = {
+      mode: r.mode, promptBytes: r.prompt.length, generatedBytes: out.text.length,
+      passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
+                global: m.counters.global - c0.global, decoder: m.counters.decoder - c0.decoder },
+      draftedBytes: counters.draftedBytes, acceptedBytes: counters.acceptedBytes,
+      estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0,
+    };
+    yield { type: "done", finishReason: out.finish ?? "length", stats };
+  }
+}
