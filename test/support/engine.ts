@@ -13,7 +13,12 @@ export async function nodeEngine(dir: string, ctx = 1024, variant: "f32" | "q8" 
   return new Engine(await loadModel(ck, (bytes) => WasmKernels.create(module, bytes), ctx));
 }
 
-export function request(prompt: string, over: Partial<DecodeRequest> & { knobs?: Partial<DecodeRequest["knobs"]>; sampling?: Partial<DecodeRequest["sampling"]> } = {}): DecodeRequest {
+type RequestOverrides = Partial<Omit<DecodeRequest, "knobs" | "sampling">> & {
+  knobs?: Partial<DecodeRequest["knobs"]>;
+  sampling?: Partial<DecodeRequest["sampling"]>;
+};
+
+export function request(prompt: string, over: RequestOverrides = {}): DecodeRequest {
   return {
     model: "test", prompt: new TextEncoder().encode(prompt), maxNewBytes: 64, mode: "ar", stop: [],
     ...over,

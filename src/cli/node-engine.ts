@@ -1,0 +1,29 @@
+// Node composition root shared by the CLIs: a model directory on disk, on the Wasm SIMD kernels.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readCheckpoint, type Checkpoint } from "../checkpoint/reader.ts";
+import type { WeightVariant } from "../checkpoint/format.ts";
+import { Engine } from "../engine/engine.ts";
+import { loadModel } from "../engine/load.ts";
+import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
+import { compileKernelsModuleNode } from "../../wasm/node.ts";
+
+export async function loadNodeEngine(dir: string, ctx: number, variant: WeightVariant = "f32"): Promise<{ engine: Engine; checkpoint: Checkpoint }> {
+  const checkpoint = await readCheckpoint(dir, async (name) => new Uint8Array(await readFile(join(dir, name))), variant);
+  const module = compileKernelsModuleNode();
+  const model = await loadModel(checkpoint, (bytes) => WasmKernels.create(module, bytes), ctx);
+  return { engine: new Engine(model), checkpoint };
+}
+
+/** --name value flags; bare --flag is "true". */
+export function parseFlags(argv: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith("--")) m.set(a.slice(2), "true");
+    else { m.set(a.slice(2), next); i++; }
+  }
+  return m;
+}
