@@ -62,14 +62,17 @@ describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => 
       for (let pos0 = 0; pos0 < L; pos0 += MAX_ROWS) model.encoderForward(pos0, Math.min(MAX_ROWS, L - pos0));
       expectClose(a.f32(model.h, L * c.encoder.dim), g(p + "byte_states"), `${p}byte_states`);
 
-      // pooling and global, patch by patch
+      // pooling and global: groups of patches, one pass each (the last patch pooled as it stands, as in PyTorch)
       const P = starts.length, dg = c.global.dim;
+      const ends = [...starts.slice(1), L];
       const vectors = new Float32Array(P * dg);
-      for (let j = 0; j < P; j++) {
-        const end = j + 1 < P ? starts[j + 1] : L;
-        const v = model.poolPatch(starts[j], end - starts[j]);
-        vectors.set(a.f32(v, dg), j * dg);
-        model.globalForward(v, j);
+      for (let j0 = 0; j0 < P;) {
+        let j1 = j0 + 1;
+        while (j1 < P && ends[j1] - starts[j0] <= MAX_ROWS) j1++;
+        const v = model.poolPatches(starts.slice(j0, j1), ends.slice(j0, j1), j1 - j0);
+        vectors.set(a.f32(v, (j1 - j0) * dg), j0 * dg);
+        model.globalForward(v, j0, j1 - j0);
+        j0 = j1;
       }
       expectClose(vectors, g(p + "patch_vectors"), `${p}patch_vectors`);
       expectClose(a.f32(model.latents, P * dg), g(p + "latents"), `${p}latents`);

@@ -20,6 +20,8 @@ export class Sequence {
   /** Decoder logits of every committed row: row i predicts byte i+1. */
   readonly rowLogits: Float32Array;
   private readonly ids = new Int32Array(MAX_ROWS);
+  private readonly poolStart = new Int32Array(MAX_ROWS);
+  private readonly poolEnd = new Int32Array(MAX_ROWS);
 
   constructor(readonly model: BltModel) {
     this.patchOf = new Int32Array(model.ctx);
@@ -72,14 +74,20 @@ export class Sequence {
     }
   }
 
-  /** Computes latents for patches nLatents..count−1 (each must be complete, ending before `end`). */
+  /**
+   * Computes latents for patches nLatents..count−1 (each complete, the last ending at `end` if no later patch
+   * starts): one pooling pass and one global pass per group of patches whose bytes fit in one call.
+   */
   latentsUpTo(count: number, end = this.n): void {
     while (this.nLatents < count) {
-      const j = this.nLatents;
-      const stop = j + 1 < this.starts.length ? this.starts[j + 1] : end;
-      this.model.globalForward(this.model.poolPatch(this.starts[j], stop - this.starts[j]), j);
-      this.latentEnd[j] = stop;
-      this.nLatents++;
+      const j0 = this.nLatents;
+      let j1 = j0;
+      const endOf = (j: number) => (j + 1 < this.starts.length ? this.starts[j + 1] : end);
+      while (j1 < count && j1 - j0 < MAX_ROWS && endOf(j1) - this.starts[j0] <= MAX_ROWS) j1++;
+      const n = j1 - j0;
+      for (let j = j0; j < j1; j++) { this.poolStart[j - j0] = this.starts[j]; this.poolEnd[j - j0] = endOf(j); this.latentEnd[j] = endOf(j); }
+      this.model.globalForward(this.model.poolPatches(this.poolStart, this.poolEnd, n), j0, n);
+      this.nLatents = j1;
     }
   }
 

@@ -21,7 +21,7 @@ export function runStateBytes(c: ModelConfig, ctx: number): number {
   const f = 4;
   const caches = 2 * ctx * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl * 2 + c.global.nLayers * dg);
   const state = ctx * (1 + dl + dg);
-  const scratch = MAX_ROWS * (7 * maxDim + 2 * maxHidden + VOCAB_OUT + 4) + ctx + maxHidden + dg;
+  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 4) + ctx + maxHidden;
   const ropes = ctx * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
   return f * (caches + state + scratch + ropes) + 64 * 64;
 }
@@ -92,7 +92,7 @@ export class BltModel {
     this.logits = a.allocF32(MAX_ROWS * VOCAB_OUT);
     [this.ids, this.pos, this.lo, this.hi] = range(4).map(() => a.allocI32(MAX_ROWS));
     [this.idsV, this.posV, this.loV, this.hiV] = [this.ids, this.pos, this.lo, this.hi].map((p) => a.i32(p, MAX_ROWS));
-    this.gx = a.allocF32(dg);
+    this.gx = a.allocF32(MAX_ROWS * dg);
     this.scores = a.allocF32(ctx);
     this.xq = a.alloc(2 * maxHidden);
 
@@ -156,45 +156,53 @@ export class BltModel {
     this.counters.bytesMoved += this.cost.encoder + m * d * 4 * (1 + c.ngram.sizes.length);
   }
 
-  /** Pools the patch [start, start+len) of byte states into its patch vector, left in this.o (dg). */
-  poolPatch(start: number, len: number): Ptr {
+  /**
+   * Pools patches j = 0..count−1, patch j covering bytes [starts[j], ends[j]), into patch vectors: one pass over
+   * all of them (the byte range must fit in MAX_ROWS). Returns the vectors, (count, dg), left in this.o.
+   */
+  poolPatches(starts: ArrayLike<number>, ends: ArrayLike<number>, count: number): Ptr {
     const c = this.config, K = this.K, d = c.encoder.dim, w = this.w, p = "local_encoder.pooling";
-    const hRows = this.h + start * d * 4;
-    const q0 = this.x;
-    K.maxPoolF32(q0, hRows, len, d);
-    K.rmsNormF32(this.xn, q0, w.f32(`${p}.query_norm.weight`), 1, d, c.normEps);
-    K.rmsNormF32(this.att, hRows, w.f32(`${p}.kv_norm.weight`), len, d, c.normEps);
-    this.linear(this.q, this.xn, w.linear(`${p}.attn.wq.weight`), 1);
-    this.linear(this.kb, this.att, w.linear(`${p}.attn.wk.weight`), len);
-    this.linear(this.vb, this.att, w.linear(`${p}.attn.wv.weight`), len);
-    this.fixedRanges(1, 0, len);
-    K.attentionF32(this.att, this.q, this.kb, this.vb, this.lo, this.hi, this.scores, 1, c.pooling.nHeads, c.pooling.nHeads, c.pooling.headDim);
-    this.linear(this.xn, this.att, w.linear(`${p}.attn.wo.weight`), 1);
-    K.addF32(this.xn, this.xn, q0, d);
-    this.linear(this.o, this.xn, w.linear(`${p}.proj.weight`), 1);
-    this.counters.bytesMoved += this.cost.pooling + len * d * 4;
+    const base = starts[0], total = ends[count - 1] - base;
+    if (count > MAX_ROWS || total > MAX_ROWS) throw new RangeError(`pooling ${count} patches over ${total} bytes exceeds ${MAX_ROWS} rows`);
+    const hBase = this.h + base * d * 4;
+    // q0(count, dl): the max over each patch's byte states; then the query and keys, normed
+    for (let j = 0; j < count; j++) K.maxPoolF32(this.x + j * d * 4, this.h + starts[j] * d * 4, ends[j] - starts[j], d);
+    K.rmsNormF32(this.xn, this.x, w.f32(`${p}.query_norm.weight`), count, d, c.normEps);
+    K.rmsNormF32(this.att, hBase, w.f32(`${p}.kv_norm.weight`), total, d, c.normEps);
+    this.linear(this.q, this.xn, w.linear(`${p}.attn.wq.weight`), count);
+    this.linear(this.kb, this.att, w.linear(`${p}.attn.wk.weight`), total);
+    this.linear(this.vb, this.att, w.linear(`${p}.attn.wv.weight`), total);
+    // each query attends to its own patch's bytes only
+    for (let j = 0; j < count; j++) { this.loV[j] = starts[j] - base; this.hiV[j] = ends[j] - base; }
+    K.attentionF32(this.att, this.q, this.kb, this.vb, this.lo, this.hi, this.scores, count, c.pooling.nHeads, c.pooling.nHeads, c.pooling.headDim);
+    this.linear(this.xn, this.att, w.linear(`${p}.attn.wo.weight`), count);
+    K.addF32(this.xn, this.xn, this.x, count * d);
+    this.linear(this.o, this.xn, w.linear(`${p}.proj.weight`), count);
+    this.counters.bytesMoved += this.cost.pooling + total * d * 4;
     return this.o;
   }
 
   // --- global transformer ----------------------------------------------------------------------------
 
-  /** Runs the global transformer on the patch vector at `vec` as patch `index`; stores latents[index] and the
-   * decoder's cross-attention keys and values of that latent. */
-  globalForward(vec: Ptr, index: number): void {
+  /**
+   * One global pass over `count` patch vectors (count, dg) at `vecs`, as patches index0..: causal over all earlier
+   * patches. Stores their latents and the decoder's cross-attention keys and values of those latents.
+   */
+  globalForward(vecs: Ptr, index0: number, count: number): void {
     const c = this.config, K = this.K, dg = c.global.dim, dl = c.decoder.dim;
     const x = this.gx;
-    K.arena.f32(x, dg).set(K.arena.f32(vec, dg));
-    this.fillPositions(index, 1);
+    K.arena.f32(x, count * dg).set(K.arena.f32(vecs, count * dg));
+    this.fillPositions(index0, count);
     for (let l = 0; l < this.globalLayers.length; l++) {
-      this.fixedRanges(1, 0, index + 1);
-      this.selfLayer(this.globalLayers[l], c.global, x, 1, index, this.globalKV[l], this.ropeGlobal);
+      for (let i = 0; i < count; i++) { this.loV[i] = 0; this.hiV[i] = index0 + i + 1; }
+      this.selfLayer(this.globalLayers[l], c.global, x, count, index0, this.globalKV[l], this.ropeGlobal);
     }
-    const latent = this.latents + index * dg * 4;
-    K.rmsNormF32(latent, x, this.w.f32("global_transformer.norm.weight"), 1, dg, c.normEps);
+    const latents = this.latents + index0 * dg * 4;
+    K.rmsNormF32(latents, x, this.w.f32("global_transformer.norm.weight"), count, dg, c.normEps);
     for (let l = 0; l < this.decoderLayers.length; l++) {
       const cross = this.decoderLayers[l].cross;
-      this.linear(this.latentKV[l].k + index * dl * 4, latent, cross.wk, 1);
-      this.linear(this.latentKV[l].v + index * dl * 4, latent, cross.wv, 1);
+      this.linear(this.latentKV[l].k + index0 * dl * 4, latents, cross.wk, count);
+      this.linear(this.latentKV[l].v + index0 * dl * 4, latents, cross.wv, count);
     }
     this.counters.global++;
     this.counters.bytesMoved += this.cost.global;
