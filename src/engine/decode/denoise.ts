@@ -20,9 +20,11 @@ export function fillBlock(c: ModeContext, q: number, B: number, threshold: numbe
   const conf = new Float32Array(B), ent = new Float32Array(B), pick = new Uint8Array(B);
   let masked = B, passes = 0;
   while (masked > 0) {
-    m.decoderBlock(s, q, ids);
+    // the first pass also caches the decoder rows of the block committed before (one pass, not two)
+    const rows = m.decoderBlock(s, q, ids, c.seq.pendingCleanRows);
+    c.seq.pendingCleanRows = 0;
     passes++;
-    const logits = m.K.arena.f32(m.logits, B * 256);
+    const logits = m.K.arena.f32(rows, B * 256);
     let best = -1;
     for (let k = 0; k < B; k++) {
       pick[k] = 0;

@@ -115,19 +115,21 @@ export class Sequence {
   }
 
   /**
-   * Commits a filled block at positions n.. as the new patch (after closePatch): encoder over its bytes, and
-   * one decoder pass over them as clean rows so the next block sees them in the decoder's cache.
+   * Commits a filled block at positions n.. as the new patch (after closePatch): one encoder pass over its
+   * bytes. Its decoder rows run together with the next block's first denoising pass (pendingCleanRows).
    */
   appendBlock(ids: ArrayLike<number>): void {
-    const m = this.model, a = m.K.arena, rows = ids.length, pos0 = this.n;
+    const m = this.model, rows = ids.length, pos0 = this.n;
     if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
     for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
     m.setTokens(pos0, this.ids.subarray(0, rows));
     this.starts.push(pos0);
     this.patchOf.fill(this.starts.length - 1, pos0, pos0 + rows);
     m.encoderForward(pos0, rows);
-    m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
-    this.rowLogits.set(a.f32(m.logits, rows * VOCAB_OUT), pos0 * VOCAB_OUT);
     this.n = pos0 + rows;
+    this.pendingCleanRows = rows;
   }
+
+  /** Decoder rows of the last committed block not yet in the decoder's cache (BLT-D). */
+  pendingCleanRows = 0;
 }

@@ -54,6 +54,8 @@ export class BltModel {
   readonly logits: Ptr;
   private readonly ids: Ptr; private readonly pos: Ptr; private readonly lo: Ptr; private readonly hi: Ptr;
   private readonly gx: Ptr;
+  /** Cross-attention limit per decoder row: row i reads latents 0..crossHi[i]−1. */
+  private readonly crossHi = new Int32Array(MAX_ROWS);
   /** Views of ids, pos, lo, hi (the arena never grows, so they stay valid). */
   private readonly idsV: Int32Array; private readonly posV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
   private readonly scores: Ptr; private readonly xq: Ptr;
@@ -217,36 +219,42 @@ export class BltModel {
   decoderForward(pos0: number, m: number, patchOf: ArrayLike<number>): void {
     const d = this.config.decoder.dim;
     this.K.arena.f32(this.x, m * d).set(this.K.arena.f32(this.h + pos0 * d * 4, m * d));
-    this.decoderLayersForward(pos0, m, patchOf, false);
+    for (let i = 0; i < m; i++) this.crossHi[i] = patchOf[i];
+    this.decoderLayersForward(pos0, m, Infinity);
   }
 
   /**
    * One BLT-D denoising pass over a block of B = blockIds.length positions starting at s, the start of patch q:
    * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself.
-   * Logits into this.logits; row k predicts the byte at position s+k.
+   * With cleanRows > 0, the clean rows s−cleanRows..s−1 (the block committed just before, patch q−1, whose
+   * decoder rows are not cached yet) run in the same pass, first. Logits into this.logits: the clean rows'
+   * (unused), then row k of the block predicts the byte at position s+k.
    */
-  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>): void {
-    const B = blockIds.length, d = this.config.decoder.dim;
-    if (B > MAX_ROWS) throw new RangeError(`block of ${B} exceeds ${MAX_ROWS} rows`);
-    this.idsV.set(blockIds);
-    this.K.embedGatherF32(this.x, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
-    this.decoderLayersForward(s, B, q, true);
+  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0): Ptr {
+    const B = blockIds.length, d = this.config.decoder.dim, c0 = s - cleanRows, m = cleanRows + B;
+    if (m > MAX_ROWS) throw new RangeError(`${m} decoder rows exceed ${MAX_ROWS}`);
+    const a = this.K.arena;
+    if (cleanRows > 0) a.f32(this.x, cleanRows * d).set(a.f32(this.h + c0 * d * 4, cleanRows * d));
+    for (let k = 0; k < B; k++) this.idsV[k] = blockIds[k];
+    this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
+    for (let i = 0; i < m; i++) this.crossHi[i] = i < cleanRows ? q - 1 : q;
+    this.decoderLayersForward(c0, m, s);
+    return this.logits + cleanRows * VOCAB_OUT * 4;
   }
 
-  /** patchOf: each row's patch (clean rows) or the block's patch (a number, for a block). */
-  private decoderLayersForward(pos0: number, m: number, patchOf: ArrayLike<number> | number, block: boolean): void {
+  /**
+   * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents 0..crossHi[i]−1. Rows before
+   * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself.
+   */
+  private decoderLayersForward(pos0: number, m: number, blockStart: number): void {
     const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
+    const end = pos0 + m;
     this.fillPositions(pos0, m);
-    const lo = this.loV, hi = this.hiV;
     for (let l = 0; l < this.decoderLayers.length; l++) {
       const layer = this.decoderLayers[l];
       // cross-attention to the latents of completed earlier patches
       let maxLatents = 0;
-      for (let i = 0; i < m; i++) {
-        lo[i] = 0;
-        hi[i] = typeof patchOf === "number" ? patchOf : patchOf[i];
-        maxLatents = Math.max(maxLatents, hi[i]);
-      }
+      for (let i = 0; i < m; i++) { this.loV[i] = 0; this.hiV[i] = this.crossHi[i]; maxLatents = Math.max(maxLatents, this.crossHi[i]); }
       K.rmsNormF32(this.xn, this.x, layer.crossNorm, m, d, c.normEps);
       this.linear(this.q, this.xn, layer.cross.wq, m);
       K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.lo, this.hi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
@@ -254,8 +262,11 @@ export class BltModel {
       K.addF32(this.x, this.x, this.o, m * d);
       this.counters.bytesMoved += maxLatents * d * 8;
       // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
-      if (!block) this.causalRanges(pos0, m, sh.window);
-      else for (let i = 0; i < m; i++) { lo[i] = Math.max(0, pos0 + i - sh.window + 1); hi[i] = pos0 + m; }
+      for (let i = 0; i < m; i++) {
+        const p = pos0 + i;
+        this.loV[i] = Math.max(0, p - sh.window + 1);
+        this.hiV[i] = p < blockStart ? p + 1 : end;
+      }
       this.selfLayer(layer, sh, this.x, m, pos0, this.decoderKV[l], this.ropeLocal);
     }
     K.rmsNormF32(this.xn, this.x, this.w.f32("local_decoder.norm.weight"), m, d, c.normEps);
