@@ -7,7 +7,11 @@ import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { compileKernelsModuleNode } from "../../wasm/node.ts";
 import { matmulModel, transpose } from "./onnx-matmul.ts";
 
-export interface Shape { op: "matmulF32" | "matmulQ8"; m: number; k: number; n: number; label?: string }
+/** cold: each call reads a different copy of the weights from a pool larger than the caches (asm only), as a
+ * model's forward pass does when it walks through all its layers. */
+export interface Shape { op: "matmulF32" | "matmulQ8"; m: number; k: number; n: number; label?: string; cold?: boolean }
+
+const COLD_POOL_BYTES = 96 << 20;
 type Impl = "asm" | "js" | "ort-web" | "ort-node";
 type Call = () => unknown;
 
@@ -52,22 +56,29 @@ function randoms(n: number, scale: number, seed: number): Float32Array {
 let kernelsModule: WebAssembly.Module | undefined;
 
 async function asmCall(s: Shape): Promise<Call> {
-  const bytes = s.op === "matmulF32" ? 4 * (s.m * s.k + s.n * s.k + s.m * s.n) : 4 * s.m * s.k + s.n * s.k + 4 * s.n + 2 * s.k + 4 * s.m * s.n;
+  const wBytes = s.op === "matmulF32" ? 4 * s.n * s.k : s.n * s.k;
+  const copies = s.cold ? Math.ceil(COLD_POOL_BYTES / wBytes) : 1;
+  const bytes = 4 * (s.m * s.k + s.m * s.n + s.n) + 2 * s.k + copies * (wBytes + 16);
   kernelsModule ??= compileKernelsModuleNode();
   const K = await WasmKernels.create(kernelsModule, bytes + 4096);
   const a = K.arena;
   const x = a.allocF32(s.m * s.k), out = a.allocF32(s.m * s.n);
   a.f32(x, s.m * s.k).set(randoms(s.m * s.k, 2, 1));
+  const ws = Array.from({ length: copies }, () => a.alloc(wBytes));
+  let next = 0;
+  const w = () => { const p = ws[next]; next = (next + 1) % copies; return p; };
   if (s.op === "matmulF32") {
-    const w = a.allocF32(s.n * s.k);
-    a.f32(w, s.n * s.k).set(randoms(s.n * s.k, 0.2, 2));
-    return () => K.matmulF32(out, x, w, s.m, s.k, s.n);
+    const values = randoms(s.n * s.k, 0.2, 2);
+    for (const p of ws) a.f32(p, s.n * s.k).set(values);
+    return () => K.matmulF32(out, x, w(), s.m, s.k, s.n);
   }
-  const w = a.alloc(s.n * s.k), scale = a.allocF32(s.n), xq = a.alloc(2 * s.k);
-  const wq = a.i8(w, s.n * s.k);
-  for (let i = 0; i < wq.length; i++) wq[i] = ((i * 2654435761) >>> 24) - 128;
+  const scale = a.allocF32(s.n), xq = a.alloc(2 * s.k);
+  for (const p of ws) {
+    const wq = a.i8(p, s.n * s.k);
+    for (let i = 0; i < wq.length; i++) wq[i] = ((i * 2654435761) >>> 24) - 128;
+  }
   a.f32(scale, s.n).fill(0.01);
-  return () => K.matmulQ8(out, x, w, scale, xq, s.m, s.k, s.n);
+  return () => K.matmulQ8(out, x, w(), scale, xq, s.m, s.k, s.n);
 }
 
 function jsCall(s: Shape): Call {
@@ -119,7 +130,7 @@ async function main(): Promise<void> {
   const shapes = JSON.parse(process.argv[3]) as Shape[];
   const ortPeer = impl.startsWith("ort") ? await loadOrt(impl) : undefined;
   for (const s of shapes) {
-    if (ortPeer && s.op !== "matmulF32") continue;
+    if ((ortPeer && s.op !== "matmulF32") || (s.cold && impl !== "asm")) continue;
     const call = impl === "asm" ? await asmCall(s) : impl === "js" ? jsCall(s) : await ortCall(ortPeer!.ort, s, ortPeer!.options);
     const seconds = await medianSeconds(call);
     console.log(JSON.stringify({ ...s, impl, seconds }));

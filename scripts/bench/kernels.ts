@@ -19,6 +19,8 @@ function shapes(): Shape[] {
     for (const m of [1, 8, 64]) for (const kn of [256, 512]) out.push({ op, m, k: kn, n: kn });
     for (const [m, k, n, label] of MODEL_SHAPES) out.push({ op, m, k, n, label });
     out.push({ op, m: 1, k: 4096, n: 16384, label: "streaming, 64 M weights" });
+    for (const kn of [256, 512]) out.push({ op, m: 1, k: kn, n: kn, label: "cold", cold: true });
+    for (const [m, k, n, label] of MODEL_SHAPES) if (m === 1) out.push({ op, m, k, n, label: `${label}, cold`, cold: true });
   }
   return out;
 }
@@ -86,13 +88,13 @@ function main(): void {
     const seconds = median(secs);
     return { op, impl, m, k, n, label, gflops: (2 * m * k * n) / seconds / 1e9, gbps: weightBytes(s) / seconds / 1e9, seconds };
   });
-  const find = (op: string, impl: string, m: number, k: number, n: number) =>
-    rows.find((r) => r.op === op && r.impl === impl && r.m === m && r.k === k && r.n === n);
+  const find = (op: string, impl: string, m: number, k: number, n: number, cold = false) =>
+    rows.find((r) => r.op === op && r.impl === impl && r.m === m && r.k === k && r.n === n && r.label.endsWith("cold") === cold);
 
   const asm64 = find("matmulF32", "asm", 64, 256, 256), web64 = find("matmulF32", "ort-web", 64, 256, 256);
   const node64 = find("matmulF32", "ort-node", 64, 256, 256), stream = find("matmulF32", "asm", 1, 4096, 16384);
   const m1 = rows.filter((r) => r.op === "matmulF32" && r.impl === "asm" && r.m === 1).map((f) => {
-    const q = find("matmulQ8", "asm", f.m, f.k, f.n)!;
+    const q = rows.find((r) => r.op === "matmulQ8" && r.impl === "asm" && r.m === 1 && r.k === f.k && r.n === f.n && r.label === f.label)!;
     return { k: f.k, n: f.n, label: f.label, ratio: (q.n * q.k / q.seconds) / (f.n * f.k / f.seconds) };
   });
   const targets = {
@@ -113,7 +115,8 @@ function main(): void {
   }
   log("\n| op | m×k×n | layer | asm GFLOP/s (GB/s) | js | ort-web | ort-node |\n|---|---|---|---|---|---|---|");
   for (const r of rows.filter((x) => x.impl === "asm")) {
-    const cell = (impl: string) => { const p = find(r.op, impl, r.m, r.k, r.n); return p ? `${p.gflops.toFixed(1)} (${p.gbps.toFixed(1)})` : "—"; };
+    const cold = r.label.endsWith("cold");
+    const cell = (impl: string) => { const p = find(r.op, impl, r.m, r.k, r.n, cold); return p ? `${p.gflops.toFixed(1)} (${p.gbps.toFixed(1)})` : "—"; };
     log(`| ${r.op} | ${r.m}×${r.k}×${r.n} | ${r.label || ""} | ${cell("asm")} | ${cell("js")} | ${cell("ort-web")} | ${cell("ort-node")} |`);
   }
   log(`\nsingle-core read bandwidth (native C, 256 MiB): ${readGBps?.toFixed(1) ?? "n/a"} GB/s`);
