@@ -7,7 +7,7 @@ import { decodeAr } from "./decode/ar.ts";
 import { decodeBltD } from "./decode/blt-d.ts";
 import { decodeBltDv } from "./decode/blt-dv.ts";
 import { decodeBltS } from "./decode/blt-s.ts";
-import type { ModeContext, ModeGenerator } from "./decode/context.ts";
+import { MAX_BLOCK, ModeScratch, type ModeContext, type ModeGenerator } from "./decode/context.ts";
 import { OutputFramer } from "./decode/output.ts";
 import { Sampler } from "./decode/sampler.ts";
 import { Sequence } from "./decode/sequence.ts";
@@ -31,9 +31,9 @@ export function validateRequest(r: DecodeRequest, model: BltModel): void {
   const room = model.ctx - 1 - r.prompt.length;
   if (room < 1) throw new RequestError("prompt", `prompt of ${r.prompt.length} bytes leaves no room in the ${model.ctx}-byte context`);
   int(r.maxNewBytes, 0, room, "max_new_bytes");
-  int(r.knobs.blockSize, 1, 64, "block_size");
-  int(r.knobs.maxStepsPerBlock, 1, 64, "max_steps_per_block");
-  int(r.knobs.draftLength, 1, 64, "draft_length");
+  int(r.knobs.blockSize, 1, MAX_BLOCK, "block_size");
+  int(r.knobs.maxStepsPerBlock, 1, MAX_BLOCK, "max_steps_per_block");
+  int(r.knobs.draftLength, 1, MAX_BLOCK, "draft_length");
   if (!(r.knobs.threshold > 0 && r.knobs.threshold <= 1)) throw new RequestError("threshold", `threshold must be in (0, 1], got ${r.knobs.threshold}`);
   if (r.knobs.entropyBound !== null && !(r.knobs.entropyBound >= 0)) throw new RequestError("entropy_bound", "entropy_bound must be ≥ 0");
   const s = r.sampling;
@@ -65,7 +65,7 @@ export class Engine {
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
     seq.prefill(r.prompt);
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
-    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, budget: () => out.remaining, counters };
+    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining, counters };
     let lastBreath = performance.now();
     for (const bytes of MODES[r.mode](ctx)) {
       const emit = out.push(bytes);

@@ -1,8 +1,11 @@
 // One AR step, shared by AR and by the speculative modes between patch boundaries.
 import type { ModeContext } from "./context.ts";
 
-export function decodeArStep(c: ModeContext, scratch: Float32Array): Uint8Array {
-  const b = c.sampler.pick(c.seq.nextLogits, scratch);
-  c.seq.appendClean([b]);
-  return Uint8Array.of(b);
+export function decodeArStep(c: ModeContext): Uint8Array {
+  const s = c.scratch;
+  const b = c.sampler.pick(c.seq.nextLogits, s.dist);
+  s.tok[0] = b;
+  c.seq.appendClean(s.tok);
+  s.one[0] = b;
+  return s.one;
 }

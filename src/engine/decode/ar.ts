@@ -4,6 +4,5 @@ import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";
 
 export function* decodeAr(c: ModeContext): ModeGenerator {
-  const scratch = new Float32Array(256);
-  while (c.budget() > 0 && c.seq.room > 0) yield decodeArStep(c, scratch);
+  while (c.budget() > 0 && c.seq.room > 0) yield decodeArStep(c);
 }

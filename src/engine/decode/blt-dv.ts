@@ -7,16 +7,15 @@ import { verifyAndAccept } from "./speculate.ts";
 
 export function* decodeBltDv(c: ModeContext): ModeGenerator {
   const seq = c.seq, { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs;
-  const scratch = new Float32Array(256);
   while (c.budget() > 0 && seq.room > 0) {
     const B = Math.min(blockSize, c.budget(), seq.room);
-    if (B < 2 || !seq.nextStartsPatch()) { yield decodeArStep(c, scratch); continue; }
+    if (B < 2 || !seq.nextStartsPatch()) { yield decodeArStep(c); continue; }
     // AR would close the patch here too: its latent is what the block reads
     const q = seq.closePatch();
     // draft a block by diffusion
-    const block = fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
     c.counters.draftedBytes += B;
     // verify with the AR path, accept the agreeing prefix
-    yield verifyAndAccept(c, block.bytes, block.drafts, false);
+    yield verifyAndAccept(c, B, false);
   }
 }

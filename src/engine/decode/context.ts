@@ -4,10 +4,33 @@ import type { ModeKnobs } from "../../protocol.ts";
 import type { Sampler } from "./sampler.ts";
 import type { Sequence } from "./sequence.ts";
 
+/** Largest block or draft a request may ask for (validated in engine.ts). */
+export const MAX_BLOCK = 64;
+
+/**
+ * Every buffer a mode needs, allocated when the request opens; the decoding loops allocate none. Yielded byte
+ * arrays are views into `out`/`one`: the consumer copies them before asking for more.
+ */
+export class ModeScratch {
+  readonly dist = new Float32Array(256);
+  readonly p = new Float32Array(256);
+  readonly residual = new Float32Array(256);
+  readonly ids = new Int32Array(MAX_BLOCK);
+  readonly drafts = new Float32Array(MAX_BLOCK * 256);
+  readonly conf = new Float32Array(MAX_BLOCK);
+  readonly ent = new Float32Array(MAX_BLOCK);
+  readonly pick = new Uint8Array(MAX_BLOCK);
+  readonly order = new Int32Array(MAX_BLOCK);
+  readonly out = new Uint8Array(MAX_BLOCK + 1);
+  readonly one = new Uint8Array(1);
+  readonly tok = new Int32Array(1);
+}
+
 export interface ModeContext {
   seq: Sequence;
   sampler: Sampler;
   knobs: ModeKnobs;
+  scratch: ModeScratch;
   /** Bytes the request may still generate; a mode never commits more than this at once. */
   budget(): number;
   counters: { draftedBytes: number; acceptedBytes: number };
@@ -15,11 +38,13 @@ export interface ModeContext {
 
 export type ModeGenerator = Generator<Uint8Array, void, void>;
 
-/** Softmax of one logits row: its top probability and entropy (nats), the confidence measures of BLT-D. */
-export function confidence(logits: ArrayLike<number>, offset: number): { topP: number; entropy: number } {
+/** Softmax of logits row k: conf[k] ← its top probability, ent[k] ← its entropy (nats); BLT-D's confidence measures. */
+export function confidenceInto(logits: ArrayLike<number>, k: number, conf: Float32Array, ent: Float32Array): void {
+  const offset = k * 256;
   let mx = -Infinity;
   for (let i = 0; i < 256; i++) mx = Math.max(mx, logits[offset + i]);
   let z = 0, s = 0;
   for (let i = 0; i < 256; i++) { const d = logits[offset + i] - mx, e = Math.exp(d); z += e; s += e * d; }
-  return { topP: 1 / z, entropy: Math.log(z) - s / z };
+  conf[k] = 1 / z;
+  ent[k] = Math.log(z) - s / z;
 }

@@ -3,44 +3,50 @@
 // entropy stays ≤ γ; at least one per pass, all on the last allowed pass. A filled byte is never re-masked.
 import { MASK } from "../../config.ts";
 import type { ModeContext } from "./context.ts";
-import { confidence } from "./context.ts";
+import { confidenceInto } from "./context.ts";
 
-export interface FilledBlock {
-  bytes: Int32Array;
-  /** For speculative sampling: the distribution each byte was drawn from (B × 256). */
-  drafts: Float32Array;
-  passes: number;
-}
-
-/** Fills a block of B bytes starting at the sequence end, whose cross-attention reads latents 0..q−1. */
-export function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number): FilledBlock {
-  const m = c.seq.model, s = c.seq.n;
-  const ids = new Int32Array(B).fill(MASK);
-  const drafts = new Float32Array(B * 256);
-  const conf = new Float32Array(B), ent = new Float32Array(B), pick = new Uint8Array(B);
+/**
+ * Fills a block of B bytes starting at the sequence end, whose cross-attention reads latents 0..q−1.
+ * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
+ * from in scratch.drafts (B × 256). Returns the number of decoder passes.
+ */
+export function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number): number {
+  const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order } = c.scratch;
+  ids.fill(MASK, 0, B);
   let masked = B, passes = 0;
   while (masked > 0) {
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
-    const rows = m.decoderBlock(s, q, ids, c.seq.pendingCleanRows);
+    const rows = m.decoderBlock(s, q, ids.subarray(0, B), c.seq.pendingCleanRows);
     c.seq.pendingCleanRows = 0;
     passes++;
     const logits = m.K.arena.f32(rows, B * 256);
-    let best = -1;
+    let best = -1, nMasked = 0;
     for (let k = 0; k < B; k++) {
       pick[k] = 0;
       if (ids[k] !== MASK) continue;
-      const cf = confidence(logits, k * 256);
-      conf[k] = cf.topP; ent[k] = cf.entropy;
+      confidenceInto(logits, k, conf, ent);
+      order[nMasked++] = k;
       if (best < 0 || conf[k] > conf[best]) best = k;
     }
     if (passes >= maxSteps) {
-      for (let k = 0; k < B; k++) pick[k] = ids[k] === MASK ? 1 : 0;
+      for (let i = 0; i < nMasked; i++) pick[order[i]] = 1;
     } else if (entropyBound !== null) {
-      const order = Array.from({ length: B }, (_, k) => k).filter((k) => ids[k] === MASK).sort((x, y) => ent[x] - ent[y]);
+      // lowest entropy first (insertion sort of the masked positions), while the summed entropy stays ≤ γ
+      for (let i = 1; i < nMasked; i++) {
+        const k = order[i];
+        let j = i - 1;
+        while (j >= 0 && ent[order[j]] > ent[k]) { order[j + 1] = order[j]; j--; }
+        order[j + 1] = k;
+      }
       let sum = 0;
-      for (const k of order) { if (pick.includes(1) && sum + ent[k] > entropyBound) break; sum += ent[k]; pick[k] = 1; }
+      for (let i = 0; i < nMasked; i++) {
+        const k = order[i];
+        if (i > 0 && sum + ent[k] > entropyBound) break;
+        sum += ent[k];
+        pick[k] = 1;
+      }
     } else {
-      for (let k = 0; k < B; k++) if (ids[k] === MASK && conf[k] >= threshold) pick[k] = 1;
+      for (let i = 0; i < nMasked; i++) if (conf[order[i]] >= threshold) pick[order[i]] = 1;
       pick[best] = 1;
     }
     for (let k = 0; k < B; k++) {
@@ -50,5 +56,5 @@ export function fillBlock(c: ModeContext, q: number, B: number, threshold: numbe
       masked--;
     }
   }
-  return { bytes: ids, drafts, passes };
+  return passes;
 }

@@ -27,6 +27,8 @@ export function argmax(logits: ArrayLike<number>, offset = 0): number {
 export class Sampler {
   readonly rng: Rng;
   private readonly order = new Uint16Array(V);
+  private sorting: Float32Array = new Float32Array(V);
+  private readonly byProbability = (a: number, b: number) => this.sorting[b] - this.sorting[a] || a - b;
 
   constructor(readonly params: Sampling) { this.rng = new Rng(params.seed); }
 
@@ -45,7 +47,8 @@ export class Sampler {
     const { topK, topP } = this.params;
     if ((topK > 0 && topK < V) || topP < 1) {
       for (let i = 0; i < V; i++) this.order[i] = i;
-      this.order.sort((a, b) => out[b] - out[a] || a - b);
+      this.sorting = out;
+      this.order.sort(this.byProbability);
       let keep = topK > 0 ? Math.min(topK, V) : V, mass = 0;
       for (let r = 0; r < keep; r++) {
         mass += out[this.order[r]];

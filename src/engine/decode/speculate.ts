@@ -7,15 +7,16 @@ import type { ModeContext } from "./context.ts";
 import { argmax } from "./sampler.ts";
 
 /**
- * drafts hold bytes for positions n0..n0+k−1 (n0 = the sequence end); q their draft distributions (k × 256).
- * firstIsExact: the first draft byte was already drawn from the model's own prediction (BLT-S).
- * Returns the committed bytes; the sequence ends right after them.
+ * scratch.ids[0..k) hold draft bytes for positions n0..n0+k−1 (n0 = the sequence end), scratch.drafts their draft
+ * distributions (k × 256). firstIsExact: the first draft byte was drawn from the model's own prediction (BLT-S).
+ * Returns the committed bytes (a view into scratch.out); the sequence ends right after them.
  */
-export function verifyAndAccept(c: ModeContext, drafts: Int32Array, q: Float32Array, firstIsExact: boolean): Uint8Array {
-  const seq = c.seq, n0 = seq.n, k = drafts.length;
-  const p = new Float32Array(256), residual = new Float32Array(256);
+export function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean): Uint8Array {
+  const seq = c.seq, n0 = seq.n, { ids, drafts: q, p, residual, out, tok } = c.scratch;
+  const drafts = ids.subarray(0, k);
   // verify: the drafted bytes through the whole model, as AR would process them
   seq.appendClean(drafts);
+  for (let j = 0; j < k; j++) out[j] = drafts[j];
   // accept
   for (let i = 0; i < k; i++) {
     if (i === 0 && firstIsExact) continue;
@@ -38,11 +39,10 @@ export function verifyAndAccept(c: ModeContext, drafts: Int32Array, q: Float32Ar
       else fix = c.sampler.draw(p);
     }
     seq.truncate(n0 + i);
-    seq.appendClean([fix]);
-    const out = new Uint8Array(i + 1);
-    for (let j = 0; j < i; j++) out[j] = drafts[j];
+    tok[0] = fix;
+    seq.appendClean(tok);
     out[i] = fix;
-    return out;
+    return out.subarray(0, i + 1);
   }
-  return Uint8Array.from(drafts);
+  return out.subarray(0, k);
 }
