@@ -1,5 +1,5 @@
 // Element-wise and row-wise activations: softmax, SiLU, GELU (tanh form), SwiGLU, residual add, max-pool.
-import { expV, hsumF32, hmaxF32 } from "./math";
+import { expShiftSum, expV, hmaxF32 } from "./math";
 
 // In place on x(m,n): each row ← softmax(row).
 export function softmaxF32(x: usize, m: i32, n: i32): void {
@@ -11,22 +11,7 @@ export function softmaxF32(x: usize, m: i32, n: i32): void {
     for (; c < n4; c += 4) vmax = f32x4.max(vmax, v128.load(r + (<usize>c << 2)));
     let mx = hmaxF32(vmax);
     for (; c < n; c++) mx = max(mx, load<f32>(r + (<usize>c << 2)));
-    const vm = f32x4.splat(mx);
-    let acc = f32x4.splat(0);
-    c = 0;
-    for (; c < n4; c += 4) {
-      const o = <usize>c << 2;
-      const e = expV(f32x4.sub(v128.load(r + o), vm));
-      v128.store(r + o, e);
-      acc = f32x4.add(acc, e);
-    }
-    let sum = hsumF32(acc);
-    for (; c < n; c++) {
-      const o = <usize>c << 2;
-      const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(r + o) - mx)), 0);
-      store<f32>(r + o, e);
-      sum += e;
-    }
+    const sum = expShiftSum(r, n, mx);
     const inv = f32x4.splat(1 / sum);
     c = 0;
     for (; c < n4; c += 4) { const o = <usize>c << 2; v128.store(r + o, f32x4.mul(v128.load(r + o), inv)); }

@@ -1,7 +1,7 @@
 // Attention of m query rows over a KV cache. Every BLT mask is a contiguous key range per query row:
 // causal [0, p+1), windowed causal [p−W+1, p+1), a BLT-D block [0, blockEnd) (clean prefix + itself),
 // bytes → latents [0, patch), patch query → its bytes [start, end). The host fills kvLo/kvHi.
-import { expV, hsumF32, hmaxF32 } from "./math";
+import { expShiftSum, hsumF32 } from "./math";
 
 /**
  * out(m, nHeads·hd) = softmax(q·Kᵀ/√hd) · V per head, with query row i attending keys [kvLo[i], kvHi[i]).
@@ -37,23 +37,7 @@ export function attentionF32(out: usize, q: usize, k: usize, v: usize, kvLo: usi
         mx = max(mx, s);
       }
       // p(n) = exp(scores − max), sum
-      const vm = f32x4.splat(mx);
-      let accS = f32x4.splat(0);
-      let t = 0;
-      for (; t + 4 <= n; t += 4) {
-        const o = <usize>t << 2;
-        const e = expV(f32x4.sub(v128.load(scores + o), vm));
-        v128.store(scores + o, e);
-        accS = f32x4.add(accS, e);
-      }
-      let sum = hsumF32(accS);
-      for (; t < n; t++) {
-        const o = <usize>t << 2;
-        const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(scores + o) - mx)), 0);
-        store<f32>(scores + o, e);
-        sum += e;
-      }
-      const inv: f32 = 1 / sum;
+      const inv: f32 = 1 / expShiftSum(scores, n, mx);
       // out(hd) = Σ_t p_t · v_t / sum, four dims at a time
       let c = 0;
       for (; c < hd4; c += 4) {

@@ -35,3 +35,24 @@ const LN2_LO: f32 = -2.12194440e-4;
   return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
              max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
 }
+
+/** In place on x(n): x ← exp(x − mx); returns Σ x. The softmax numerator, shared by softmax and attention. */
+@inline export function expShiftSum(x: usize, n: i32, mx: f32): f32 {
+  const vm = f32x4.splat(mx);
+  let acc = f32x4.splat(0);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const o = <usize>t << 2;
+    const e = expV(f32x4.sub(v128.load(x + o), vm));
+    v128.store(x + o, e);
+    acc = f32x4.add(acc, e);
+  }
+  let sum = hsumF32(acc);
+  for (; t < n; t++) {
+    const o = <usize>t << 2;
+    const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(x + o) - mx)), 0);
+    store<f32>(x + o, e);
+    sum += e;
+  }
+  return sum;
+}

@@ -1,26 +1,9 @@
 // Thin typed loader for kernels.wasm (built from asm/ by `npm run build:asm`). It takes a precompiled
 // WebAssembly.Module — Workers forbid compiling Wasm from bytes at run time — and a fixed-size memory.
+import type { Kernels } from "../src/kernels/kernels.ts";
 
-/** The raw exports of kernels.wasm; every pointer is a byte offset into the imported memory. */
-export interface KernelExports {
-  heapBase(): number;
-  matmulF32(out: number, x: number, w: number, m: number, k: number, n: number): void;
-  matmulQ8(out: number, x: number, w: number, scale: number, xq: number, m: number, k: number, n: number): void;
-  rmsNormF32(out: number, x: number, w: number, m: number, d: number, eps: number): void;
-  layerNormF32(out: number, x: number, w: number, b: number, m: number, d: number, eps: number): void;
-  ropeF32(x: number, positions: number, cosSin: number, m: number, nHeads: number, headDim: number, rowStride: number): void;
-  softmaxF32(x: number, m: number, n: number): void;
-  siluF32(out: number, x: number, n: number): void;
-  geluF32(out: number, x: number, n: number): void;
-  swigluF32(out: number, gate: number, up: number, n: number): void;
-  addF32(out: number, a: number, b: number, n: number): void;
-  maxPoolF32(out: number, x: number, m: number, d: number): void;
-  attentionF32(out: number, q: number, k: number, v: number, kvLo: number, kvHi: number, scores: number,
-               m: number, nHeads: number, nKvHeads: number, headDim: number): void;
-  embedGatherF32(out: number, table: number, ids: number, m: number, d: number): void;
-  ngramEmbedSumF32(out: number, tokens: number, tables: number, ns: number, rows: number,
-                   pos0: number, m: number, count: number, d: number): void;
-}
+/** The raw exports of kernels.wasm: the Kernels ops with the same signatures, plus the heap base. */
+export type KernelExports = Omit<Kernels, "name" | "arena"> & { heapBase(): number };
 
 export const WASM_PAGE_BYTES = 65536;
 

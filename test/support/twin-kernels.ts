@@ -19,27 +19,17 @@ export class TwinKernels {
     this.ref.arena.release(this.start);
   }
 
-  f32(data: ArrayLike<number>): Ptr {
-    const p = this.fast.arena.allocF32(data.length);
-    if (this.ref.arena.allocF32(data.length) !== p) throw new Error("twin arenas diverged");
-    this.fast.arena.f32(p, data.length).set(data);
-    this.ref.arena.f32(p, data.length).set(data);
+  /** Allocates the same bytes in both arenas and writes data there through the typed view `view`. */
+  private twin(bytes: number, data: ArrayLike<number>, view: (a: Arena, p: Ptr, n: number) => { set(d: ArrayLike<number>): void }): Ptr {
+    const p = this.fast.arena.alloc(bytes);
+    if (this.ref.arena.alloc(bytes) !== p) throw new Error("twin arenas diverged");
+    view(this.fast.arena, p, data.length).set(data);
+    view(this.ref.arena, p, data.length).set(data);
     return p;
   }
-  i32(data: ArrayLike<number>): Ptr {
-    const p = this.fast.arena.allocI32(data.length);
-    if (this.ref.arena.allocI32(data.length) !== p) throw new Error("twin arenas diverged");
-    this.fast.arena.i32(p, data.length).set(data);
-    this.ref.arena.i32(p, data.length).set(data);
-    return p;
-  }
-  i8(data: ArrayLike<number>): Ptr {
-    const p = this.fast.arena.alloc(data.length);
-    if (this.ref.arena.alloc(data.length) !== p) throw new Error("twin arenas diverged");
-    this.fast.arena.i8(p, data.length).set(data);
-    this.ref.arena.i8(p, data.length).set(data);
-    return p;
-  }
+  f32(data: ArrayLike<number>): Ptr { return this.twin(data.length * 4, data, (a, p, n) => a.f32(p, n)); }
+  i32(data: ArrayLike<number>): Ptr { return this.twin(data.length * 4, data, (a, p, n) => a.i32(p, n)); }
+  i8(data: ArrayLike<number>): Ptr { return this.twin(data.length, data, (a, p, n) => a.i8(p, n)); }
   zeros(n: number): Ptr { return this.f32(new Float32Array(n)); }
 
   run(op: (k: Kernels) => void): void { op(this.fast); op(this.ref); }
