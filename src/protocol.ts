@@ -66,7 +66,7 @@ export type FinishReason = "stop" | "length";
 export type DecodeEvent =
   | { type: "bytes"; bytes: Uint8Array }
   | { type: "done"; finishReason: FinishReason; stats: DecodeStats }
-  | { type: "error"; code: string; message: string };
+  | { type: "error"; code: string; message: string; param?: string };
 
 export interface DecodeBackend {
   readonly name: string;

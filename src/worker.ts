@@ -1,24 +1,87 @@
-// The Worker's composition root: picks the Wasm SIMD kernels (imported precompiled) and serves.
-// Until the engine lands (issue 4) it only reports that the kernels load and that no model is served yet.
+// The Worker's composition root: the bundled models (int8 weights, so the Worker fits the platform's size
+// limit) on the Wasm SIMD kernels, imported precompiled; the local backend, the GPU pool from configuration,
+// the router, and the Hono app. Models load on the first request; /health answers 503 until they have.
 import kernelsModule from "../wasm/kernels.wasm";
+import smallWeights from "../models/blt-d-small/model.q8.safetensors";
+import smallManifest from "../models/blt-d-small/manifest.json";
+import tinyWeights from "../models/blt-d-tiny/model.q8.safetensors";
+import tinyManifest from "../models/blt-d-tiny/manifest.json";
+import type { ExecutionContext, Hono } from "hono";
+import { LocalBackend } from "./backends/local.ts";
+import { PoolBackend } from "./backends/pool.ts";
+import { Router, type LocalModelInfo } from "./backends/router.ts";
+import { readCheckpoint } from "./checkpoint/reader.ts";
+import { Engine } from "./engine/engine.ts";
+import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
+import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
+import { createApp, type RateLimiter } from "./server/app.ts";
 
-let kernels: Promise<WasmKernels> | undefined;
+export interface Env {
+  DEFAULT_MODE?: string;
+  DEFAULT_MAX_TOKENS?: string;
+  /** Comma-separated base URLs of GPU-pool workers, e.g. "https://gpu1.example.com,https://gpu2.example.com". */
+  POOL_ENDPOINTS?: string;
+  EDGE_MAX_REQUEST_BYTES?: string;
+  MAX_CONCURRENT_DECODES?: string;
+  MAX_BODY_BYTES?: string;
+  MAX_PROMPT_BYTES?: string;
+  /** A secret (`wrangler secret put API_KEY`); the API is open when it is unset. */
+  API_KEY?: string;
+  RATE_LIMITER?: RateLimiter;
+}
+
+const BUNDLED = [
+  { id: "blt-d-small", dir: "models/blt-d-small", weights: smallWeights, manifest: smallManifest },
+  { id: "blt-d-tiny", dir: "models/blt-d-tiny", weights: tinyWeights, manifest: tinyManifest },
+];
+const CONTEXT_BYTES = 512;
+
+/** Filled once the bundled models have loaded; the local backend serves from it. */
+const engines = new Map<string, Engine>();
+const info: LocalModelInfo[] = [];
+
+async function loadBundled(): Promise<void> {
+  for (const b of BUNDLED) {
+    const files: Record<string, Uint8Array> = {
+      "manifest.json": new TextEncoder().encode(JSON.stringify(b.manifest)),
+      "model.q8.safetensors": new Uint8Array(b.weights),
+    };
+    const ck = await readCheckpoint(b.dir, async (name) => files[name], "q8");
+    const model = await loadModel(ck, (bytes) => WasmKernels.create(kernelsModule, bytes), CONTEXT_BYTES);
+    engines.set(b.id, new Engine(model));
+    info.push({ id: b.id, contextBytes: model.ctx, weightBytes: b.weights.byteLength });
+  }
+}
+
+const num = (v: string | undefined, fallback: number) => (v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : fallback);
+
+let loading: Promise<void> | undefined;
+let loaded = false;
+let app: Hono | undefined;
+
+function build(env: Env): Hono {
+  // a failed load is retried by the next request, and its error answered to this one
+  const ready = () => (loading ??= loadBundled().then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
+  const local = new LocalBackend(engines);
+  const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const pool = endpoints.length ? new PoolBackend({ endpoints }) : null;
+  const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
+  const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "blt-s";
+  return createApp({
+    router, ready, isReady: () => loaded, kernels: "wasm-simd128",
+    defaults: { mode, maxNewBytes: num(env.DEFAULT_MAX_TOKENS, 256), blockSize: 8, threshold: 0.9, draftLength: 8 },
+    apiKey: env.API_KEY || undefined,
+    rateLimiter: env.RATE_LIMITER,
+    maxBodyBytes: num(env.MAX_BODY_BYTES, 64 * 1024),
+    maxPromptBytes: num(env.MAX_PROMPT_BYTES, 480),
+    maxConcurrentDecodes: num(env.MAX_CONCURRENT_DECODES, 4),
+  });
+}
 
 export default {
-  async fetch(request: Request): Promise<Response> {
-    kernels ??= WasmKernels.create(kernelsModule, 1 << 20);
-    const k = await kernels;
-    const body = {
-      error: {
-        message: "bltedge: no model yet — the kernels load, but the engine that serves a model is not built yet",
-        type: "service_unavailable",
-        param: null,
-        code: "no_model",
-      },
-      kernels: k.name,
-      path: new URL(request.url).pathname,
-    };
-    return Response.json(body, { status: 503, headers: { "retry-after": "3600", "x-should-retry": "false" } });
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+    app ??= build(env);
+    return app.fetch(request, env, ctx);
   },
 };

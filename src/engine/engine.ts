@@ -56,7 +56,7 @@ export class Engine {
     try {
       validateRequest(r, this.model);
     } catch (e) {
-      if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message }; return; }
+      if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message, param: e.param }; return; }
       throw e;
     }
     const m = this.model;

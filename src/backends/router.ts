@@ -1,0 +1,73 @@
+// The router: picks the DecodeBackend for each request. A model this isolate holds runs locally while the
+// request fits the edge budget; a model only the pool serves, or a request over the budget, goes to the GPU pool.
+// A request is never moved to another model: an unknown model is a 404, a pool model with no worker up a 503.
+import type { DecodeBackend, DecodeRequest } from "../protocol.ts";
+import type { PoolBackend } from "./pool.ts";
+
+/** Why no backend takes a request; `code` is a DecodeEvent error code (the server maps it to a status). */
+export class RouteError extends Error {
+  override name = "RouteError";
+  constructor(readonly code: "model_not_found" | "unavailable" | "context_length_exceeded", message: string, readonly param: string) { super(message); }
+}
+
+export interface LocalModelInfo {
+  id: string;
+  /** Bytes of context: prompt + BOS + new bytes must fit. */
+  contextBytes: number;
+  weightBytes: number;
+}
+
+export interface RouterOptions {
+  /** Largest prompt + new bytes a request may decode on the edge when the pool also serves its model. */
+  edgeMaxRequestBytes: number;
+}
+
+export class Router {
+  constructor(
+    private readonly local: { backend: DecodeBackend; models: () => LocalModelInfo[] },
+    private readonly pool: PoolBackend | null,
+    private readonly options: RouterOptions,
+  ) {}
+
+  /** Every model id served here or by a healthy pool worker. */
+  async models(): Promise<{ id: string; backend: "local" | "pool"; contextBytes?: number }[]> {
+    await this.pool?.refresh();
+    const local = this.local.models().map((m) => ({ id: m.id, backend: "local" as const, contextBytes: m.contextBytes }));
+    const pool = (this.pool?.models() ?? []).filter((id) => !local.some((m) => m.id === id)).map((id) => ({ id, backend: "pool" as const }));
+    return [...local, ...pool];
+  }
+
+  poolStatus(): ReturnType<PoolBackend["status"]> {
+    return this.pool?.status() ?? [];
+  }
+
+  /**
+   * The backend for r. When the client left the length unset (`lengthIsDefault`), r.maxNewBytes is cut to
+   * what the model's context leaves; an explicit length that does not fit is an error.
+   */
+  async pick(r: DecodeRequest, lengthIsDefault = false): Promise<DecodeBackend> {
+    const local = this.local.models().find((m) => m.id === r.model);
+    if (local) {
+      if (lengthIsDefault) r.maxNewBytes = Math.max(1, Math.min(r.maxNewBytes, local.contextBytes - 1 - r.prompt.length));
+      const need = r.prompt.length + 1 + r.maxNewBytes;
+      if (need > local.contextBytes) {
+        const param = r.prompt.length + 1 >= local.contextBytes ? "prompt" : "max_tokens";
+        throw new RouteError("context_length_exceeded",
+          `model ${r.model} reads ${local.contextBytes} bytes of context; the prompt (${r.prompt.length} bytes) + 1 + max_tokens (${r.maxNewBytes}) = ${need}`, param);
+      }
+      if (need <= this.options.edgeMaxRequestBytes || !this.pool) return this.local.backend;
+      await this.pool.refresh();
+      // over the edge budget: the pool takes it if a worker serves the model, else the edge still does
+      return this.pool.models().includes(r.model) ? this.pool : this.local.backend;
+    }
+    if (this.pool?.configured) {
+      await this.pool.refresh();
+      if (this.pool.models().includes(r.model)) return this.pool;
+      if (!this.pool.status().some((e) => e.up)) {
+        throw new RouteError("unavailable", `model ${JSON.stringify(r.model)} is not served on the edge and no GPU pool worker is up`, "model");
+      }
+    }
+    const known = (await this.models()).map((m) => m.id);
+    throw new RouteError("model_not_found", `the model ${JSON.stringify(r.model)} does not exist here; models: ${known.join(", ")}`, "model");
+  }
+}

@@ -1,0 +1,108 @@
+// createApp: the Hono app of the OpenAI-compatible API. Middleware runs CORS → body limit → API key → rate
+// limit; routes serve /health, /v1/models, /v1/chat/completions and /v1/completions. Runtime-agnostic: the
+// Worker (worker.ts) and the Node tests compose it with their own backends.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { RouteError, type Router } from "../backends/router.ts";
+import { handleCompletion } from "./completions.ts";
+import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.ts";
+import type { RequestDefaults } from "./schemas.ts";
+
+/** The Workers rate-limiting binding's shape (`[[ratelimits]]` in wrangler.toml). */
+export interface RateLimiter {
+  limit(o: { key: string }): Promise<{ success: boolean }>;
+}
+
+export interface Services {
+  router: Router;
+  /** Resolves when the local models and kernels are loaded; rejects with the load error. */
+  ready(): Promise<void>;
+  isReady(): boolean;
+  kernels: string;
+  defaults: RequestDefaults;
+  /** Bearer key required on /v1/*; open when unset (local use). */
+  apiKey?: string;
+  rateLimiter?: RateLimiter;
+  maxBodyBytes: number;
+  maxPromptBytes: number;
+  maxConcurrentDecodes: number;
+}
+
+function sameKey(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+export function createApp(s: Services): Hono {
+  const app = new Hono();
+  let active = 0;
+  const admit = () => {
+    if (active >= s.maxConcurrentDecodes) {
+      throw new ApiError({ status: 429, code: "too_many_concurrent_requests", retryAfterS: 1,
+        message: `this server already runs ${active} decodes (its limit); retry shortly` });
+    }
+    active++;
+    return () => { active--; };
+  };
+
+  app.onError((e) => errorResponse(e instanceof RouteError ? fromDecodeError(e) : toApiError(e)));
+  app.notFound((c) => errorResponse(new ApiError({ status: 404, code: "not_found", message: `no route ${c.req.method} ${new URL(c.req.url).pathname}` })));
+
+  app.use("*", cors({ origin: "*", exposeHeaders: ["retry-after", "x-should-retry"], maxAge: 86400 }));
+
+  app.get("/health", async (c) => {
+    const pool = s.router.poolStatus();
+    if (!s.isReady()) {
+      s.ready().catch(() => {});
+      return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
+    }
+    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, pool });
+  });
+
+  app.use("/v1/*", bodyLimit({
+    maxSize: s.maxBodyBytes,
+    onError: () => errorResponse(new ApiError({ status: 413, code: "request_too_large", message: `the request body exceeds ${s.maxBodyBytes} bytes` })),
+  }));
+  app.use("/v1/*", async (c, next) => {
+    if (c.req.method === "OPTIONS") return next();
+    const auth = c.req.header("authorization") ?? "";
+    const token = auth.startsWith("Bearer ") ? auth.slice(7).trim() : "";
+    if (s.apiKey && !sameKey(token, s.apiKey)) {
+      throw new ApiError({ status: 401, code: "invalid_api_key", message: token ? "the API key is not valid" : "missing API key: send Authorization: Bearer <key>" });
+    }
+    if (s.rateLimiter) {
+      const key = token || c.req.header("cf-connecting-ip") || "anonymous";
+      if (!(await s.rateLimiter.limit({ key })).success) {
+        throw new ApiError({ status: 429, code: "rate_limit_exceeded", retryAfterS: 10, message: "rate limit reached for this key; slow down" });
+      }
+    }
+    await s.ready();
+    return next();
+  });
+
+  const listModels = async () => (await s.router.models()).map((m) => ({
+    id: m.id, object: "model", created: 0, owned_by: "bltedge",
+    bltedge: { backend: m.backend, ...(m.contextBytes ? { context_bytes: m.contextBytes } : {}) },
+  }));
+  app.get("/v1/models", async (c) => c.json({ object: "list", data: await listModels() }));
+  app.get("/v1/models/:id", async (c) => {
+    const id = c.req.param("id");
+    const m = (await listModels()).find((x) => x.id === id);
+    if (!m) throw new ApiError({ status: 404, code: "model_not_found", param: "model", message: `the model ${JSON.stringify(id)} does not exist here` });
+    return c.json(m);
+  });
+
+  const deps = { pick: (r: Parameters<Router["pick"]>[0], d: boolean) => s.router.pick(r, d), defaults: s.defaults, maxPromptBytes: s.maxPromptBytes, admit };
+  const jsonBody = async (req: Request) => {
+    try {
+      return await req.json();
+    } catch {
+      throw new ApiError({ status: 400, code: "invalid_json", message: "the request body is not valid JSON" });
+    }
+  };
+  app.post("/v1/chat/completions", async (c) => handleCompletion("chat", await jsonBody(c.req.raw), c.req.raw.signal, deps));
+  app.post("/v1/completions", async (c) => handleCompletion("completion", await jsonBody(c.req.raw), c.req.raw.signal, deps));
+  return app;
+}

@@ -1,0 +1,78 @@
+// The OpenAI response objects, chat and text completion, streamed and whole, built from decode results.
+// Usage counts bytes as tokens; `usage.bltedge` adds what the decode cost (mode, passes, traffic).
+import type { DecodeStats, FinishReason } from "../protocol.ts";
+
+export type Kind = "chat" | "completion";
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  bltedge: {
+    backend: string;
+    mode: string;
+    passes: DecodeStats["passes"];
+    passes_per_byte: DecodeStats["passes"];
+    drafted_bytes: number;
+    accepted_bytes: number;
+    est_bytes_moved: number;
+    est_bytes_moved_per_byte: number;
+    wall_ms: number;
+  };
+}
+
+export function usageOf(stats: DecodeStats, backend: string): Usage {
+  const per = (v: number) => (stats.generatedBytes ? Math.round((v / stats.generatedBytes) * 1000) / 1000 : 0);
+  const p = stats.passes;
+  return {
+    prompt_tokens: stats.promptBytes,
+    completion_tokens: stats.generatedBytes,
+    total_tokens: stats.promptBytes + stats.generatedBytes,
+    bltedge: {
+      backend,
+      mode: stats.mode,
+      passes: p,
+      passes_per_byte: { entropy: per(p.entropy), encoder: per(p.encoder), global: per(p.global), decoder: per(p.decoder) },
+      drafted_bytes: stats.draftedBytes,
+      accepted_bytes: stats.acceptedBytes,
+      est_bytes_moved: Math.round(stats.estBytesMoved),
+      est_bytes_moved_per_byte: Math.round(per(stats.estBytesMoved)),
+      wall_ms: Math.round(stats.wallMs * 10) / 10,
+    },
+  };
+}
+
+/** The per-response identity every chunk of one stream repeats. */
+export interface Head {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function newHead(kind: Kind, model: string): Head {
+  const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${crypto.randomUUID().replaceAll("-", "")}`;
+  return { id, created: Math.floor(Date.now() / 1000), model };
+}
+
+const objectOf = (kind: Kind, streamed: boolean) =>
+  kind === "chat" ? (streamed ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+
+/** One streamed chunk. `usage` is null on every chunk but the last when the client asked for usage. */
+export function chunk(kind: Kind, h: Head, part: { role?: boolean; text?: string; finish?: FinishReason }, withUsage: boolean): object {
+  const finish_reason = part.finish ?? null;
+  const choice = kind === "chat"
+    ? { index: 0, delta: part.role ? { role: "assistant", content: "" } : part.finish ? {} : { content: part.text ?? "" }, logprobs: null, finish_reason }
+    : { text: part.text ?? "", index: 0, logprobs: null, finish_reason };
+  return { id: h.id, object: objectOf(kind, true), created: h.created, model: h.model, choices: [choice], ...(withUsage ? { usage: null } : {}) };
+}
+
+export function usageChunk(kind: Kind, h: Head, usage: Usage): object {
+  return { id: h.id, object: objectOf(kind, true), created: h.created, model: h.model, choices: [], usage };
+}
+
+export function whole(kind: Kind, h: Head, text: string, finish: FinishReason, usage: Usage): object {
+  const choice = kind === "chat"
+    ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }
+    : { text, index: 0, logprobs: null, finish_reason: finish };
+  return { id: h.id, object: objectOf(kind, false), created: h.created, model: h.model, choices: [choice], usage };
+}
