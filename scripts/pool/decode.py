@@ -1,0 +1,198 @@
+"""The four decoding modes of fast-blt.md §3 on the PyTorch model, each a generator of committed bytes with
+the same structure as its TS twin in src/engine/decode/ (ar.ts, blt-d.ts + denoise.ts, blt-s.ts, blt-dv.ts +
+speculate.ts), and `decode`, which turns a request into events: bytes..., then done (or an exception).
+"""
+import time
+
+from ..train.model import BOS_ID, MASK_ID
+from .sampling import OutputFramer, Sampler, argmax
+from .sequence import Counters, Sequence
+
+
+class Cancelled(Exception):
+    """The client went away: stop decoding."""
+
+
+class ModeContext:
+    """What every mode receives: the sequence, the sampler, the knobs, the byte budget, the counters."""
+
+    def __init__(self, seq, sampler, knobs, budget, cancelled):
+        self.seq, self.sampler, self.knobs, self.budget = seq, sampler, knobs, budget
+        self.cancelled = cancelled
+        self.drafted = self.accepted = 0
+
+    def check(self):
+        if self.cancelled():
+            raise Cancelled()
+
+
+# --- AR -----------------------------------------------------------------------------------------------
+
+def ar_step(c):
+    """One byte from the model's next-byte prediction (one pass of each component, global once per patch)."""
+    b = c.sampler.pick(c.seq.next_logits())
+    c.seq.append_clean([b])
+    return [b]
+
+
+def decode_ar(c):
+    while c.budget() > 0 and c.seq.room > 0:
+        yield ar_step(c)
+
+
+# --- BLT-D --------------------------------------------------------------------------------------------
+
+def decode_blt_d(c):
+    """Encoder and global once per block; the block is filled by a few decoder passes, then committed as
+    the next patch."""
+    while c.budget() > 0 and c.seq.room > 0:
+        B = min(c.knobs["blockSize"], c.seq.room)
+        # close the open patch: its latent is what the block reads
+        q = c.seq.close_patch()
+        # fill the block by diffusion
+        ids, _ = fill_block(c, q, B)
+        # commit it as patch q
+        c.seq.append_block(ids)
+        yield ids
+
+
+def fill_block(c, q, B):
+    """B MASK bytes at the sequence end, repeated decoder passes; each pass unmasks the positions whose top
+    probability >= threshold (always the most confident one), or with an entropy bound the lowest-entropy
+    positions whose summed entropy stays <= the bound (always one); all that remain on the
+    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. Returns the bytes and, per byte,
+    the distribution it was drawn from."""
+    k = c.knobs
+    max_steps, bound = min(k["maxStepsPerBlock"], B), k["entropyBound"]
+    ids, dists = [MASK_ID] * B, [None] * B
+    passes = 0
+    while MASK_ID in ids:
+        c.check()
+        logits = c.seq.denoise(q, ids)                                           # (B, 256)
+        passes += 1
+        masked = [j for j in range(B) if ids[j] == MASK_ID]
+        logp = logits[masked].double().log_softmax(-1)
+        conf = logp.max(-1).values.exp().tolist()
+        ent = (-(logp.exp() * logp).sum(-1)).tolist()
+        if passes >= max_steps:
+            pick = masked
+        elif bound is not None:
+            order = sorted(range(len(masked)), key=lambda i: ent[i])             # stable: ties by position
+            pick, total = [], 0.0
+            for r, i in enumerate(order):
+                if r > 0 and total + ent[i] > bound:
+                    break
+                total += ent[i]
+                pick.append(masked[i])
+        else:
+            best = max(range(len(masked)), key=lambda i: conf[i])                # first of equals
+            pick = [j for i, j in enumerate(masked) if conf[i] >= k["threshold"] or i == best]
+        for j in sorted(pick):
+            dists[j] = c.sampler.distribution(logits[j])
+            ids[j] = argmax(dists[j]) if c.sampler.greedy else c.sampler.draw(dists[j])
+    return ids, dists
+
+
+# --- BLT-S and BLT-DV: draft, verify, accept ----------------------------------------------------------
+
+def decode_blt_s(c):
+    """Where AR would stop at a patch boundary to run the global model, the decoder keeps drafting k bytes
+    on the latents it has; one full forward verifies them."""
+    seq = c.seq
+    while c.budget() > 0 and seq.room > 0:
+        k = min(c.knobs["draftLength"], c.budget(), seq.room)
+        if k < 2 or not seq.next_starts_patch():
+            yield ar_step(c)
+            continue
+        # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the stale latents
+        dists = [c.sampler.distribution(seq.next_logits())]
+        ids = [argmax(dists[0]) if c.sampler.greedy else c.sampler.draw(dists[0])]
+        for _ in range(1, k):
+            c.check()
+            dists.append(c.sampler.distribution(seq.draft_logits(ids)))
+            ids.append(argmax(dists[-1]) if c.sampler.greedy else c.sampler.draw(dists[-1]))
+        c.drafted += k - 1
+        # verify with one full forward, accept the agreeing prefix
+        yield verify_and_accept(c, ids, dists, first_is_exact=True)
+
+
+def decode_blt_dv(c):
+    """At a patch boundary BLT-D drafts a block by diffusion; one full forward with the causal path
+    verifies it and the agreeing prefix is kept."""
+    seq = c.seq
+    while c.budget() > 0 and seq.room > 0:
+        B = min(c.knobs["blockSize"], c.budget(), seq.room)
+        if B < 2 or not seq.next_starts_patch():
+            yield ar_step(c)
+            continue
+        # AR would close the patch here too: its latent is what the block reads
+        q = seq.close_patch()
+        # draft a block by diffusion
+        ids, dists = fill_block(c, q, B)
+        c.drafted += B
+        # verify with the AR path, accept the agreeing prefix
+        yield verify_and_accept(c, ids, dists, first_is_exact=False)
+
+
+def verify_and_accept(c, ids, dists, first_is_exact):
+    """Appends the drafts as clean bytes (one pass of each component gives the model's own prediction at
+    every draft position) and keeps the longest agreeing prefix plus the model's byte at the first
+    disagreement. Greedy: agreement is equality with the argmax (output = AR's). Sampling: the speculative
+    sampling rule, so the output is distributed as AR sampling. Returns the committed bytes."""
+    seq, s = c.seq, c.sampler
+    n0 = seq.n
+    seq.append_clean(ids)
+    rows = seq.row_logits()
+    for i, d in enumerate(ids):
+        if i == 0 and first_is_exact:
+            continue
+        row = rows[n0 + i - 1]
+        if s.greedy:
+            ok = argmax(row) == d
+        else:
+            p, q = s.distribution(row), dists[i]
+            ok = s.uniform() < min(1.0, float(p[d]) / max(float(q[d]), 1e-30))
+        if ok:
+            c.accepted += 1
+            continue
+        # the first disagreement: the model's own byte replaces the draft from here on
+        if s.greedy:
+            fix = argmax(row)
+        else:
+            residual = (p - q).clamp(min=0)
+            fix = s.draw(residual / residual.sum()) if residual.sum() > 0 else s.draw(p)
+        seq.truncate(n0 + i)
+        seq.append_clean([fix])
+        return ids[:i] + [fix]
+    return ids
+
+
+MODES = {"ar": decode_ar, "blt-d": decode_blt_d, "blt-s": decode_blt_s, "blt-dv": decode_blt_dv}
+
+
+def decode(model, r, cancelled=lambda: False):
+    """Streams one validated request (scripts/pool/wire.py) on a PoolModel: yields ("bytes", b"...") events,
+    then ("done", finishReason, stats). Raises Cancelled when cancelled() turns true (checked after every
+    committed block or byte, and before every denoising pass or draft)."""
+    t0 = time.perf_counter()
+    counters = Counters(model)
+    seq = Sequence(model, counters)
+    out = OutputFramer(r.max_new_bytes, r.stop)
+    seq.append_clean([BOS_ID] + list(r.prompt))
+    s = r.sampling
+    c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,
+                    lambda: out.remaining, cancelled)
+    for committed in MODES[r.mode](c):
+        emit = out.push(committed)
+        if emit:
+            yield ("bytes", emit)
+        if out.finish:
+            break
+        c.check()
+    rest = out.flush()
+    if rest:
+        yield ("bytes", rest)
+    stats = {"mode": r.mode, "promptBytes": len(r.prompt), "generatedBytes": len(out.buf),
+             "passes": dict(counters.passes), "draftedBytes": c.drafted, "acceptedBytes": c.accepted,
+             "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3)}
+    yield ("done", out.finish or "length", stats)

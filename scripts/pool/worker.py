@@ -1,0 +1,220 @@
+"""The reference GPU-pool worker: an HTTP server (stdlib only) serving models/<name>/model.safetensors over
+the decoding wire protocol, version 1 (request body: scripts/pool/wire.py).
+
+  /usr/bin/python3 -m scripts.pool.worker --models models/blt-d-tiny,models/blt-d-small --port 8790 \
+      [--host 127.0.0.1] [--device auto|cpu|cuda] [--threads 1] [--capacity 4] [--verbose]
+
+GET /health      200 {"version":1,"status":"ok","models":[...],"modes":[...],"busy":n,"capacity":c,"device":"cpu"}
+POST /v1/decode  200 text/event-stream (chunked): `bytes` events, then one `done` or `error` event; or, before
+                 streaming, a JSON {"error":{"code","message"}}: 400 invalid_request / unsupported_version /
+                 unsupported_mode, 404 model_not_found, 503 busy (retry-after: 1).
+A client that disconnects stops its decode at once (the socket is polled before every pass) and frees its slot.
+"""
+from ..train import cpu  # noqa: F401  (OpenMP passive waiting and malloc thresholds, before torch loads)
+
+import argparse
+import base64
+import json
+import select
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import torch
+
+from .decode import MODES, Cancelled, decode
+from .sequence import PoolModel
+from .wire import VERSION, WireError, parse_request
+
+MAX_BODY_BYTES = 1 << 20
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class Slots:
+    """Counts the decodes running; at capacity a new one is refused (503) rather than queued."""
+
+    def __init__(self, capacity):
+        self.capacity, self.busy = capacity, 0
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            if self.busy >= self.capacity:
+                return False
+            self.busy += 1
+            return True
+
+    def give(self):
+        with self._lock:
+            self.busy -= 1
+
+
+class PoolServer(ThreadingHTTPServer):
+    """One thread per connection; decodes of the same model run concurrently (a full-recomputation pass
+    keeps no state in the model, and no_grad inference is thread-safe)."""
+    daemon_threads = True
+
+    def __init__(self, address, models, device, capacity, verbose=False):
+        super().__init__(address, Handler)
+        self.models, self.device, self.verbose = models, device, verbose
+        self.slots = Slots(capacity)
+
+    def health(self):
+        return {"version": VERSION, "status": "ok", "models": list(self.models), "modes": list(MODES),
+                "busy": self.slots.busy, "capacity": self.slots.capacity, "device": self.device}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"       # keep-alive for JSON answers; SSE streams use chunked encoding
+    server_version = "bltedge-pool/1"
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            super().log_message(fmt, *args)
+
+    # --- routes -------------------------------------------------------------------------------------
+
+    def do_GET(self):
+        path = urlsplit(self.path).path
+        if path == "/health":
+            self._json(200, self.server.health())
+        elif path == "/v1/decode":
+            self._json(405, {"error": {"code": "method_not_allowed", "message": "POST /v1/decode"}})
+        else:
+            self._not_found(path)
+
+    def do_POST(self):
+        path = urlsplit(self.path).path
+        body = self._read_body()
+        if body is None:
+            return
+        if path == "/health":
+            return self._json(405, {"error": {"code": "method_not_allowed", "message": "GET /health"}})
+        if path != "/v1/decode":
+            return self._not_found(path)
+        try:
+            request, model = parse_request(body, self.server.models, MODES)
+        except WireError as e:
+            return self._json(e.status, e.body())
+        slots = self.server.slots
+        if not slots.take():
+            return self._json(503, {"error": {"code": "busy", "message": f"{slots.capacity} decodes are running; retry"}},
+                              {"retry-after": "1"})
+        try:
+            self._stream(request, model)
+        finally:
+            slots.give()
+
+    # --- the stream ---------------------------------------------------------------------------------
+
+    def _stream(self, request, model):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-accel-buffering", "no")
+        self.end_headers()
+        try:
+            try:
+                for event in decode(model, request, self._client_gone):
+                    if event[0] == "bytes":
+                        self._event("bytes", {"bytesBase64": base64.b64encode(event[1]).decode("ascii")})
+                    else:
+                        self._event("done", {"finishReason": event[1], "stats": event[2]})
+            except (Cancelled, *CLIENT_GONE):
+                raise
+            except Exception as e:      # a bug or a device failure: the stream still ends with one error event
+                self.log_error("decode failed: %r", e)
+                self._event("error", {"code": "internal", "message": f"{type(e).__name__}: {e}"})
+            self._chunk(b"")
+        except (Cancelled, *CLIENT_GONE):
+            self.close_connection = True
+
+    def _event(self, kind, fields):
+        data = json.dumps({"version": VERSION, "type": kind, **fields}, separators=(",", ":"))
+        self._chunk(f"event: {kind}\ndata: {data}\n\n".encode("utf-8"))
+
+    def _chunk(self, payload):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self.wfile.flush()
+
+    def _client_gone(self):
+        """True once the client closed its end: the socket turns readable with nothing to read (or errors).
+        Polled before every pass, so a disconnect stops the decode within one pass even while no bytes
+        are being written (a write to a closed socket may only fail on the second try)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    # --- plain answers ------------------------------------------------------------------------------
+
+    def _read_body(self):
+        length = self.headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True     # the body, if any, is left unread
+            status = 413 if length and length.isdigit() else 400
+            self._json(status, {"error": {"code": "invalid_request", "param": "body",
+                                          "message": f"a JSON body with a content-length of at most {MAX_BODY_BYTES} bytes"}})
+            return None
+        return self.rfile.read(int(length))
+
+    def _not_found(self, path):
+        self._json(404, {"error": {"code": "not_found", "message": f"no route {path}; use GET /health or POST /v1/decode"}})
+
+    def _json(self, status, obj, headers=None):
+        payload = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+
+def pick_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device is available")
+    return name
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", required=True, help="comma-separated model directories, e.g. models/blt-d-tiny")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8790, help="0 picks a free port (printed)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--capacity", type=int, default=4, help="decodes at once; more get 503 busy")
+    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    device = pick_device(args.device)
+    models = {}
+    for path in filter(None, (p.strip() for p in args.models.split(","))):
+        m = PoolModel(path, device)
+        if m.id in models:
+            sys.exit(f"--models: two models are named {m.id}")
+        models[m.id] = m
+    if not models:
+        sys.exit("--models: no model given")
+    server = PoolServer((args.host, args.port), models, device, max(1, args.capacity), args.verbose)
+    host, port = server.server_address[:2]
+    print(f"pool worker listening on http://{host}:{port} (device {device}; models {', '.join(models)})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The pool worker (scripts/pool) speaks wire protocol v1: /health, SSE decode streams that reassemble to the
+model's bytes and end with done + stats, stop sequences, the error answers, slots freed on disconnect, and AR
+greedy bytes equal to the TypeScript engine's. One worker subprocess on models/blt-d-tiny serves the module."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scripts.pool.sampling import OutputFramer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODEL = "models/blt-d-tiny"
+DEVICE = os.environ.get("POOL_TEST_DEVICE", "cpu")        # cuda to run the same checks on a GPU
+PROMPTS = ["The quick brown fox", "Hello, world! BLT-D fills", "It recommended that Fulton"]
+
+
+@pytest.fixture(scope="module")
+def port():
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", MODEL, "--port", "0",
+                             "--capacity", "2", "--threads", "1", "--device", DEVICE],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()          # printed once the worker is ready to serve
+        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
+        assert f"(device {DEVICE}; models blt-d-tiny)" in line
+        yield int(line.split("http://127.0.0.1:")[1].split()[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def body(prompt=b"The quick brown fox", max_new=24, mode="ar", temperature=0, seed=0, stop=(), version=1, **knobs):
+    k = {"blockSize": 8, "threshold": 0.9, "entropyBound": None, "maxStepsPerBlock": 8, "draftLength": 8, **knobs}
+    return {"version": version, "request": {
+        "model": "blt-d-tiny", "promptBase64": base64.b64encode(prompt).decode(), "maxNewBytes": max_new,
+        "mode": mode, "sampling": {"temperature": temperature, "topP": 1, "topK": 0, "seed": seed},
+        "knobs": k, "stopBase64": [base64.b64encode(s).decode() for s in stop]}}
+
+
+def call(port, method, path, payload=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = payload if isinstance(payload, (bytes, type(None))) else json.dumps(payload).encode()
+    conn.request(method, path, body=data, headers={"content-type": "application/json"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    return resp, raw
+
+
+def decode(port, payload):
+    """-> (output bytes, events); checks the SSE framing on the way."""
+    resp, raw = call(port, "POST", "/v1/decode", payload)
+    assert resp.status == 200, raw
+    assert resp.getheader("content-type") == "text/event-stream"
+    assert resp.getheader("cache-control") == "no-cache"
+    events = []
+    for block in raw.decode().split("\n\n")[:-1]:
+        name, data = block.split("\n")
+        event = json.loads(data[len("data: "):])
+        assert name == "event: " + event["type"] and event["version"] == 1
+        events.append(event)
+    assert all(e["type"] == "bytes" for e in events[:-1]) and events[-1]["type"] in ("done", "error")
+    return b"".join(base64.b64decode(e["bytesBase64"]) for e in events[:-1]), events
+
+
+def health(port):
+    resp, raw = call(port, "GET", "/health")
+    assert resp.status == 200
+    return json.loads(raw)
+
+
+def test_health_names_models_modes_and_slots(port):
+    h = health(port)
+    assert h == {"version": 1, "status": "ok", "models": ["blt-d-tiny"], "modes": ["ar", "blt-d", "blt-s", "blt-dv"],
+                 "busy": 0, "capacity": 2, "device": DEVICE}
+
+
+def test_ar_greedy_stream_reassembles_and_ends_with_stats(port):
+    out, events = decode(port, body(max_new=24))
+    done = events[-1]
+    assert len(out) == 24 and done["type"] == "done" and done["finishReason"] == "length"
+    s = done["stats"]
+    assert s["mode"] == "ar" and s["promptBytes"] == 19 and s["generatedBytes"] == 24
+    assert s["passes"]["decoder"] == 24 and 1 <= s["passes"]["global"] <= 24
+    assert s["estBytesMoved"] > 0 and s["wallMs"] > 0 and s["draftedBytes"] == s["acceptedBytes"] == 0
+    again, _ = decode(port, body(max_new=24))
+    assert again == out
+
+
+def test_same_seed_gives_same_sampled_bytes(port):
+    a, _ = decode(port, body(max_new=24, temperature=1.0, seed=7))
+    b, _ = decode(port, body(max_new=24, temperature=1.0, seed=7))
+    c, _ = decode(port, body(max_new=24, temperature=1.0, seed=8))
+    assert a == b and len(a) == 24 and c != a
+
+
+def test_stop_sequence_ends_the_stream_before_it(port):
+    full, _ = decode(port, body(max_new=32))
+    stop = full[10:13]
+    out, events = decode(port, body(max_new=32, stop=[stop]))
+    assert out == full[:full.find(stop)] and events[-1]["finishReason"] == "stop"
+    assert events[-1]["stats"]["generatedBytes"] == len(out)
+
+
+@pytest.mark.parametrize("change, status, code", [
+    (lambda b: b.update(version=2), 400, "unsupported_version"),
+    (lambda b: b["request"].update(model="nope"), 404, "model_not_found"),
+    (lambda b: b["request"]["knobs"].update(blockSize=0), 400, "invalid_request"),
+    (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request"),
+    (lambda b: b["request"].update(maxNewBytes=600), 400, "invalid_request"),     # past the 512-byte context
+    (lambda b: b["request"]["sampling"].pop("seed"), 400, "invalid_request"),
+    (lambda b: b["request"]["sampling"].update(topP="1"), 400, "invalid_request"),
+    (lambda b: b["request"].update(promptBase64="***"), 400, "invalid_request"),
+    (lambda b: b["request"].update(mode="beam"), 400, "unsupported_mode"),
+])
+def test_bad_requests_are_answered_before_streaming(port, change, status, code):
+    payload = body()
+    change(payload)
+    resp, raw = call(port, "POST", "/v1/decode", payload)
+    assert resp.status == status and json.loads(raw)["error"]["code"] == code, raw
+
+
+def test_bad_json_and_unknown_paths(port):
+    resp, raw = call(port, "POST", "/v1/decode", b"{not json")
+    assert resp.status == 400 and json.loads(raw)["error"]["code"] == "invalid_request"
+    resp, raw = call(port, "GET", "/v2/nothing")
+    assert resp.status == 404 and json.loads(raw)["error"]["code"] == "not_found"
+
+
+def test_blt_d_greedy_fills_blocks_in_fewer_decoder_passes(port):
+    out, events = decode(port, body(max_new=32, mode="blt-d", maxStepsPerBlock=4))
+    s = events[-1]["stats"]
+    assert len(out) == 32 and events[-1]["finishReason"] == "length"
+    assert s["passes"]["decoder"] < s["generatedBytes"] == 32
+    assert s["passes"]["global"] == s["passes"]["encoder"] == 4       # one per block of 8
+
+
+@pytest.mark.parametrize("mode", ["blt-s", "blt-dv"])
+def test_speculative_modes_keep_ar_greedy_output(port, mode):
+    ar, _ = decode(port, body(max_new=32))
+    out, events = decode(port, body(max_new=32, mode=mode, threshold=0.3))
+    assert out == ar and events[-1]["stats"]["draftedBytes"] > 0
+
+
+def open_stream(port, payload):
+    """A raw client that reads up to the first bytes event and keeps the stream open."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    data = json.dumps(payload).encode()
+    sock.sendall(b"POST /v1/decode HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: %d\r\n\r\n%s" % (len(data), data))
+    seen = b""
+    while b"event: bytes" not in seen:
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    return sock
+
+
+def wait_idle(port, seconds=10):
+    t0 = time.monotonic()
+    while health(port)["busy"] and time.monotonic() - t0 < seconds:
+        time.sleep(0.05)
+    return health(port)["busy"]
+
+
+def test_disconnect_frees_the_slot_and_capacity_is_enforced(port):
+    long = body(max_new=400)
+    a = open_stream(port, long)
+    b = open_stream(port, long)
+    assert health(port)["busy"] == 2
+    resp, raw = call(port, "POST", "/v1/decode", body())
+    assert resp.status == 503 and resp.getheader("retry-after") == "1"
+    assert json.loads(raw)["error"]["code"] == "busy"
+    a.close()
+    b.close()
+    assert wait_idle(port) == 0
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="npx not found")
+@pytest.mark.parametrize("prompt, mode", [(PROMPTS[0], "ar"), (PROMPTS[1], "ar"), (PROMPTS[2], "blt-d")])
+def test_greedy_bytes_equal_the_typescript_engine(port, prompt, mode):
+    ts = subprocess.run(["npx", "tsx", "src/cli/generate.ts", "--model", MODEL, "--mode", mode, "--prompt", prompt,
+                         "--max-bytes", "48", "--temperature", "0", "--json"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ts.returncode == 0, ts.stderr
+    out, _ = decode(port, body(prompt=prompt.encode(), max_new=48, mode=mode))
+    assert base64.b64encode(out).decode() == json.loads(ts.stdout)["bytesBase64"]
+
+
+def test_framer_holds_back_split_utf8_and_stop_prefixes():
+    f = OutputFramer(10, [])
+    e = "é".encode()
+    assert f.push(b"a" + e[:1]) == b"a" and f.push(e[1:]) == e
+    f = OutputFramer(10, [b"\xe2\x82"])              # a stop that is an incomplete character
+    assert f.push(b"ab\xe2") == b"ab" and f.push(b"\x82\xac") == b"" and f.finish == "stop"
+    f = OutputFramer(3, [])
+    assert f.push(b"x\xe2\x82") == b"x\xe2\x82" and f.finish == "length"    # the stream's end flushes all
