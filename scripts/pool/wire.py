@@ -1,16 +1,19 @@
 """The edge ⇄ pool wire protocol, version 1: the decode request body and its validation, and the error
 answers given before a stream starts. The checks mirror validateRequest in src/engine/engine.ts; fields use
-the wire's camelCase names. Unknown extra fields are ignored, so that v1 can grow optional fields.
+the wire's camelCase names, while error `param`s and messages use the engine's snake_case names
+(max_new_bytes, block_size, ...), which the edge passes on to OpenAI-style errors. Unknown extra fields are
+ignored, so that v1 can grow optional fields.
 
   {"version": 1, "request": {"model": "blt-d-tiny", "promptBase64": "...", "maxNewBytes": 64, "mode": "ar",
    "sampling": {"temperature": 0, "topP": 1, "topK": 0, "seed": 0},
    "knobs": {"blockSize": 8, "threshold": 0.9, "entropyBound": null, "maxStepsPerBlock": 8, "draftLength": 8},
-   "stopBase64": ["..."]}}                                           (stopBase64 may be left out: no stops)
+   "stopBase64": ["..."]}}           (stopBase64 and knobs.entropyBound may be left out: no stops, null)
 """
 import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass
 
 VERSION = 1
@@ -33,8 +36,13 @@ class WireError(Exception):
         return {"error": err}
 
 
+def snake(name):
+    """The engine's name for a wire field: maxNewBytes -> max_new_bytes, promptBase64 -> prompt."""
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name.replace("Base64", ""))
+
+
 def invalid(param, message):
-    return WireError(400, "invalid_request", message, param)
+    return WireError(400, "invalid_request", message, snake(param))
 
 
 @dataclass
@@ -57,15 +65,15 @@ def _field(obj, key, kind, where):
         raise invalid(key, f"{where}.{key} is missing")
     v = obj[key]
     ok = {"string": lambda: isinstance(v, str), "object": lambda: isinstance(v, dict),
-          "number": lambda: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}[kind]()
+          "number": lambda: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v))}[kind]()
     if not ok:
-        raise invalid(key, f"{where}.{key} must be a {kind}, got {json.dumps(v)[:40]}")
+        raise invalid(key, f"{where}.{key} must be {'an' if kind == 'object' else 'a'} {kind}, got {json.dumps(v)[:40]}")
     return v
 
 
 def _int(v, lo, hi, param):
-    if not (float(v).is_integer() and lo <= v <= hi):
-        raise invalid(param, f"{param} must be an integer in [{lo}, {hi}], got {v}")
+    if not ((isinstance(v, int) or v.is_integer()) and lo <= v <= hi):
+        raise invalid(param, f"{snake(param)} must be an integer in [{lo}, {hi}], got {v}")
     return int(v)
 
 
@@ -81,7 +89,7 @@ def parse_request(raw, models, modes):
     modes: the modes this worker implements. Raises WireError."""
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):         # UnicodeDecodeError is a ValueError
         raise invalid("body", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise invalid("body", "the body must be a JSON object")
@@ -108,9 +116,7 @@ def parse_request(raw, models, modes):
     s, k = _field(r, "sampling", "object", "request"), _field(r, "knobs", "object", "request")
     sampling = {key: _field(s, key, "number", "sampling") for key in ("temperature", "topP", "topK", "seed")}
     knobs = {key: _field(k, key, "number", "knobs") for key in ("blockSize", "threshold", "maxStepsPerBlock", "draftLength")}
-    if "entropyBound" not in k:
-        raise invalid("entropyBound", "knobs.entropyBound is missing (null for the confidence rule)")
-    knobs["entropyBound"] = None if k["entropyBound"] is None else _field(k, "entropyBound", "number", "knobs")
+    knobs["entropyBound"] = None if k.get("entropyBound") is None else _field(k, "entropyBound", "number", "knobs")
     stops = r.get("stopBase64", [])
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")
@@ -119,20 +125,20 @@ def parse_request(raw, models, modes):
     # ranges (validateRequest in src/engine/engine.ts)
     room = model.ctx - 1 - len(prompt)
     if room < 1:
-        raise invalid("promptBase64", f"prompt of {len(prompt)} bytes leaves no room in the {model.ctx}-byte context")
+        raise invalid("prompt", f"prompt of {len(prompt)} bytes leaves no room in the {model.ctx}-byte context")
     max_new = _int(max_new, 0, room, "maxNewBytes")
     for key in ("blockSize", "maxStepsPerBlock", "draftLength"):
         knobs[key] = _int(knobs[key], 1, MAX_BLOCK, key)
     if not 0 < knobs["threshold"] <= 1:
         raise invalid("threshold", f"threshold must be in (0, 1], got {knobs['threshold']}")
     if knobs["entropyBound"] is not None and knobs["entropyBound"] < 0:
-        raise invalid("entropyBound", "entropyBound must be >= 0")
+        raise invalid("entropyBound", "entropy_bound must be ≥ 0")
     if not 0 <= sampling["temperature"] <= 10:
         raise invalid("temperature", f"temperature must be in [0, 10], got {sampling['temperature']}")
     if not 0 < sampling["topP"] <= 1:
-        raise invalid("topP", f"topP must be in (0, 1], got {sampling['topP']}")
+        raise invalid("topP", f"top_p must be in (0, 1], got {sampling['topP']}")
     sampling["topK"] = _int(sampling["topK"], 0, 256, "topK")
     sampling["seed"] = _int(sampling["seed"], 0, 2 ** 32 - 1, "seed")
     if len(stop) > MAX_STOPS or any(not 1 <= len(x) <= MAX_STOP_BYTES for x in stop):
-        raise invalid("stopBase64", f"up to {MAX_STOPS} stop sequences of 1 to {MAX_STOP_BYTES} bytes")
+        raise invalid("stop", f"up to {MAX_STOPS} stop sequences of 1 to {MAX_STOP_BYTES} bytes")
     return DecodeRequest(model_id, prompt, max_new, mode, sampling, knobs, stop), model

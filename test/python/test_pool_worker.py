@@ -109,22 +109,23 @@ def test_stop_sequence_ends_the_stream_before_it(port):
     assert events[-1]["stats"]["generatedBytes"] == len(out)
 
 
-@pytest.mark.parametrize("change, status, code", [
-    (lambda b: b.update(version=2), 400, "unsupported_version"),
-    (lambda b: b["request"].update(model="nope"), 404, "model_not_found"),
-    (lambda b: b["request"]["knobs"].update(blockSize=0), 400, "invalid_request"),
-    (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request"),
-    (lambda b: b["request"].update(maxNewBytes=600), 400, "invalid_request"),     # past the 512-byte context
-    (lambda b: b["request"]["sampling"].pop("seed"), 400, "invalid_request"),
-    (lambda b: b["request"]["sampling"].update(topP="1"), 400, "invalid_request"),
-    (lambda b: b["request"].update(promptBase64="***"), 400, "invalid_request"),
-    (lambda b: b["request"].update(mode="beam"), 400, "unsupported_mode"),
+@pytest.mark.parametrize("change, status, code, param", [
+    (lambda b: b.update(version=2), 400, "unsupported_version", None),
+    (lambda b: b["request"].update(model="nope"), 404, "model_not_found", None),
+    (lambda b: b["request"]["knobs"].update(blockSize=0), 400, "invalid_request", "block_size"),
+    (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request", "max_new_bytes"),
+    (lambda b: b["request"].update(maxNewBytes=600), 400, "invalid_request", "max_new_bytes"),  # past the context
+    (lambda b: b["request"]["sampling"].pop("seed"), 400, "invalid_request", "seed"),
+    (lambda b: b["request"]["sampling"].update(topP="1"), 400, "invalid_request", "top_p"),
+    (lambda b: b["request"].update(promptBase64="***"), 400, "invalid_request", "prompt"),
+    (lambda b: b["request"].update(mode="beam"), 400, "unsupported_mode", "mode"),
 ])
-def test_bad_requests_are_answered_before_streaming(port, change, status, code):
+def test_bad_requests_are_answered_before_streaming(port, change, status, code, param):
     payload = body()
     change(payload)
     resp, raw = call(port, "POST", "/v1/decode", payload)
-    assert resp.status == status and json.loads(raw)["error"]["code"] == code, raw
+    error = json.loads(raw)["error"]
+    assert resp.status == status and error["code"] == code and error.get("param") == param, raw
 
 
 def test_bad_json_and_unknown_paths(port):
