@@ -1,11 +1,11 @@
 // createApp: the Hono app of the OpenAI-compatible API. Middleware runs CORS → body limit → API key → rate
 // limit; routes serve /health, /v1/models, /v1/chat/completions and /v1/completions. Runtime-agnostic: the
 // Worker (worker.ts) and the Node tests compose it with their own backends.
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { RouteError, type Router } from "../backends/router.ts";
-import { handleCompletion } from "./completions.ts";
+import { handleCompletion, type DecodeEnd } from "./completions.ts";
 import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.ts";
 import type { RequestDefaults } from "./schemas.ts";
 
@@ -38,13 +38,15 @@ function sameKey(a: string, b: string): boolean {
 export function createApp(s: Services): Hono {
   const app = new Hono();
   let active = 0;
+  const decodes = { started: 0, completed: 0, failed: 0, cancelled: 0 };
   const admit = () => {
     if (active >= s.maxConcurrentDecodes) {
       throw new ApiError({ status: 429, code: "too_many_concurrent_requests", retryAfterS: 1,
         message: `this server already runs ${active} decodes (its limit); retry shortly` });
     }
     active++;
-    return () => { active--; };
+    decodes.started++;
+    return (end: DecodeEnd) => { active--; decodes[end]++; };
   };
 
   app.onError((e) => errorResponse(e instanceof RouteError ? fromDecodeError(e) : toApiError(e)));
@@ -58,7 +60,7 @@ export function createApp(s: Services): Hono {
       s.ready().catch(() => {});
       return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
     }
-    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, pool });
+    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, decodes, pool });
   });
 
   app.use("/v1/*", bodyLimit({
@@ -102,7 +104,10 @@ export function createApp(s: Services): Hono {
       throw new ApiError({ status: 400, code: "invalid_json", message: "the request body is not valid JSON" });
     }
   };
-  app.post("/v1/chat/completions", async (c) => handleCompletion("chat", await jsonBody(c.req.raw), c.req.raw.signal, deps));
-  app.post("/v1/completions", async (c) => handleCompletion("completion", await jsonBody(c.req.raw), c.req.raw.signal, deps));
+  const waitUntil = (c: Context) => (p: Promise<unknown>) => {
+    try { c.executionCtx.waitUntil(p); } catch { /* no execution context (Node): the promise runs anyway */ }
+  };
+  app.post("/v1/chat/completions", async (c) => handleCompletion("chat", await jsonBody(c.req.raw), c.req.raw.signal, { ...deps, waitUntil: waitUntil(c) }));
+  app.post("/v1/completions", async (c) => handleCompletion("completion", await jsonBody(c.req.raw), c.req.raw.signal, { ...deps, waitUntil: waitUntil(c) }));
   return app;
 }

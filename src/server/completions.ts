@@ -6,13 +6,17 @@ import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.t
 import { chunk, newHead, usageChunk, usageOf, whole, type Head, type Kind, type Usage } from "./openai-shapes.ts";
 import { chatPrompt, chatSchema, completionSchema, parseBody, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
 
+export type DecodeEnd = "completed" | "failed" | "cancelled";
+
 export interface CompletionDeps {
   /** Picks the backend for a request, or throws an ApiError (404 unknown model, 503 nothing up). */
   pick(request: DecodeRequest, lengthIsDefault: boolean): Promise<DecodeBackend>;
   defaults: RequestDefaults;
   maxPromptBytes: number;
-  /** Takes a decode slot or throws a 429; returns its release. */
-  admit(): () => void;
+  /** Keeps the isolate working on a promise after the response (Workers: ctx.waitUntil). */
+  waitUntil(p: Promise<unknown>): void;
+  /** Takes a decode slot or throws a 429; returns its release, told how the decode ended. */
+  admit(): (end: DecodeEnd) => void;
 }
 
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" };
@@ -37,41 +41,56 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal.addEventListener("abort", onAbort);
-  const finish = () => { signal.removeEventListener("abort", onAbort); release(); };
+  let events: AsyncIterator<DecodeEvent> | undefined;
+  // closing the backend's generator runs its cleanup (a local model's turn is released there)
+  const finish = (end: DecodeEnd) => {
+    signal.removeEventListener("abort", onAbort);
+    release(end);
+    events?.return?.().catch(() => {});
+  };
 
-  let events: AsyncIterator<DecodeEvent>;
   let first: IteratorResult<DecodeEvent>;
   try {
     events = backend.decode(request, abort.signal)[Symbol.asyncIterator]();
     first = await events.next();
   } catch (e) {
-    finish();
+    finish("failed");
     throw toApiError(e);
   }
   if (!first.done && first.value.type === "error") {
-    finish();
+    finish(first.value.code === "cancelled" ? "cancelled" : "failed");
     const err = fromDecodeError(first.value);
     throw err.param === "max_new_bytes" ? new ApiError({ status: 400, code: "context_length_exceeded", param: "max_tokens", message: err.message.replace("max_new_bytes", "max_tokens") }) : err;
   }
   const head = newHead(kind, request.model);
-  if (!body.stream) return await answerWhole(kind, head, backend.name, first, events, finish);
+  if (!body.stream) {
+    const answer = answerWhole(kind, head, backend.name, first, events!, finish);
+    deps.waitUntil(answer);
+    return await answer;
+  }
   const withUsage = body.stream_options?.include_usage === true;
-  return new Response(streamChunks(kind, head, backend.name, withUsage, first, events, abort, finish), { headers: SSE_HEADERS });
+  const { stream, done } = streamChunks(kind, head, backend.name, withUsage, first, events!, abort, finish);
+  deps.waitUntil(done);
+  return new Response(stream, { headers: SSE_HEADERS });
 }
 
-function once(f: () => void): () => void {
+function once<A>(f: (a: A) => void): (a: A) => void {
   let done = false;
-  return () => { if (!done) { done = true; f(); } };
+  return (a) => { if (!done) { done = true; f(a); } };
 }
 
-async function answerWhole(kind: Kind, head: Head, backendName: string, first: IteratorResult<DecodeEvent>, events: AsyncIterator<DecodeEvent>, finish: () => void): Promise<Response> {
+async function answerWhole(kind: Kind, head: Head, backendName: string, first: IteratorResult<DecodeEvent>, events: AsyncIterator<DecodeEvent>, finish: (end: DecodeEnd) => void): Promise<Response> {
   const parts: Uint8Array[] = [];
+  let end: DecodeEnd = "failed";
   try {
     for (let r = first; !r.done; r = await events.next()) {
       const e = r.value;
       if (e.type === "bytes") parts.push(e.bytes);
-      else if (e.type === "error") throw fromDecodeError(e);
-      else {
+      else if (e.type === "error") {
+        if (e.code === "cancelled") end = "cancelled";
+        throw fromDecodeError(e);
+      } else {
+        end = "completed";
         const text = new TextDecoder().decode(concat(parts));
         return Response.json(whole(kind, head, text, e.finishReason, usageOf(e.stats, backendName)));
       }
@@ -80,7 +99,7 @@ async function answerWhole(kind: Kind, head: Head, backendName: string, first: I
   } catch (e) {
     return errorResponse(toApiError(e));
   } finally {
-    finish();
+    finish(end);
   }
 }
 
@@ -93,57 +112,61 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /**
  * The SSE body: role chunk (chat), content chunks, the chunk with finish_reason, the usage chunk when asked,
- * then `data: [DONE]`. Pull-driven: the decode advances only as the client reads. A streaming TextDecoder
- * holds back an incomplete UTF-8 character, so no chunk ever splits one. An error after the first byte is
- * one `data: {"error":…}` event, then the stream closes.
+ * then `data: [DONE]`. The decode runs ahead of the reader (at most one request's output is buffered) and is
+ * kept alive with waitUntil (`done`): local workerd drops a request's pending work when its client disconnects
+ * without firing the request signal (measured), and an abandoned decode must still release its slot and its
+ * model. Where the client going away is signalled (request signal, or the stream cancelled), the decode stops
+ * within one block. A streaming TextDecoder holds back an incomplete UTF-8 character, so no chunk
+ * ever splits one. An error after the first byte is one `data: {"error":…}` event, then the stream closes.
  */
 function streamChunks(kind: Kind, head: Head, backendName: string, withUsage: boolean, first: IteratorResult<DecodeEvent>,
-  events: AsyncIterator<DecodeEvent>, abort: AbortController, finish: () => void): ReadableStream<Uint8Array> {
+  events: AsyncIterator<DecodeEvent>, abort: AbortController, finish: (end: DecodeEnd) => void): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
   const enc = new TextEncoder();
   const utf8 = new TextDecoder();
-  let pending: IteratorResult<DecodeEvent> | null = first;
   let closed = false;
-  const end = (c: ReadableStreamDefaultController<Uint8Array>, text: string) => {
+  const send = (c: ReadableStreamDefaultController<Uint8Array>, o: unknown) => { if (!closed) c.enqueue(enc.encode(sse(o))); };
+  const end = (c: ReadableStreamDefaultController<Uint8Array>, how: DecodeEnd, last?: string) => {
+    if (closed) return;
+    if (last) c.enqueue(enc.encode(last));
     closed = true;
-    finish();
-    c.enqueue(enc.encode(text));
+    finish(how);
     c.close();
   };
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      if (kind === "chat") c.enqueue(enc.encode(sse(chunk(kind, head, { role: true }, withUsage))));
-    },
-    async pull(c) {
-      if (closed) return;
-      try {
-        for (;;) {
-          const r: IteratorResult<DecodeEvent> = pending ?? await events.next();
-          pending = null;
-          if (r.done) throw new ApiError({ status: 502, code: "backend_failed", message: "the backend ended without finishing the request" });
-          const e = r.value;
-          if (e.type === "bytes") {
-            const text = utf8.decode(e.bytes, { stream: true });
-            if (!text) continue;
-            c.enqueue(enc.encode(sse(chunk(kind, head, { text }, withUsage))));
-            return;
-          }
-          if (e.type === "error") throw fromDecodeError(e);
-          const tail = utf8.decode();
-          let out = tail ? sse(chunk(kind, head, { text: tail }, withUsage)) : "";
-          out += sse(chunk(kind, head, { finish: e.finishReason }, withUsage));
-          if (withUsage) out += sse(usageChunk(kind, head, usageOf(e.stats, backendName) satisfies Usage));
-          end(c, out + "data: [DONE]\n\n");
-          return;
+  const run = async (c: ReadableStreamDefaultController<Uint8Array>) => {
+    try {
+      for (let r = first; ; r = await events.next()) {
+        if (closed) return;
+        if (r.done) throw new ApiError({ status: 502, code: "backend_failed", message: "the backend ended without finishing the request" });
+        const e = r.value;
+        if (e.type === "bytes") {
+          const text = utf8.decode(e.bytes, { stream: true });
+          if (text) send(c, chunk(kind, head, { text }, withUsage));
+          continue;
         }
-      } catch (e) {
-        end(c, sse(toApiError(e).body()));
+        if (e.type === "error") throw fromDecodeError(e);
+        const tail = utf8.decode();
+        if (tail) send(c, chunk(kind, head, { text: tail }, withUsage));
+        send(c, chunk(kind, head, { finish: e.finishReason }, withUsage));
+        if (withUsage) send(c, usageChunk(kind, head, usageOf(e.stats, backendName) satisfies Usage));
+        end(c, "completed", "data: [DONE]\n\n");
+        return;
       }
+    } catch (e) {
+      end(c, abort.signal.aborted ? "cancelled" : "failed", sse(toApiError(e).body()));
+    }
+  };
+  let done: Promise<void> = Promise.resolve();
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (kind === "chat") send(c, chunk(kind, head, { role: true }, withUsage));
+      done = run(c);
     },
-    async cancel() {
+    cancel() {
+      if (closed) return;
       closed = true;
       abort.abort();
-      try { await events.return?.(); } catch { /* the decode is being torn down */ }
-      finish();
+      finish("cancelled");
     },
   });
+  return { stream, done };
 }
