@@ -56,8 +56,8 @@ export class Router {
           `model ${r.model} reads ${local.contextBytes} bytes of context; the prompt (${r.prompt.length} bytes) + 1 + max_tokens (${r.maxNewBytes}) = ${need}`, param);
       }
       if (need <= this.options.edgeMaxRequestBytes || !this.pool) return this.local.backend;
-      await this.pool.refresh();
-      // over the edge budget: the pool takes it if a worker serves the model, else the edge still does
+      await this.pool.refresh(true);
+      // over the edge budget: the pool takes it if a worker serves the model now, else the edge still does
       return this.pool.models().includes(r.model) ? this.pool : this.local.backend;
     }
     if (this.pool?.configured) {
