@@ -1,0 +1,102 @@
+// What the decoding benchmark runs and how it scores it: prompts and reference continuations from the
+// held-out split, the mode configurations, and the quality measures (agreement with AR, bits per byte under
+// the AR model, byte accuracy against the reference, distinct n-grams of sampled text).
+import { existsSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { BOS } from "../../src/config.ts";
+import { Sequence } from "../../src/engine/decode/sequence.ts";
+import type { Engine } from "../../src/engine/engine.ts";
+import type { DecodeMode, DecodeRequest } from "../../src/protocol.ts";
+
+export interface Case { prompt: Uint8Array; reference: Uint8Array }
+
+export interface Config {
+  mode: DecodeMode;
+  blockSize: number | null;
+  threshold: number | null;
+  draft: number | null;
+  temperature: number;
+}
+
+export const label = (c: Config) =>
+  c.mode + (c.blockSize ? ` B=${c.blockSize}` : "") + (c.threshold && c.mode === "blt-d" ? ` α=${c.threshold}` : "") +
+  (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "");
+
+const greedy = (mode: DecodeMode, o: Partial<Config> = {}): Config => ({ mode, blockSize: null, threshold: null, draft: null, temperature: 0, ...o });
+
+export const CONFIGS: Config[] = [
+  greedy("ar"),
+  greedy("blt-s", { draft: 8 }),
+  greedy("blt-s", { draft: 16 }),
+  greedy("blt-dv", { blockSize: 8, threshold: 0.3 }),
+  ...[4, 8, 16].flatMap((B) => [0.5, 0.7, 0.9].map((a) => greedy("blt-d", { blockSize: B, threshold: a }))),
+  greedy("ar", { temperature: 0.8 }),
+  greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),
+];
+
+/** Held-out prompts: `n` windows spread over data/test.txt, each cut at a space, with the bytes that follow. */
+export function heldOutCases(n: number, promptBytes: number, refBytes: number): Case[] {
+  if (!existsSync("data/test.txt")) execFileSync("/usr/bin/python3", ["-m", "scripts.train.data"], { stdio: "inherit" });
+  const test = new Uint8Array(readFileSync("data/test.txt"));
+  const cases: Case[] = [];
+  for (let i = 0; i < n; i++) {
+    let o = Math.floor(((i + 0.5) / n) * (test.length - 2 * (promptBytes + refBytes)));
+    while (test[o] !== 0x20) o++;
+    const start = o + 1;
+    let end = start + promptBytes;
+    while (test[end - 1] !== 0x20) end--; // a prompt ends after a space, never inside a UTF-8 character
+    cases.push({ prompt: test.slice(start, end), reference: test.slice(end, end + refBytes) });
+  }
+  return cases;
+}
+
+export function request(c: Config, prompt: Uint8Array, maxNewBytes: number, seed: number, model = "bench"): DecodeRequest {
+  return {
+    model, prompt, maxNewBytes, mode: c.mode, stop: [],
+    sampling: { temperature: c.temperature, topP: 1, topK: 0, seed },
+    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.blockSize ?? 8, draftLength: c.draft ?? 8 },
+  };
+}
+
+/** Fraction of positions where two outputs hold the same byte (over the reference's length). */
+export function agreement(a: Uint8Array, ref: Uint8Array): number {
+  let same = 0;
+  for (let i = 0; i < ref.length; i++) if (a[i] === ref[i]) same++;
+  return ref.length ? same / ref.length : 1;
+}
+
+/** Bits per byte of `text` after `prompt` under the engine's model (teacher-forced, one batched pass). */
+export function bitsPerByte(engine: Engine, prompt: Uint8Array, text: Uint8Array): number {
+  const ids = new Int32Array(1 + prompt.length + text.length - 1);
+  ids[0] = BOS;
+  ids.set(prompt, 1);
+  ids.set(text.subarray(0, text.length - 1), 1 + prompt.length);
+  const seq = new Sequence(engine.model);
+  seq.appendClean(ids);
+  let bits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const row = seq.rowLogits.subarray((prompt.length + i) * 256, (prompt.length + i + 1) * 256);
+    let mx = -Infinity;
+    for (let v = 0; v < 256; v++) mx = Math.max(mx, row[v]);
+    let z = 0;
+    for (let v = 0; v < 256; v++) z += Math.exp(row[v] - mx);
+    bits += (Math.log(z) + mx - row[text[i]]) / Math.LN2;
+  }
+  return bits / text.length;
+}
+
+/** Distinct word n-grams over all samples / all word n-grams (Li et al. 2016's distinct-n). */
+export function distinctN(texts: string[], n: number): number {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const t of texts) {
+    const w = t.split(/\s+/).filter(Boolean);
+    for (let i = 0; i + n <= w.length; i++) { seen.add(w.slice(i, i + n).join(" ")); total++; }
+  }
+  return total ? seen.size / total : 0;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}

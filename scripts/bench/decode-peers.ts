@@ -1,0 +1,126 @@
+// The benchmark's other implementations: the real Worker in workerd (over loopback HTTP; the engine's own wall
+// time, the client's time to first byte), the PyTorch model (the reference pool worker, CPU, one thread) and the
+// ONNX export run by onnxruntime-web (wasm, 1 thread) and onnxruntime-node (1 thread).
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { decodeEvent, encodeRequest, sseData } from "../../src/backends/wire.ts";
+import type { DecodeStats } from "../../src/protocol.ts";
+import { startWorker } from "../dev-worker.ts";
+import { request, type Case, type Config } from "./decode-cases.ts";
+
+export interface Run { bytes: Uint8Array; ttfbMs: number; wallMs: number; stats: DecodeStats | null }
+
+export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void): Promise<[Config, Run[][]][]> {
+  const w = await startWorker();
+  log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
+  const out: [Config, Run[][]][] = [];
+  try {
+    for (const c of configs) {
+      const reps: Run[][] = [];
+      for (let rep = 0; rep < repeats; rep++) {
+        const runs: Run[] = [];
+        for (let i = 0; i < cases.length; i++) runs.push(await streamOnce(w.url, c, cases[i], nBytes, i + 1));
+        reps.push(runs);
+      }
+      out.push([c, reps]);
+    }
+  } finally {
+    await w.stop();
+  }
+  return out;
+}
+
+async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed: number): Promise<Run> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({
+    model: "blt-d-small", prompt: new TextDecoder().decode(k.prompt), max_tokens: nBytes, temperature: c.temperature, seed, stream: true,
+    stream_options: { include_usage: true }, mode: c.mode, block_size: c.blockSize ?? 8, threshold: c.threshold ?? 0.9,
+    max_steps_per_block: c.blockSize ?? 8, draft_length: c.draft ?? 8 }) });
+  if (!res.ok || !res.body) throw new Error(`workerd answered HTTP ${res.status}: ${await res.text()}`);
+  let text = "", ttfbMs = 0, usage: any = null;
+  for await (const data of sseData(res.body)) {
+    if (data === "[DONE]") break;
+    const o = JSON.parse(data);
+    if (o.error) throw new Error(o.error.message);
+    const t = o.choices[0]?.text;
+    if (t) { if (!ttfbMs) ttfbMs = performance.now() - t0; text += t; }
+    if (o.usage) usage = o.usage;
+  }
+  const b = usage.bltedge;
+  const stats: DecodeStats = { mode: c.mode, promptBytes: usage.prompt_tokens, generatedBytes: usage.completion_tokens, passes: b.passes,
+    draftedBytes: b.drafted_bytes, acceptedBytes: b.accepted_bytes, estBytesMoved: b.est_bytes_moved, wallMs: b.wall_ms };
+  return { bytes: new TextEncoder().encode(text), ttfbMs, wallMs: b.wall_ms, stats };
+}
+
+/** PyTorch (the pool worker, full recomputation per pass) and the ONNX peers, on fewer prompts: they are slow. */
+export async function runPeers(ar: Config, configs: Config[], cases: Case[], nBytes: number, repeats: number, quick: boolean,
+  log: (s: string) => void): Promise<["torch" | "ort-web" | "ort-node", Config, Run[][]][]> {
+  const out: ["torch" | "ort-web" | "ort-node", Config, Run[][]][] = [];
+  const few = cases.slice(0, quick ? 1 : 3);
+  const onnxDir = ".cache/onnx/blt-d-small";
+  if (!existsSync(`${onnxDir}/meta.json`)) {
+    log("ort: exporting the model to ONNX (scripts/bench/onnx_export.py)…");
+    await run("/usr/bin/python3", ["-m", "scripts.bench.onnx_export", "--model", "models/blt-d-small", "--out", onnxDir]).catch((e) => log(`ort: export failed (${e.message}); ONNX peers skipped`));
+  }
+  if (existsSync(`${onnxDir}/meta.json`)) {
+    const modulePath = "./onnx-decode.ts";
+    const { createOnnxDecoder } = await import(modulePath);
+    for (const impl of ["ort-web", "ort-node"] as const) {
+      const dec = await createOnnxDecoder(onnxDir, impl);
+      const reps: Run[][] = [];
+      for (let rep = 0; rep < repeats; rep++) {
+        const runs: Run[] = [];
+        for (const k of few) {
+          const r = await dec.generate(k.prompt, nBytes);
+          runs.push({ bytes: r.bytes, ttfbMs: r.ttfbMs, wallMs: r.wallMs, stats: null });
+        }
+        reps.push(runs);
+      }
+      out.push([impl, ar, reps]);
+    }
+  }
+  const torchConfigs = [ar, ...configs.filter((c) => c.mode === "blt-d" && c.blockSize === 8 && c.threshold === 0.9 && c.temperature === 0)];
+  const worker = await startPoolWorker();
+  try {
+    for (const c of torchConfigs) {
+      const runs: Run[] = [];
+      for (let i = 0; i < few.length; i++) runs.push(await poolOnce(worker.url, c, few[i], nBytes, i + 1));
+      out.push(["torch", c, [runs]]);
+    }
+  } finally {
+    worker.stop();
+  }
+  return out;
+}
+
+async function poolOnce(url: string, c: Config, k: Case, nBytes: number, seed: number): Promise<Run> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/decode`, { method: "POST", headers: { "content-type": "application/json" }, body: encodeRequest(request(c, k.prompt, nBytes, seed, "blt-d-small")) });
+  if (!res.ok || !res.body) throw new Error(`pool worker answered HTTP ${res.status}: ${await res.text()}`);
+  const parts: number[] = [];
+  let ttfbMs = 0;
+  for await (const data of sseData(res.body)) {
+    const e = decodeEvent(data);
+    if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
+    else if (e.type === "done") return { bytes: Uint8Array.from(parts), ttfbMs, wallMs: e.stats.wallMs, stats: e.stats };
+    else throw new Error(e.message);
+  }
+  throw new Error("pool stream ended early");
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: "inherit" });
+    p.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}`))));
+  });
+}
+
+async function startPoolWorker(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn("/usr/bin/python3", ["-m", "scripts.pool.worker", "--models", "models/blt-d-small", "--port", "0", "--threads", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on("data", (d) => { out += d; const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out); if (m) resolve(m[1]); });
+    child.once("exit", (code) => reject(new Error(`pool worker exited (${code})`)));
+  });
+  return { url, stop: () => child.kill("SIGTERM") };
+}
