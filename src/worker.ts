@@ -1,6 +1,8 @@
 // The Worker's composition root: the bundled models (int8 weights, so the Worker fits the platform's size
 // limit) on the Wasm SIMD kernels, imported precompiled; the local backend, the GPU pool from configuration,
 // the router, and the Hono app. Models load on the first request; /health answers 503 until they have.
+// The demo page is static assets (web/dist/, wrangler.toml [assets]); its browser engine fetches the same
+// bundled checkpoint files from /models/<name>/ (manifest.json, model.q8.safetensors).
 import kernelsModule from "../wasm/kernels.wasm";
 import smallWeights from "../models/blt-d-small/model.q8.safetensors";
 import smallManifest from "../models/blt-d-small/manifest.json";
@@ -10,12 +12,13 @@ import type { ExecutionContext, Hono } from "hono";
 import { LocalBackend } from "./backends/local.ts";
 import { PoolBackend } from "./backends/pool.ts";
 import { Router, type LocalModelInfo } from "./backends/router.ts";
-import { readCheckpoint } from "./checkpoint/reader.ts";
+import { readCheckpoint, sha256Hex } from "./checkpoint/reader.ts";
 import { Engine } from "./engine/engine.ts";
 import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
 import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
 import { createApp, type RateLimiter } from "./server/app.ts";
+import { ApiError } from "./server/errors.ts";
 
 export interface Env {
   DEFAULT_MODE?: string;
@@ -41,10 +44,13 @@ const CONTEXT_BYTES = 512;
 const engines = new Map<string, Engine>();
 const info: LocalModelInfo[] = [];
 
+type Bundled = (typeof BUNDLED)[number];
+const manifestBytes = (b: Bundled): Uint8Array<ArrayBuffer> => new TextEncoder().encode(JSON.stringify(b.manifest));
+
 async function loadBundled(): Promise<void> {
   for (const b of BUNDLED) {
     const files: Record<string, Uint8Array> = {
-      "manifest.json": new TextEncoder().encode(JSON.stringify(b.manifest)),
+      "manifest.json": manifestBytes(b),
       "model.q8.safetensors": new Uint8Array(b.weights),
     };
     const ck = await readCheckpoint(b.dir, async (name) => files[name], "q8");
@@ -55,6 +61,39 @@ async function loadBundled(): Promise<void> {
 }
 
 const num = (v: string | undefined, fallback: number) => (v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : fallback);
+
+/**
+ * GET /models/:name/{manifest.json,model.q8.safetensors}: the bundled checkpoint files for the page's browser
+ * engine, with content-length and an ETag (the weights': their manifest sha256). The manifest is revalidated
+ * on every use; the weights are immutable when asked for by their sha256 (`?sha256=`, as the page does).
+ */
+const served = new Map<string, { body: Uint8Array<ArrayBuffer>; type: string; etag: string; sha256: string }>();
+async function modelFile(name: string, file: string) {
+  const b = BUNDLED.find((x) => x.id === name);
+  if (!b || (file !== "manifest.json" && file !== "model.q8.safetensors")) return undefined;
+  const key = `${name}/${file}`;
+  if (!served.has(key)) {
+    const body = file === "manifest.json" ? manifestBytes(b) : new Uint8Array(b.weights);
+    const sha256 = file === "manifest.json" ? await sha256Hex(body) : b.manifest.files["model.q8.safetensors"].sha256;
+    served.set(key, { body, sha256, etag: `"${sha256}"`, type: file === "manifest.json" ? "application/json" : "application/octet-stream" });
+  }
+  return served.get(key)!;
+}
+
+function addModelFileRoutes(app: Hono): void {
+  app.get("/models/:name/:file", async (c) => {
+    const f = await modelFile(c.req.param("name"), c.req.param("file"));
+    if (!f) throw new ApiError({ status: 404, code: "not_found", message: `no model file ${new URL(c.req.url).pathname}` });
+    const immutable = f.type !== "application/json" && c.req.query("sha256") === f.sha256;
+    const headers = { "content-type": f.type, etag: f.etag, "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" };
+    const match = c.req.header("if-none-match");
+    if (match && match.split(",").some((t) => t.trim().replace(/^W\//, "") === f.etag)) return new Response(null, { status: 304, headers });
+    return new Response(f.body, { headers: { ...headers, "content-length": String(f.body.byteLength) } });
+  });
+  // reached only when web/dist/ holds no page (the static assets answer / first)
+  app.get("/", (c) => c.html("<!doctype html><title>bltedge</title><p>The demo page is not built: run <code>npm run build:web</code> " +
+    "(<code>npm start</code> does). The API is at <a href=\"/v1/models\">/v1</a>.</p>"));
+}
 
 let loading: Promise<void> | undefined;
 let loaded = false;
@@ -68,7 +107,7 @@ function build(env: Env): Hono {
   const pool = endpoints.length ? new PoolBackend({ endpoints }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
   const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "blt-s";
-  return createApp({
+  const app = createApp({
     router, ready, isReady: () => loaded, kernels: "wasm-simd128",
     defaults: { mode, maxNewBytes: num(env.DEFAULT_MAX_TOKENS, 256), blockSize: 8, threshold: 0.9, draftLength: 8 },
     apiKey: env.API_KEY || undefined,
@@ -77,6 +116,8 @@ function build(env: Env): Hono {
     maxPromptBytes: num(env.MAX_PROMPT_BYTES, 480),
     maxConcurrentDecodes: num(env.MAX_CONCURRENT_DECODES, 4),
   });
+  addModelFileRoutes(app);
+  return app;
 }
 
 export default {
