@@ -1,0 +1,84 @@
+// Which kernels run the engine in this browser. Providers are tried in order of preference: WebGPU first, when
+// the browser has an adapter and the implementation exists, else the Wasm SIMD kernels. The WebGPU kernels
+// (src/kernels/webgpu/) are not ready: plugging them in is setting `implemented` and `factory` below.
+import type { KernelsFactory } from "../engine/load.ts";
+import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
+
+export interface KernelsProvider {
+  /** Shown on the page, e.g. "wasm-simd". */
+  readonly id: string;
+  /** False until the implementation exists; such a provider is reported, never picked. */
+  readonly implemented: boolean;
+  /** Whether this browser can run it (null) or why not (a reason). */
+  unavailable(): Promise<string | null>;
+  /** Prepares the implementation (compiles, requests a device) and returns the engine's kernels factory. */
+  factory(assets: { wasmUrl: string }): Promise<KernelsFactory>;
+}
+
+type Gpu = { requestAdapter(): Promise<unknown | null> };
+
+export const webgpuProvider: KernelsProvider = {
+  id: "webgpu",
+  implemented: false,
+  async unavailable() {
+    const gpu = (navigator as unknown as { gpu?: Gpu }).gpu;
+    if (!gpu) return "navigator.gpu is absent";
+    try {
+      return (await gpu.requestAdapter()) ? null : "no adapter";
+    } catch (e) {
+      return `requestAdapter failed (${(e as Error).message})`;
+    }
+  },
+  async factory() {
+    throw new Error("the WebGPU kernels are not implemented yet");
+  },
+};
+
+// a tiny module returning a v128 (i8x16.splat, i8x16.popcnt): validates only where Wasm SIMD is supported
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** Compiles kernels.wasm, streaming when the server labels it application/wasm. */
+export async function compileKernels(url: string): Promise<WebAssembly.Module> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+  if (typeof WebAssembly.compileStreaming === "function" && res.headers.get("content-type")?.startsWith("application/wasm")) {
+    return WebAssembly.compileStreaming(res);
+  }
+  return WebAssembly.compile(await res.arrayBuffer());
+}
+
+export const wasmProvider: KernelsProvider = {
+  id: "wasm-simd",
+  implemented: true,
+  async unavailable() {
+    return WebAssembly.validate(SIMD_PROBE) ? null : "this browser lacks WebAssembly SIMD";
+  },
+  async factory({ wasmUrl }) {
+    const module = await compileKernels(wasmUrl);
+    return (arenaBytes) => WasmKernels.create(module, arenaBytes);
+  },
+};
+
+export const PROVIDERS: readonly KernelsProvider[] = [webgpuProvider, wasmProvider];
+
+export interface KernelsChoice {
+  provider: KernelsProvider;
+  /** One line per provider considered, e.g. "webgpu: adapter found, kernels not implemented yet". */
+  report: string[];
+}
+
+/** The first implemented, available provider; `prefer` (an id, e.g. from ?kernels=) is tried first. */
+export async function pickKernels(prefer?: string | null, providers: readonly KernelsProvider[] = PROVIDERS): Promise<KernelsChoice> {
+  const ordered = [...providers].sort((a, b) => Number(b.id === prefer) - Number(a.id === prefer));
+  const report: string[] = [];
+  let chosen: KernelsProvider | undefined;
+  for (const p of ordered) {
+    const why = await p.unavailable();
+    if (why) report.push(`${p.id}: unavailable (${why})`);
+    else if (!p.implemented) report.push(`${p.id}: available, kernels not implemented yet`);
+    else if (chosen) report.push(`${p.id}: available`);
+    else { chosen = p; report.push(`${p.id}: in use`); }
+  }
+  if (!chosen) throw new Error(`no kernels can run in this browser: ${report.join("; ")}`);
+  return { provider: chosen, report };
+}

@@ -1,0 +1,114 @@
+// The server backend as the page sees it: a DecodeBackend over this Worker's own OpenAI-compatible
+// `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events parsed here. An HTTP error
+// before the stream, or an error event inside it, becomes the protocol's error event (code, message, param).
+import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats, FinishReason } from "../protocol.ts";
+
+interface UsageBltedge {
+  mode: DecodeStats["mode"];
+  passes: DecodeStats["passes"];
+  drafted_bytes: number;
+  accepted_bytes: number;
+  est_bytes_moved: number;
+  wall_ms: number;
+}
+interface Usage { prompt_tokens: number; completion_tokens: number; bltedge?: UsageBltedge }
+interface ApiErrorBody { error?: { message?: string; code?: string; param?: string | null } }
+
+/** The OpenAI text-completion body of a DecodeRequest (the server's extension fields included). */
+export function completionBody(r: DecodeRequest): Record<string, unknown> {
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return {
+    model: r.model, prompt: text(r.prompt), stream: true, stream_options: { include_usage: true },
+    max_tokens: r.maxNewBytes, temperature: r.sampling.temperature, top_p: r.sampling.topP, top_k: r.sampling.topK,
+    seed: r.sampling.seed, mode: r.mode, block_size: r.knobs.blockSize, threshold: r.knobs.threshold,
+    entropy_bound: r.knobs.entropyBound, max_steps_per_block: r.knobs.maxStepsPerBlock, draft_length: r.knobs.draftLength,
+    ...(r.stop.length ? { stop: r.stop.map(text) } : {}),
+  };
+}
+
+const errorEvent = (body: ApiErrorBody | null, fallback: string): DecodeEvent => ({
+  type: "error", code: body?.error?.code ?? "http_error", message: body?.error?.message ?? fallback,
+  ...(body?.error?.param ? { param: body.error.param } : {}),
+});
+
+function statsOf(u: Usage, r: DecodeRequest): DecodeStats {
+  const b = u.bltedge;
+  return {
+    mode: b?.mode ?? r.mode, promptBytes: u.prompt_tokens, generatedBytes: u.completion_tokens,
+    passes: b?.passes ?? { entropy: 0, encoder: 0, global: 0, decoder: 0 },
+    draftedBytes: b?.drafted_bytes ?? 0, acceptedBytes: b?.accepted_bytes ?? 0,
+    estBytesMoved: b?.est_bytes_moved ?? 0, wallMs: b?.wall_ms ?? 0,
+  };
+}
+
+/** Splits an SSE byte stream into the `data:` payloads of its events. */
+async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.getReader();
+  const utf8 = new TextDecoder();
+  let buf = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buf += utf8.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const event = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(l[5] === " " ? 6 : 5)).join("\n");
+        if (data) yield data;
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+export class ServerBackend implements DecodeBackend {
+  readonly name = "server";
+
+  /** `origin`: the Worker's, e.g. "http://127.0.0.1:8787"; `apiKey`: sent as a bearer token when set. */
+  constructor(private readonly origin: string, private readonly apiKey = "", private readonly served: string[] = ["blt-d-small"]) {}
+
+  models(): string[] { return this.served; }
+
+  async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.origin}/v1/completions`, {
+        method: "POST", signal, body: JSON.stringify(completionBody(r)),
+        headers: { "content-type": "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+      });
+    } catch (e) {
+      yield signal?.aborted ? { type: "error", code: "cancelled", message: "the request was cancelled" }
+        : { type: "error", code: "network_error", message: `cannot reach the server: ${(e as Error).message}` };
+      return;
+    }
+    if (!res.ok || !res.body) {
+      const body = (await res.json().catch(() => null)) as ApiErrorBody | null;
+      yield errorEvent(body, `the server answered HTTP ${res.status}`);
+      return;
+    }
+    const enc = new TextEncoder();
+    let finish: FinishReason = "length";
+    let usage: Usage | undefined;
+    try {
+      for await (const data of sseData(res.body)) {
+        if (data === "[DONE]") {
+          yield { type: "done", finishReason: finish, stats: statsOf(usage ?? { prompt_tokens: r.prompt.length, completion_tokens: 0 }, r) };
+          return;
+        }
+        const o = JSON.parse(data) as ApiErrorBody & { choices?: { text?: string; finish_reason?: FinishReason | null }[]; usage?: Usage | null };
+        if (o.error) { yield errorEvent(o, "the stream failed"); return; }
+        const c = o.choices?.[0];
+        if (c?.text) yield { type: "bytes", bytes: enc.encode(c.text) };
+        if (c?.finish_reason) finish = c.finish_reason;
+        if (o.usage) usage = o.usage;
+      }
+      yield { type: "error", code: "stream_ended", message: "the stream ended before [DONE]" };
+    } catch (e) {
+      yield signal?.aborted ? { type: "error", code: "cancelled", message: "the request was cancelled" }
+        : { type: "error", code: "stream_failed", message: `the stream failed: ${(e as Error).message}` };
+    }
+  }
+}
