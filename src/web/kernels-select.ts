@@ -1,6 +1,8 @@
 // Which kernels run the engine in this browser. Providers are tried in order of preference: WebGPU first, when
 // the browser has an adapter and the implementation exists, else the Wasm SIMD kernels. The WebGPU kernels
-// (src/kernels/webgpu/) are not ready: plugging them in is setting `implemented` and `factory` below.
+// (src/kernels/webgpu/) record ops and need upload()/sync() calls the engine does not make yet: once it does,
+// plugging them in is `implemented: true` and a factory that requests a device and returns
+// `(bytes) => WebGpuKernels.create(device, bytes)`, below.
 import type { KernelsFactory } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
 
