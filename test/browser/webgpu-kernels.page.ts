@@ -237,6 +237,20 @@ const groups: Record<string, () => Promise<void>> = {
     const want = new Uint8Array(t.ref.arena.buffer, o1, 8);
     const ok = bytes[0] === 0xab && bytes[1] === want[1] && bytes[2] === want[2] && bytes[3] === 0xab && bytes[4] === 0xab;
     checks.push({ op: "sync", what: "sync([ptr+1, 2 bytes]) writes exactly those bytes", worst: ok ? 0 : Infinity, maxAbs: 0 });
+    // sync reads the ranges as the ops recorded before it left them; overlapping syncs each get their bytes.
+    t.reset();
+    const n = 37, x = t.f32(R.normals(n)), one = t.f32(new Float32Array(n).fill(1)), y = t.f32(R.normals(n));
+    gpu.upload(0, gpu.arena.usedBytes);
+    const early = gpu.sync([[x, n * 4]]);
+    gpu.addF32(x, x, one, n);
+    await early;
+    close(x, n, "addF32", "sync, then an op writing its range: the sync reads the value before the op");
+    t.ref.addF32(x, x, one, n);
+    gpu.addF32(y, y, one, n);
+    t.ref.addF32(y, y, one, n);
+    await Promise.all([gpu.sync([[x, n * 4]]), gpu.sync([[y, n * 4]])]);
+    close(x, n, "addF32", "two syncs in flight at once: the first");
+    close(y, n, "addF32", "two syncs in flight at once: the second");
   },
 };
 

@@ -40,7 +40,7 @@ const GROUPS: Array<[string, string]> = [
   ["attention", "attentionF32: causal, windowed, BLT-D block, cross, pooling, empty ranges; grouped heads; ranges over 64 keys"],
   ["embed", "embedGatherF32 and ngramEmbedSumF32 (n = 3..8) are exact"],
   ["ringOverflow", "more dispatches in one sync than the parameter ring holds"],
-  ["ordering", "upload keeps program order with recorded ops; sync copies back only the bytes asked for"],
+  ["ordering", "upload keeps program order with recorded ops; sync reads what the ops before it wrote, only the bytes asked for; overlapping syncs"],
 ];
 
 describe("webgpu kernels match the reference (chromium, SwiftShader)", () => {

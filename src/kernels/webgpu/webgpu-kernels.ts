@@ -21,8 +21,9 @@ function bits(v: number): number { F[0] = v; return U[0]; }
  * - after the CPU writes arena bytes (weights once at load, token ids, positions, key ranges per pass), call
  *   `upload(ptr, nBytes)` before the ops that read them; an upload keeps program order with the ops recorded
  *   before it (they are submitted first);
- * - ops only record work; `await sync([[ptr, nBytes], ...])` submits it and copies the listed ranges back into
- *   the CPU arena (one mapAsync per sync). Until then the CPU arena holds stale values for everything the ops wrote;
+ * - ops only record work; `await sync([[ptr, nBytes], ...])` submits it and copies the listed ranges, as the ops
+ *   recorded before the call left them, back into the CPU arena (one mapAsync per sync). Until then the CPU arena
+ *   holds stale values for everything the ops wrote;
  * - the arena must fit one storage binding: see `requiredLimits` for requesting the device.
  *
  * The scratch arguments (matmulQ8's xq, attentionF32's scores) are not used: the shaders keep scratch in
@@ -36,9 +37,8 @@ export class WebGpuKernels implements Kernels {
   private slots = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
-  private readback: GPUBuffer | null = null;
+  private readonly spare: GPUBuffer[] = []; // readback buffers not mapped by a sync in flight
   private errors: Array<Promise<GPUError | null>> = [];
-  private tail: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly device: GPUDevice,
@@ -102,18 +102,47 @@ export class WebGpuKernels implements Kernels {
     this.device.queue.writeBuffer(this.buffer, a, this.arena.buffer, a, e - a);
   }
 
-  /** Submits the recorded ops and copies the given arena ranges back to the CPU; rejects if the device reported an error. */
+  /**
+   * Submits the ops recorded so far, with copies of the given arena ranges as they stand after them (ops recorded
+   * later do not change what this sync reads), and resolves once those bytes are in the CPU arena; rejects if the
+   * device reported an error since the last sync.
+   */
   sync(ranges: ReadonlyArray<readonly [Ptr, number]> = []): Promise<void> {
-    const run = this.tail.then(() => this.readBack(ranges));
-    this.tail = run.then(() => undefined, () => undefined);
-    return run;
+    const plan: Array<{ ptr: Ptr; n: number; from: number; size: number; at: number }> = [];
+    let total = 0;
+    for (const [ptr, n] of ranges) {
+      if (n <= 0) continue;
+      this.checkRange(ptr, n, "sync");
+      const from = ptr & ~3, size = alignUp4(ptr + n) - from;
+      plan.push({ ptr, n, from, size, at: total });
+      total += size;
+    }
+    const rb = total > 0 ? this.readbackBuffer(total) : null;
+    this.submit((enc) => { for (const p of plan) enc.copyBufferToBuffer(this.buffer, p.from, rb!, p.at, p.size); });
+    const errors = this.errors.splice(0);
+    return (async () => {
+      if (rb) {
+        await rb.mapAsync(GPUMapMode.READ, 0, total);
+        const src = new Uint8Array(rb.getMappedRange(0, total));
+        for (const p of plan) {
+          const skip = p.at + p.ptr - p.from;
+          new Uint8Array(this.arena.buffer, p.ptr, p.n).set(src.subarray(skip, skip + p.n));
+        }
+        rb.unmap();
+        this.spare.push(rb);
+      } else {
+        await this.device.queue.onSubmittedWorkDone();
+      }
+      const first = (await Promise.all(errors)).find((e) => e);
+      if (first) throw new Error(`webgpu kernels: ${first.message}`);
+    })();
   }
 
   /** Frees the GPU buffers; the kernels are unusable afterwards. */
   destroy(): void {
     this.buffer.destroy();
     this.params.destroy();
-    this.readback?.destroy();
+    for (const b of this.spare.splice(0)) b.destroy();
   }
 
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void {
@@ -242,37 +271,15 @@ export class WebGpuKernels implements Kernels {
     this.slots = 0;
   }
 
-  private async readBack(ranges: ReadonlyArray<readonly [Ptr, number]>): Promise<void> {
-    const plan: Array<{ ptr: Ptr; n: number; from: number; size: number; at: number }> = [];
-    let total = 0;
-    for (const [ptr, n] of ranges) {
-      if (n <= 0) continue;
-      this.checkRange(ptr, n, "sync");
-      const from = ptr & ~3, size = alignUp4(ptr + n) - from;
-      plan.push({ ptr, n, from, size, at: total });
-      total += size;
-    }
-    if (total > (this.readback?.size ?? 0)) {
-      this.readback?.destroy();
-      this.readback = this.device.createBuffer({ label: "readback", size: Math.max(total, 2 * (this.readback?.size ?? 0)),
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    }
-    const rb = this.readback!;
-    this.submit((enc) => { for (const p of plan) enc.copyBufferToBuffer(this.buffer, p.from, rb, p.at, p.size); });
-    if (total > 0) {
-      await rb.mapAsync(GPUMapMode.READ, 0, total);
-      const src = new Uint8Array(rb.getMappedRange(0, total));
-      for (const p of plan) {
-        const skip = p.at + p.ptr - p.from;
-        new Uint8Array(this.arena.buffer, p.ptr, p.n).set(src.subarray(skip, skip + p.n));
-      }
-      rb.unmap();
-    } else {
-      await this.device.queue.onSubmittedWorkDone();
-    }
-    const errors = await Promise.all(this.errors.splice(0));
-    const first = errors.find((e) => e);
-    if (first) throw new Error(`webgpu kernels: ${first.message}`);
+  // A readback buffer of at least nBytes that no sync in flight holds: one in steady state, more only while
+  // syncs overlap; a too-small one is replaced by one twice as large.
+  private readbackBuffer(nBytes: number): GPUBuffer {
+    const fit = this.spare.findIndex((b) => b.size >= nBytes);
+    if (fit >= 0) return this.spare.splice(fit, 1)[0];
+    const small = this.spare.pop();
+    small?.destroy();
+    return this.device.createBuffer({ label: "readback", size: alignUp(Math.max(nBytes, 2 * (small?.size ?? 0))),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 }
 
