@@ -252,6 +252,29 @@ const groups: Record<string, () => Promise<void>> = {
     close(x, n, "addF32", "two syncs in flight at once: the first");
     close(y, n, "addF32", "two syncs in flight at once: the second");
   },
+  // An arena past the default 128 MiB binding limit: refused on a default device, fine on one requested with
+  // requiredLimits, including ops on its last bytes.
+  async limits() {
+    const bytes = 130 << 20;
+    let refused = "";
+    await WebGpuKernels.create(gpu.device, bytes).catch((e: Error) => { refused = e.message; });
+    checks.push({ op: "limits", what: `create(${bytes}) on a default device: ${refused || "not refused"}`,
+      worst: /requiredLimits/.test(refused) ? 0 : Infinity, maxAbs: 0 });
+    const adapter = (await navigator.gpu.requestAdapter())!; // an adapter gives one device
+    const device = await adapter.requestDevice({ requiredLimits: WebGpuKernels.requiredLimits(adapter, bytes) });
+    const big = await WebGpuKernels.create(device, bytes);
+    const n = 1000, a = big.arena, x = bytes - 3 * n * 4, y = x + n * 4, out = y + n * 4;
+    const xs = R.normals(n), ys = R.normals(n);
+    a.f32(x, n).set(xs);
+    a.f32(y, n).set(ys);
+    big.upload(x, 2 * n * 4);
+    big.addF32(out, x, y, n);
+    await big.sync([[out, n * 4]]);
+    const want = Float32Array.from(xs, (v, i) => v + ys[i]);
+    checks.push({ op: "limits", what: "addF32 at the end of a 130 MiB arena", worst: worstError(a.f32(out, n), want, 0, 0), maxAbs: 0 });
+    big.destroy();
+    device.destroy();
+  },
 };
 
 const api: KernelTestApi = {

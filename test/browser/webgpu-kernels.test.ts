@@ -41,6 +41,7 @@ const GROUPS: Array<[string, string]> = [
   ["embed", "embedGatherF32 and ngramEmbedSumF32 (n = 3..8) are exact"],
   ["ringOverflow", "more dispatches in one sync than the parameter ring holds"],
   ["ordering", "upload keeps program order with recorded ops; sync reads what the ops before it wrote, only the bytes asked for; overlapping syncs"],
+  ["limits", "an arena past the default binding limit: refused clearly, then fine on a device requested with requiredLimits"],
 ];
 
 describe("webgpu kernels match the reference (chromium, SwiftShader)", () => {
