@@ -15,6 +15,7 @@ export async function runWorkerd(configs: Config[], cases: Case[], nBytes: numbe
   log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
   const out: [Config, Run[][]][] = [];
   try {
+    for (const t0 = performance.now(); performance.now() - t0 < 3000;) await streamOnce(w.url, configs[0], cases[0], 32, 1); // warm up
     for (const c of configs) {
       const reps: Run[][] = [];
       for (let rep = 0; rep < repeats; rep++) {
@@ -67,6 +68,8 @@ export async function runPeers(ar: Config, configs: Config[], cases: Case[], nBy
     const { createOnnxDecoder } = await import(modulePath);
     for (const impl of ["ort-web", "ort-node"] as const) {
       const dec = await createOnnxDecoder(onnxDir, impl);
+      // warm up: V8 tiers ort-web's wasm up over the first thousands of calls (measured: cold runs 3–5× slower)
+      for (const t0 = performance.now(); performance.now() - t0 < (quick ? 1000 : 5000);) await dec.generate(few[0].prompt, 32);
       const reps: Run[][] = [];
       for (let rep = 0; rep < repeats; rep++) {
         const runs: Run[] = [];
