@@ -1,5 +1,5 @@
 // The op-level interface every kernel implementation provides: plain TypeScript (ref/, the oracle),
-// AssemblyScript SIMD (wasm/), WebGPU later. Signatures: output, inputs, dimensions; pointers are arena
+// AssemblyScript SIMD (wasm/), WebGPU (webgpu/). Signatures: output, inputs, dimensions; pointers are arena
 // byte offsets; matrices are row-major; W is stored (n, k) as PyTorch's Linear keeps it.
 import type { Arena, Ptr } from "./arena.ts";
 
@@ -8,6 +8,20 @@ export interface Kernels {
   readonly name: string;
   /** The memory every Ptr points into. */
   readonly arena: Arena;
+
+  /**
+   * For implementations whose ops run elsewhere (WebGPU): the CPU wrote arena bytes [ptr, ptr+nBytes) that
+   * later ops read. Absent where the ops run on the arena itself (ref, wasm).
+   */
+  upload?(ptr: Ptr, nBytes: number): void;
+  /**
+   * Resolves once the listed arena ranges hold what the ops recorded so far wrote, for the CPU to read.
+   * Absent where ops run synchronously on the arena (ref, wasm).
+   */
+  sync?(ranges: Array<[Ptr, number]>): Promise<void>;
+
+  /** out(n) = x(n); the ranges do not overlap. */
+  copyF32(out: Ptr, x: Ptr, n: number): void;
 
   /** out(m,n) = x(m,k) · W(n,k)ᵀ. */
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void;

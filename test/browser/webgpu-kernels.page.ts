@@ -163,6 +163,19 @@ const groups: Record<string, () => Promise<void>> = {
       close(o4, n, "addF32", `add n=${n}`);
     }
   },
+  // copyF32 is exact and keeps the order of the ops around it: an add reads what the copy before it wrote, and a
+  // copy reads what the add before it wrote.
+  async copy() {
+    for (const n of [1, 3, 4, 5, 127, 1000, 70_001]) {
+      t.reset();
+      const a = t.f32(R.normals(n, 4)), b = t.f32(R.normals(n, 4)), c1 = t.zeros(n), s = t.zeros(n), c2 = t.zeros(n);
+      await exec((K) => { K.copyF32(c1, a, n); K.addF32(s, c1, b, n); K.copyF32(c2, s, n); K.addF32(c1, c1, b, n); },
+        [[c1, n], [s, n], [c2, n]]);
+      close(c1, n, "copyF32", `copy then add in place n=${n}`);
+      close(s, n, "copyF32", `add reading a copy n=${n}`);
+      close(c2, n, "copyF32", `copy of an add's result n=${n}`);
+    }
+  },
   async maxPool() {
     for (const m of [1, 2, 7, 300]) for (const d of DIMS) {
       t.reset();

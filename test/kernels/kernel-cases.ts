@@ -171,6 +171,19 @@ export const kernelCases: KernelCase[] = [
     },
   },
   {
+    name: "copyF32 is exact, and ops after it read the copy",
+    run(t) {
+      for (const n of [1, 3, 4, 5, 17, 130, 1000]) {
+        t.reset();
+        const a = t.f32(R.normals(n, 4)), b = t.f32(R.normals(n, 4)), c = t.zeros(n), s = t.zeros(n);
+        t.run((K) => { K.copyF32(c, a, n); K.addF32(s, c, b, n); });
+        close(t, c, n, 0, 0, `copy n=${n}`);
+        close(t, s, n, 0, 0, `add after copy n=${n}`);
+        expect(Array.from(t.fast.arena.f32(c, n))).toEqual(Array.from(t.fast.arena.f32(a, n)));
+      }
+    },
+  },
+  {
     name: "embedGatherF32 and ngramEmbedSumF32 (n = 3..8) are exact",
     run(t) {
       for (const d of [1, 3, 8, 17]) for (const [pos0, m] of [[0, 1], [0, 9], [6, 1], [5, 11]]) {

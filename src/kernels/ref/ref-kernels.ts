@@ -11,6 +11,10 @@ export class RefKernels implements Kernels {
   private f(ptr: Ptr, n: number) { return this.arena.f32(ptr, n); }
   private i(ptr: Ptr, n: number) { return this.arena.i32(ptr, n); }
 
+  copyF32(out: Ptr, x: Ptr, n: number): void {
+    new Float32Array(this.arena.buffer).copyWithin(out >> 2, x >> 2, (x >> 2) + n);
+  }
+
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void {
     const O = this.f(out, m * n), X = this.f(x, m * k), W = this.f(w, n * k);
     for (let i = 0; i < m; i++) {

@@ -250,6 +250,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   addF32: elementwise(/* wgsl */ `
   stf(P.a.x + e, ldf(P.a.y + e) + ldf(P.a.z + e));`),
 
+  // a = (out, x, -, n): raw words, so the copy is bit-exact (a shader, because WebGPU forbids copyBufferToBuffer
+  // within one buffer, and a dispatch keeps the order of the pass without ending it).
+  copyF32: elementwise(/* wgsl */ `
+  A[P.a.x + e] = A[P.a.y + e];`),
+
   // a = (out, x, m, d); one thread per column.
   maxPoolF32: elementwise(/* wgsl */ `
   let d = P.a.w;

@@ -145,6 +145,10 @@ export class WebGpuKernels implements Kernels {
     for (const b of this.spare.splice(0)) b.destroy();
   }
 
+  copyF32(out: Ptr, x: Ptr, n: number): void {
+    if (n > 0) this.threads("copyF32", n, [this.w(out), this.w(x), 0, n]);
+  }
+
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void {
     if (m <= 0 || n <= 0) return;
     this.record("matmulF32", Math.ceil(n / 64), Math.ceil(m / 4), [this.w(out), this.w(x), this.w(w), m, k, n]);
