@@ -66,13 +66,13 @@ export function agreement(a: Uint8Array, ref: Uint8Array): number {
 }
 
 /** Bits per byte of `text` after `prompt` under the engine's model (teacher-forced, one batched pass). */
-export function bitsPerByte(engine: Engine, prompt: Uint8Array, text: Uint8Array): number {
+export async function bitsPerByte(engine: Engine, prompt: Uint8Array, text: Uint8Array): Promise<number> {
   const ids = new Int32Array(1 + prompt.length + text.length - 1);
   ids[0] = BOS;
   ids.set(prompt, 1);
   ids.set(text.subarray(0, text.length - 1), 1 + prompt.length);
   const seq = new Sequence(engine.model);
-  seq.appendClean(ids);
+  await seq.appendClean(ids);
   let bits = 0;
   for (let i = 0; i < text.length; i++) {
     const row = seq.rowLogits.subarray((prompt.length + i) * 256, (prompt.length + i + 1) * 256);

@@ -33,13 +33,15 @@ log(`bench: models/blt-d-small, ${cases.length} held-out prompts × ${nBytes} by
 log(`command: npm run bench -- ${process.argv.slice(2).join(" ")}`);
 
 /** One implementation's runs of one configuration, scored. */
-function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs: Run[][], arOut: Uint8Array[] | null, cs: Case[]): Row {
+async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs: Run[][], arOut: Uint8Array[] | null, cs: Case[]): Promise<Row> {
   const perRep = runs.map((rep) => rep.reduce((n, r) => n + r.bytes.length, 0) / (rep.reduce((t, r) => t + r.wallMs, 0) / 1000));
   const first = runs[0];
   const gen = first.reduce((n, r) => n + r.bytes.length, 0);
   const stats = first.map((r) => r.stats).filter((s): s is DecodeStats => s !== null);
   const sum = (f: (s: DecodeStats) => number) => stats.reduce((a, s) => a + f(s), 0) / gen;
   const texts = first.map((r) => new TextDecoder().decode(r.bytes));
+  const bpbs: number[] = [];
+  for (const [i, r] of first.entries()) bpbs.push(await bitsPerByte(engine, cs[i].prompt, r.bytes));
   return {
     impl, mode: c.mode, blockSize: c.blockSize, threshold: c.threshold, draft: c.draft, temperature: c.temperature, weights,
     bytesPerSec: Math.round(median(perRep) * 10) / 10,
@@ -49,7 +51,7 @@ function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs: Run[
       global: round3(sum((s) => s.passes.global)), decoder: round3(sum((s) => s.passes.decoder)) } : null,
     estBytesMovedPerByte: stats.length === first.length ? Math.round(sum((s) => s.estBytesMoved)) : null,
     agreeWithAR: c.temperature === 0 && arOut ? round3(mean(first.map((r, i) => agreement(r.bytes, arOut[i])))) : null,
-    bpb: round3(mean(first.map((r, i) => bitsPerByte(engine, cs[i].prompt, r.bytes)))),
+    bpb: round3(mean(bpbs)),
     byteAccuracy: round3(mean(first.map((r, i) => agreement(r.bytes, cs[i].reference)))),
     ...(c.temperature > 0 ? { distinct2: round3(distinctN(texts, 2)), distinct3: round3(distinctN(texts, 3)) } : {}),
   };
@@ -92,14 +94,14 @@ let arOut: Uint8Array[] | null = null;
 for (const c of configs) {
   const runs = await runWasm(c);
   if (c.mode === "ar" && c.temperature === 0) arOut = runs[0].map((r) => r.bytes);
-  emit(score("wasm", c, "f32", runs, arOut, cases));
+  emit(await score("wasm", c, "f32", runs, arOut, cases));
 }
 if (!flags.has("no-workerd")) {
-  for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log)) emit(score("workerd", c, "q8", runs, arOut, cases));
+  for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log)) emit(await score("workerd", c, "q8", runs, arOut, cases));
 }
 if (!flags.has("no-peers")) {
   const arConfig = configs[0];
-  for (const [impl, c, runs] of await runPeers(arConfig, configs, cases, nBytes, repeats, quick, log)) emit(score(impl, c, "f32", runs, arOut, cases.slice(0, runs[0].length)));
+  for (const [impl, c, runs] of await runPeers(arConfig, configs, cases, nBytes, repeats, quick, log)) emit(await score(impl, c, "f32", runs, arOut, cases.slice(0, runs[0].length)));
 }
 
 // the issue's targets, as ratios measured in this run

@@ -34,11 +34,12 @@ async function main(): Promise<void> {
   const maxBytes = Number(flag("max-bytes", "128"));
   const refs = PROMPTS.map((p) => engineGreedy(model, p, maxBytes));
   const { engine } = await loadNodeEngine(model, 512, "f32");
-  const refStarts = PROMPTS.map((p, k) => {
+  const refStarts: string[] = [];
+  for (const [k, p] of PROMPTS.entries()) {
     const seq = new Sequence(engine.model);
-    seq.prefill(new Uint8Array([...new TextEncoder().encode(p), ...refs[k]]));
-    return seq.starts.join(",");
-  });
+    await seq.prefill(new Uint8Array([...new TextEncoder().encode(p), ...refs[k]]));
+    refStarts.push(seq.starts.join(","));
+  }
   let failures = 0;
   for (const impl of ["ort-web", "ort-node"] as OrtImpl[]) {
     const dec = await createOnnxDecoder(dir, impl);

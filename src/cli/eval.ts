@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     tokens[0] = BOS;
     tokens.set(test.subarray(o, o + L - 1), 1);
     const seq = new Sequence(engine.model);
-    seq.appendClean(tokens);
+    await seq.appendClean(tokens);
     for (let i = 0; i < L; i++) {
       const row = seq.rowLogits.subarray(i * 256, (i + 1) * 256);
       let mx = -Infinity;

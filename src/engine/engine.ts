@@ -63,11 +63,11 @@ export class Engine {
     const seq = new Sequence(m);
     const out = new OutputFramer(r.maxNewBytes, r.stop);
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
-    seq.prefill(r.prompt);
+    await seq.prefill(r.prompt);
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
     const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining, counters };
     let lastBreath = performance.now();
-    for (const bytes of MODES[r.mode](ctx)) {
+    for await (const bytes of MODES[r.mode](ctx)) {
       const emit = out.push(bytes);
       if (emit.length) yield { type: "bytes", bytes: emit };
       if (out.finish) break;

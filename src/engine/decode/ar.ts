@@ -3,6 +3,6 @@
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";
 
-export function* decodeAr(c: ModeContext): ModeGenerator {
-  while (c.budget() > 0 && c.seq.room > 0) yield decodeArStep(c);
+export async function* decodeAr(c: ModeContext): ModeGenerator {
+  while (c.budget() > 0 && c.seq.room > 0) yield await decodeArStep(c);
 }

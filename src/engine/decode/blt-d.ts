@@ -3,14 +3,14 @@
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { fillBlock } from "./denoise.ts";
 
-export function* decodeBltD(c: ModeContext): ModeGenerator {
+export async function* decodeBltD(c: ModeContext): ModeGenerator {
   const { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs, s = c.scratch;
   while (c.budget() > 0 && c.seq.room > 0) {
     const B = Math.min(blockSize, c.seq.room);
     // close the open patch: one pooling step + one global step give the latent the block reads
     const q = c.seq.closePatch();
     // fill the block by diffusion
-    fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
     // commit it as patch q: one encoder pass (its decoder rows ride in the next block's first pass)
     const bytes = s.ids.subarray(0, B);
     c.seq.appendBlock(bytes);

@@ -5,17 +5,17 @@ import { decodeArStep } from "./ar-step.ts";
 import { fillBlock } from "./denoise.ts";
 import { verifyAndAccept } from "./speculate.ts";
 
-export function* decodeBltDv(c: ModeContext): ModeGenerator {
+export async function* decodeBltDv(c: ModeContext): ModeGenerator {
   const seq = c.seq, { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs;
   while (c.budget() > 0 && seq.room > 0) {
     const B = Math.min(blockSize, c.budget(), seq.room);
-    if (B < 2 || !seq.nextStartsPatch()) { yield decodeArStep(c); continue; }
+    if (B < 2 || !seq.nextStartsPatch()) { yield await decodeArStep(c); continue; }
     // AR would close the patch here too: its latent is what the block reads
     const q = seq.closePatch();
     // draft a block by diffusion
-    fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
     c.counters.draftedBytes += B;
     // verify with the AR path, accept the agreeing prefix
-    yield verifyAndAccept(c, B, false);
+    yield await verifyAndAccept(c, B, false);
   }
 }

@@ -4,12 +4,12 @@ import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";
 import { verifyAndAccept } from "./speculate.ts";
 
-export function* decodeBltS(c: ModeContext): ModeGenerator {
+export async function* decodeBltS(c: ModeContext): ModeGenerator {
   const seq = c.seq, m = seq.model, { ids, drafts, tok } = c.scratch;
   const open = new Int32Array(1);
   while (c.budget() > 0 && seq.room > 0) {
     const k = Math.min(c.knobs.draftLength, c.budget(), seq.room);
-    if (k < 2 || !seq.nextStartsPatch()) { yield decodeArStep(c); continue; }
+    if (k < 2 || !seq.nextStartsPatch()) { yield await decodeArStep(c); continue; }
     // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the stale latents
     const n0 = seq.n;
     open[0] = seq.starts.length - 1;
@@ -20,11 +20,11 @@ export function* decodeBltS(c: ModeContext): ModeGenerator {
       m.setTokens(pos, tok);
       m.encoderForward(pos, 1);
       m.decoderForward(pos, 1, open);
-      const qi = c.sampler.distribution(m.K.arena.f32(m.logits, 256), drafts.subarray(i * 256, (i + 1) * 256));
+      const qi = c.sampler.distribution(await m.readLogits(1), drafts.subarray(i * 256, (i + 1) * 256));
       ids[i] = c.sampler.greedy ? qi.indexOf(1) : c.sampler.draw(qi);
     }
     c.counters.draftedBytes += k - 1;
     // verify with one full forward, accept the agreeing prefix
-    yield verifyAndAccept(c, k, true);
+    yield await verifyAndAccept(c, k, true);
   }
 }

@@ -36,7 +36,8 @@ export interface ModeContext {
   counters: { draftedBytes: number; acceptedBytes: number };
 }
 
-export type ModeGenerator = Generator<Uint8Array, void, void>;
+/** Async: a mode awaits the model's results (the kernels may compute them elsewhere, e.g. on a GPU). */
+export type ModeGenerator = AsyncGenerator<Uint8Array, void, void>;
 
 /** Softmax of logits row k: conf[k] ← its top probability, ent[k] ← its entropy (nats); BLT-D's confidence measures. */
 export function confidenceInto(logits: ArrayLike<number>, k: number, conf: Float32Array, ent: Float32Array): void {

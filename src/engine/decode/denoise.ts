@@ -10,7 +10,7 @@ import { confidenceInto } from "./context.ts";
  * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
  * from in scratch.drafts (B × 256). Returns the number of decoder passes.
  */
-export function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number): number {
+export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order } = c.scratch;
   ids.fill(MASK, 0, B);
   let masked = B, passes = 0;
@@ -19,7 +19,7 @@ export function fillBlock(c: ModeContext, q: number, B: number, threshold: numbe
     const rows = m.decoderBlock(s, q, ids.subarray(0, B), c.seq.pendingCleanRows);
     c.seq.pendingCleanRows = 0;
     passes++;
-    const logits = m.K.arena.f32(rows, B * 256);
+    const logits = await m.readLogits(B, rows);
     let best = -1, nMasked = 0;
     for (let k = 0; k < B; k++) {
       pick[k] = 0;

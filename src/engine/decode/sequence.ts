@@ -1,5 +1,6 @@
 // The state of one sequence being decoded on a BltModel: committed tokens, their patches, which patches have
-// latents, and the model's prediction for the next byte. Every mode drives the model through this.
+// latents, and the model's prediction for the next byte. Every mode drives the model through this. The calls
+// that read model results (the entropy and decoder logits) are async: the kernels may still be computing them.
 import { BOS, VOCAB_OUT } from "../../config.ts";
 import { MAX_ROWS, type BltModel } from "../model/blt-model.ts";
 import { entropyNats, startsPatch } from "../model/patcher.ts";
@@ -35,11 +36,11 @@ export class Sequence {
   get room(): number { return this.model.ctx - this.n; }
 
   /** Starts the sequence with BOS and the prompt, AR-style (entropy patches). */
-  prefill(prompt: Uint8Array): void {
+  async prefill(prompt: Uint8Array): Promise<void> {
     const ids = new Int32Array(prompt.length + 1);
     ids[0] = BOS;
     ids.set(prompt, 1);
-    this.appendClean(ids);
+    await this.appendClean(ids);
   }
 
   /**
@@ -47,8 +48,8 @@ export class Sequence {
    * patch boundaries, encoder, pooling + global for every patch that completes, decoder rows. Batched: one
    * pass per component per chunk (this is also BLT-S/BLT-DV verification).
    */
-  appendClean(ids: ArrayLike<number>): void {
-    const m = this.model, a = m.K.arena, { threshold, maxPatchLen } = m.config.patching;
+  async appendClean(ids: ArrayLike<number>): Promise<void> {
+    const m = this.model, { threshold, maxPatchLen } = m.config.patching;
     for (let off = 0; off < ids.length; off += MAX_ROWS) {
       const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n;
       if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
@@ -56,7 +57,7 @@ export class Sequence {
       m.setTokens(pos0, this.ids.subarray(0, rows));
 
       m.entropyForward(pos0, rows);
-      const ent = a.f32(m.logits, rows * VOCAB_OUT);
+      const ent = await m.readLogits(rows);
       for (let i = 0; i < rows; i++) this.entropyAt[pos0 + i + 1] = entropyNats(ent, i * VOCAB_OUT);
 
       for (let i = 0; i < rows; i++) {
@@ -69,7 +70,7 @@ export class Sequence {
       m.encoderForward(pos0, rows);
       this.latentsUpTo(this.starts.length - 1, pos0 + rows);
       m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
-      this.rowLogits.set(a.f32(m.logits, rows * VOCAB_OUT), pos0 * VOCAB_OUT);
+      this.rowLogits.set(await m.readLogits(rows), pos0 * VOCAB_OUT);
       this.n = pos0 + rows;
     }
   }

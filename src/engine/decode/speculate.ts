@@ -11,11 +11,11 @@ import { argmax } from "./sampler.ts";
  * distributions (k × 256). firstIsExact: the first draft byte was drawn from the model's own prediction (BLT-S).
  * Returns the committed bytes (a view into scratch.out); the sequence ends right after them.
  */
-export function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean): Uint8Array {
+export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean): Promise<Uint8Array> {
   const seq = c.seq, n0 = seq.n, { ids, drafts: q, p, residual, out, tok } = c.scratch;
   const drafts = ids.subarray(0, k);
   // verify: the drafted bytes through the whole model, as AR would process them
-  seq.appendClean(drafts);
+  await seq.appendClean(drafts);
   for (let j = 0; j < k; j++) out[j] = drafts[j];
   // accept
   for (let i = 0; i < k; i++) {
@@ -40,7 +40,7 @@ export function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean
     }
     seq.truncate(n0 + i);
     tok[0] = fix;
-    seq.appendClean(tok);
+    await seq.appendClean(tok);
     out[i] = fix;
     return out.subarray(0, i + 1);
   }

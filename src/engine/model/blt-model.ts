@@ -1,6 +1,8 @@
 // The BLT-D model on the Kernels interface (docs/model.md): entropy model, local encoder with hashed n-grams,
 // patch pooling, global transformer, local decoder (clean rows and noisy BLT-D blocks). KV caches are indexed
 // by position (bytes) or patch index (global); every buffer is allocated once, when the model is loaded.
+// Forward passes only call ops (which may merely record GPU work): every CPU write into the arena is followed by
+// K.upload, and results are read through readLogits, which awaits K.sync where the kernels have one.
 import { VOCAB_OUT, type ModelConfig, type TransformerShape } from "../../config.ts";
 import type { Ptr } from "../../kernels/arena.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
@@ -21,7 +23,7 @@ export function runStateBytes(c: ModelConfig, ctx: number): number {
   const f = 4;
   const caches = 2 * ctx * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl * 2 + c.global.nLayers * dg);
   const state = ctx * (1 + dl + dg);
-  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 4) + ctx + maxHidden;
+  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 6) + ctx + maxHidden;
   const ropes = ctx * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
   return f * (caches + state + scratch + ropes) + 64 * 64;
 }
@@ -53,11 +55,13 @@ export class BltModel {
   /** Logits of the last entropy or decoder call, (rows, 256). */
   readonly logits: Ptr;
   private readonly ids: Ptr; private readonly pos: Ptr; private readonly lo: Ptr; private readonly hi: Ptr;
+  /** The decoder's cross-attention key ranges: row i reads latents xLo[i]=0..xHi[i]−1 (kept apart from lo/hi so a
+   * decoder pass writes and uploads its ranges once, not per layer). */
+  private readonly xLo: Ptr; private readonly xHi: Ptr;
   private readonly gx: Ptr;
-  /** Cross-attention limit per decoder row: row i reads latents 0..crossHi[i]−1. */
-  private readonly crossHi = new Int32Array(MAX_ROWS);
-  /** Views of ids, pos, lo, hi (the arena never grows, so they stay valid). */
+  /** Views of ids, pos, lo, hi, xLo, xHi (the arena never grows, so they stay valid). */
   private readonly idsV: Int32Array; private readonly posV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
+  private readonly xLoV: Int32Array; private readonly xHiV: Int32Array;
   private readonly scores: Ptr; private readonly xq: Ptr;
   private readonly ngramNs: Ptr; private readonly ngramRows: Ptr; private readonly ngramTables: Ptr;
   private readonly ropeEntropy: Ptr; private readonly ropeLocal: Ptr; private readonly ropeGlobal: Ptr;
@@ -92,8 +96,9 @@ export class BltModel {
     this.f1 = a.allocF32(MAX_ROWS * maxHidden);
     this.f3 = a.allocF32(MAX_ROWS * maxHidden);
     this.logits = a.allocF32(MAX_ROWS * VOCAB_OUT);
-    [this.ids, this.pos, this.lo, this.hi] = range(4).map(() => a.allocI32(MAX_ROWS));
-    [this.idsV, this.posV, this.loV, this.hiV] = [this.ids, this.pos, this.lo, this.hi].map((p) => a.i32(p, MAX_ROWS));
+    [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi] = range(6).map(() => a.allocI32(MAX_ROWS));
+    [this.idsV, this.posV, this.loV, this.hiV, this.xLoV, this.xHiV] =
+      [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi].map((p) => a.i32(p, MAX_ROWS));
     this.gx = a.allocF32(MAX_ROWS * dg);
     this.scores = a.allocF32(ctx);
     this.xq = a.alloc(2 * maxHidden);
@@ -103,6 +108,8 @@ export class BltModel {
     this.ngramRows = a.allocI32(ng.sizes.length);
     a.i32(this.ngramNs, ng.sizes.length).set(ng.sizes);
     a.i32(this.ngramRows, ng.sizes.length).set(ng.tableSizes);
+    K.upload?.(this.ngramNs, ng.sizes.length * 4);
+    K.upload?.(this.ngramRows, ng.sizes.length * 4);
     // The n-gram tables are consecutive in the arena only if loaded so; check, since the kernel walks them in order.
     this.ngramTables = w.f32(`local_encoder.ngram_emb.${ng.sizes[0]}.weight`);
     let expect = this.ngramTables;
@@ -122,6 +129,17 @@ export class BltModel {
   setTokens(pos0: number, ids: ArrayLike<number>): void {
     if (pos0 + ids.length > this.ctx) throw new RangeError(`context of ${this.ctx} bytes exceeded`);
     this.K.arena.i32(this.tokens + pos0 * 4, ids.length).set(ids);
+    this.K.upload?.(this.tokens + pos0 * 4, ids.length * 4);
+  }
+
+  /**
+   * The first `rows` rows of this.logits (or of logits at `ptr`, e.g. decoderBlock's), once the ops before this
+   * call have written them. A view into the arena: valid until the next forward call.
+   */
+  async readLogits(rows: number, ptr: Ptr = this.logits): Promise<Float32Array> {
+    // ref and wasm have no sync: no promise is made beyond the async function's own
+    if (this.K.sync) await this.K.sync([[ptr, rows * VOCAB_OUT * 4]]);
+    return this.K.arena.f32(ptr, rows * VOCAB_OUT);
   }
 
   // --- entropy model -----------------------------------------------------------------------------------
@@ -131,8 +149,8 @@ export class BltModel {
     const c = this.config, K = this.K, d = c.entropy.dim;
     K.embedGatherF32(this.x, this.w.f32("entropy_model.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
     this.fillPositions(pos0, m);
+    this.causalRanges(pos0, m, c.entropy.window); // the same for every layer: written and uploaded once
     for (let l = 0; l < this.entropyLayers.length; l++) {
-      this.causalRanges(pos0, m, c.entropy.window);
       this.selfLayer(this.entropyLayers[l], c.entropy, this.x, m, pos0, this.entropyKV[l], this.ropeEntropy);
     }
     K.rmsNormF32(this.xn, this.x, this.w.f32("entropy_model.norm.weight"), m, d, c.normEps);
@@ -150,8 +168,8 @@ export class BltModel {
     K.embedGatherF32(hRows, this.w.f32("local_encoder.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
     K.ngramEmbedSumF32(hRows, this.tokens, this.ngramTables, this.ngramNs, this.ngramRows, pos0, m, c.ngram.sizes.length, d);
     this.fillPositions(pos0, m);
+    this.causalRanges(pos0, m, c.encoder.window);
     for (let l = 0; l < this.encoderLayers.length; l++) {
-      this.causalRanges(pos0, m, c.encoder.window);
       this.selfLayer(this.encoderLayers[l], c.encoder, hRows, m, pos0, this.encoderKV[l], this.ropeLocal);
     }
     this.counters.encoder++;
@@ -176,6 +194,7 @@ export class BltModel {
     this.linear(this.vb, this.att, w.linear(`${p}.attn.wv.weight`), total);
     // each query attends to its own patch's bytes only
     for (let j = 0; j < count; j++) { this.loV[j] = starts[j] - base; this.hiV[j] = ends[j] - base; }
+    this.uploadRanges(count);
     K.attentionF32(this.att, this.q, this.kb, this.vb, this.lo, this.hi, this.scores, count, c.pooling.nHeads, c.pooling.nHeads, c.pooling.headDim);
     this.linear(this.xn, this.att, w.linear(`${p}.attn.wo.weight`), count);
     K.addF32(this.xn, this.xn, this.x, count * d);
@@ -193,10 +212,11 @@ export class BltModel {
   globalForward(vecs: Ptr, index0: number, count: number): void {
     const c = this.config, K = this.K, dg = c.global.dim, dl = c.decoder.dim;
     const x = this.gx;
-    K.arena.f32(x, count * dg).set(K.arena.f32(vecs, count * dg));
+    K.copyF32(x, vecs, count * dg);
     this.fillPositions(index0, count);
+    for (let i = 0; i < count; i++) { this.loV[i] = 0; this.hiV[i] = index0 + i + 1; }
+    this.uploadRanges(count);
     for (let l = 0; l < this.globalLayers.length; l++) {
-      for (let i = 0; i < count; i++) { this.loV[i] = 0; this.hiV[i] = index0 + i + 1; }
       this.selfLayer(this.globalLayers[l], c.global, x, count, index0, this.globalKV[l], this.ropeGlobal);
     }
     const latents = this.latents + index0 * dg * 4;
@@ -218,8 +238,8 @@ export class BltModel {
    */
   decoderForward(pos0: number, m: number, patchOf: ArrayLike<number>): void {
     const d = this.config.decoder.dim;
-    this.K.arena.f32(this.x, m * d).set(this.K.arena.f32(this.h + pos0 * d * 4, m * d));
-    for (let i = 0; i < m; i++) this.crossHi[i] = patchOf[i];
+    this.K.copyF32(this.x, this.h + pos0 * d * 4, m * d);
+    for (let i = 0; i < m; i++) this.xHiV[i] = patchOf[i];
     this.decoderLayersForward(pos0, m, Infinity);
   }
 
@@ -233,40 +253,43 @@ export class BltModel {
   decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0): Ptr {
     const B = blockIds.length, d = this.config.decoder.dim, c0 = s - cleanRows, m = cleanRows + B;
     if (m > MAX_ROWS) throw new RangeError(`${m} decoder rows exceed ${MAX_ROWS}`);
-    const a = this.K.arena;
-    if (cleanRows > 0) a.f32(this.x, cleanRows * d).set(a.f32(this.h + c0 * d * 4, cleanRows * d));
+    if (cleanRows > 0) this.K.copyF32(this.x, this.h + c0 * d * 4, cleanRows * d);
     for (let k = 0; k < B; k++) this.idsV[k] = blockIds[k];
+    this.K.upload?.(this.ids, B * 4);
     this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
-    for (let i = 0; i < m; i++) this.crossHi[i] = i < cleanRows ? q - 1 : q;
+    for (let i = 0; i < m; i++) this.xHiV[i] = i < cleanRows ? q - 1 : q;
     this.decoderLayersForward(c0, m, s);
     return this.logits + cleanRows * VOCAB_OUT * 4;
   }
 
   /**
-   * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents 0..crossHi[i]−1. Rows before
+   * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents 0..xHi[i]−1. Rows before
    * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself.
    */
   private decoderLayersForward(pos0: number, m: number, blockStart: number): void {
     const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
     const end = pos0 + m;
     this.fillPositions(pos0, m);
+    // cross-attention to the latents of completed earlier patches (xHi set by the caller)
+    let maxLatents = 0;
+    for (let i = 0; i < m; i++) { this.xLoV[i] = 0; maxLatents = Math.max(maxLatents, this.xHiV[i]); }
+    K.upload?.(this.xLo, m * 4);
+    K.upload?.(this.xHi, m * 4);
+    // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
+    for (let i = 0; i < m; i++) {
+      const p = pos0 + i;
+      this.loV[i] = Math.max(0, p - sh.window + 1);
+      this.hiV[i] = p < blockStart ? p + 1 : end;
+    }
+    this.uploadRanges(m);
     for (let l = 0; l < this.decoderLayers.length; l++) {
       const layer = this.decoderLayers[l];
-      // cross-attention to the latents of completed earlier patches
-      let maxLatents = 0;
-      for (let i = 0; i < m; i++) { this.loV[i] = 0; this.hiV[i] = this.crossHi[i]; maxLatents = Math.max(maxLatents, this.crossHi[i]); }
       K.rmsNormF32(this.xn, this.x, layer.crossNorm, m, d, c.normEps);
       this.linear(this.q, this.xn, layer.cross.wq, m);
-      K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.lo, this.hi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
+      K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.xLo, this.xHi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
       this.linear(this.o, this.att, layer.cross.wo, m);
       K.addF32(this.x, this.x, this.o, m * d);
       this.counters.bytesMoved += maxLatents * d * 8;
-      // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
-      for (let i = 0; i < m; i++) {
-        const p = pos0 + i;
-        this.loV[i] = Math.max(0, p - sh.window + 1);
-        this.hiV[i] = p < blockStart ? p + 1 : end;
-      }
       this.selfLayer(layer, sh, this.x, m, pos0, this.decoderKV[l], this.ropeLocal);
     }
     K.rmsNormF32(this.xn, this.x, this.w.f32("local_decoder.norm.weight"), m, d, c.normEps);
@@ -310,15 +333,18 @@ export class BltModel {
   private fillPositions(pos0: number, m: number): void {
     if (m > MAX_ROWS) throw new RangeError(`${m} rows exceed ${MAX_ROWS}`);
     for (let i = 0; i < m; i++) this.posV[i] = pos0 + i;
+    this.K.upload?.(this.pos, m * 4);
   }
 
   private causalRanges(pos0: number, m: number, window: number): void {
     for (let i = 0; i < m; i++) { this.loV[i] = Math.max(0, pos0 + i - window + 1); this.hiV[i] = pos0 + i + 1; }
+    this.uploadRanges(m);
   }
 
-  private fixedRanges(m: number, from: number, to: number): void {
-    this.loV.fill(from, 0, m);
-    this.hiV.fill(to, 0, m);
+  /** Uploads the first m key ranges in lo and hi, after the CPU wrote them. */
+  private uploadRanges(m: number): void {
+    this.K.upload?.(this.lo, m * 4);
+    this.K.upload?.(this.hi, m * 4);
   }
 }
 

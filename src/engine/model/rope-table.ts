@@ -17,5 +17,6 @@ export function ropeTable(K: Kernels, maxPos: number, headDim: number, base: num
       t[p * headDim + half + i] = Math.sin(a);
     }
   }
+  K.upload?.(ptr, maxPos * headDim * 4);
   return ptr;
 }

@@ -27,6 +27,7 @@ export class Weights {
   readonly componentBytes = new Map<string, number>();
 
   constructor(private readonly K: Kernels, private readonly ck: Checkpoint) {
+    const first = K.arena.mark();
     for (const t of ck.tensors.values()) {
       const p = K.arena.alloc(t.bytes.byteLength);
       new Uint8Array(K.arena.buffer, p, t.bytes.byteLength).set(t.bytes);
@@ -34,6 +35,8 @@ export class Weights {
       const component = t.name.slice(0, t.name.indexOf("."));
       this.componentBytes.set(component, (this.componentBytes.get(component) ?? 0) + t.bytes.byteLength);
     }
+    // the tensors are consecutive in the arena: one upload carries them all to kernels that run elsewhere
+    K.upload?.(first, K.arena.mark() - first);
   }
 
   /** Bytes of the tensors whose names start with prefix. */
