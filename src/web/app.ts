@@ -59,7 +59,7 @@ function onProgress(p: LoadProgress): void {
     bar.value = p.total ? p.loaded / p.total : 0;
     $("progress-text").textContent = `${p.fromCache ? "reading cached" : "downloading"} weights: ${mb(p.loaded)} / ${mb(p.total)} MB`;
   } else {
-    $("progress-text").textContent = { kernels: "compiling the Wasm kernels…", verify: "verifying sha256 and shapes…", load: "loading the weights into the kernels…" }[p.file] ?? p.file;
+    $("progress-text").textContent = { kernels: "preparing the kernels…", verify: "verifying sha256 and shapes…", load: "loading the weights into the kernels…" }[p.file] ?? p.file;
   }
 }
 

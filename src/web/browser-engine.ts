@@ -1,5 +1,5 @@
 // The engine in the browser: fetches a model's int8 checkpoint (Cache API, progress), verifies it with
-// readCheckpoint (size, sha256, shapes), picks the kernels (WebGPU when implemented and available, else Wasm
+// readCheckpoint (size, sha256, shapes), picks the kernels (WebGPU when available, else Wasm
 // SIMD) and serves the decoding protocol with the same LocalBackend the Worker uses. Runs in a Web Worker.
 import { LocalBackend } from "../backends/local.ts";
 import { CheckpointError, readCheckpoint } from "../checkpoint/reader.ts";

@@ -1,10 +1,9 @@
+/// <reference types="@webgpu/types" />
 // Which kernels run the engine in this browser. Providers are tried in order of preference: WebGPU first, when
-// the browser has an adapter and the implementation exists, else the Wasm SIMD kernels. The WebGPU kernels
-// (src/kernels/webgpu/) record ops and need upload()/sync() calls the engine does not make yet: once it does,
-// plugging them in is `implemented: true` and a factory that requests a device and returns
-// `(bytes) => WebGpuKernels.create(device, bytes)`, below.
+// the browser has an adapter, else the Wasm SIMD kernels; ?kernels= on the page puts one first.
 import type { KernelsFactory } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
+import { WebGpuKernels } from "../kernels/webgpu/webgpu-kernels.ts";
 
 export interface KernelsProvider {
   /** Shown on the page, e.g. "wasm-simd". */
@@ -17,13 +16,13 @@ export interface KernelsProvider {
   factory(assets: { wasmUrl: string }): Promise<KernelsFactory>;
 }
 
-type Gpu = { requestAdapter(): Promise<unknown | null> };
+const gpuOf = () => (navigator as unknown as { gpu?: GPU }).gpu;
 
 export const webgpuProvider: KernelsProvider = {
   id: "webgpu",
-  implemented: false,
+  implemented: true,
   async unavailable() {
-    const gpu = (navigator as unknown as { gpu?: Gpu }).gpu;
+    const gpu = gpuOf();
     if (!gpu) return "navigator.gpu is absent";
     try {
       return (await gpu.requestAdapter()) ? null : "no adapter";
@@ -32,7 +31,14 @@ export const webgpuProvider: KernelsProvider = {
     }
   },
   async factory() {
-    throw new Error("the WebGPU kernels are not implemented yet");
+    // the device is requested once the arena's size is known (it must allow a storage binding that large), each
+    // time from a fresh adapter, since an adapter gives one device
+    return async (arenaBytes) => {
+      const adapter = await gpuOf()?.requestAdapter();
+      if (!adapter) throw new Error("webgpu: no adapter");
+      const device = await adapter.requestDevice({ requiredLimits: WebGpuKernels.requiredLimits(adapter, arenaBytes) });
+      return WebGpuKernels.create(device, arenaBytes);
+    };
   },
 };
 
@@ -65,13 +71,18 @@ export const PROVIDERS: readonly KernelsProvider[] = [webgpuProvider, wasmProvid
 
 export interface KernelsChoice {
   provider: KernelsProvider;
-  /** One line per provider considered, e.g. "webgpu: adapter found, kernels not implemented yet". */
+  /** One line per provider considered, e.g. "webgpu: unavailable (no adapter)". */
   report: string[];
 }
 
-/** The first implemented, available provider; `prefer` (an id, e.g. from ?kernels=) is tried first. */
+/** Whether ?kernels=want names provider id: the id itself or its family ("wasm" for "wasm-simd"). */
+function names(want: string | null | undefined, id: string): boolean {
+  return !!want && (id === want || id.startsWith(`${want}-`));
+}
+
+/** The first implemented, available provider; `prefer` (an id or family, e.g. from ?kernels=) is tried first. */
 export async function pickKernels(prefer?: string | null, providers: readonly KernelsProvider[] = PROVIDERS): Promise<KernelsChoice> {
-  const ordered = [...providers].sort((a, b) => Number(b.id === prefer) - Number(a.id === prefer));
+  const ordered = [...providers].sort((a, b) => Number(names(prefer, b.id)) - Number(names(prefer, a.id)));
   const report: string[] = [];
   let chosen: KernelsProvider | undefined;
   for (const p of ordered) {

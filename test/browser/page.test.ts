@@ -1,6 +1,7 @@
 // The demo page in headless chromium against the real Worker (wrangler dev): generation on the server (SSE)
-// and in the browser (the engine in a Web Worker on the Wasm kernels), live output and stats, the browser's
-// greedy bytes equal to the Node engine's on the same int8 weights, the Cache API on reload, errors in #error.
+// and in the browser (the engine in a Web Worker on the Wasm kernels, ?kernels=wasm; page-webgpu.test.ts covers
+// WebGPU), live output and stats, the browser's greedy bytes equal to the Node engine's on the same int8 weights,
+// the Cache API on reload, errors in #error.
 // Writes screenshots and the measured figures under test-results/browser/, and docs/demo.png (the README's)
 // when it is missing or UPDATE_SCREENSHOTS=1, so that a test run leaves the committed image alone.
 import { execFileSync } from "node:child_process";
@@ -83,7 +84,7 @@ describe("the demo page", () => {
   });
 
   it("?backend=browser loads the model (progress shown, from the network), runs it here and streams", async () => {
-    const page = await openPage(context, `${w.url}/?backend=browser`);
+    const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     const s = await page.evaluate(() => window.bltedge);
     expect(s.model?.fromCache).toBe(false);
     expect(s.model?.kernels).toBe("wasm-simd");
@@ -111,7 +112,7 @@ describe("the demo page", () => {
     const engine = await nodeEngine("models/blt-d-small", 512, "q8");
     const node = await collect(engine.decode(request(GREEDY_PROMPT, { model: "blt-d-small", mode: "ar", maxNewBytes: 64 })));
     expect(node.bytes.length).toBe(64);
-    const page = await openPage(context, `${w.url}/?backend=browser`);
+    const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     const inBrowser = await generateOnPage(page, { prompt: GREEDY_PROMPT, mode: "ar", maxBytes: 64, temperature: 0 });
     expect(inBrowser.text).toBe(node.text);
     expect(await page.textContent("#output")).toBe(node.text);
@@ -123,7 +124,7 @@ describe("the demo page", () => {
   });
 
   it("a reload with ?backend=browser loads the weights from the Cache API", async () => {
-    const page = await openPage(context, `${w.url}/?backend=browser`);
+    const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     await page.reload();
     await page.waitForFunction(() => window.bltedge?.state === "idle" && window.bltedge.model !== null, null, { timeout: 60_000 });
     const s = await page.evaluate(() => window.bltedge);
@@ -151,7 +152,7 @@ describe("the demo page", () => {
   });
 
   it.each(["server", "browser"] as const)("a bad knob (block size 0) on the %s backend is shown in #error", async (backend) => {
-    const page = await openPage(context, `${w.url}/?backend=${backend}`);
+    const page = await openPage(context, `${w.url}/?backend=${backend}&kernels=wasm`);
     const g = await generateOnPage(page, { prompt: "Hello ", mode: "blt-d", maxBytes: 32, temperature: 0, blockSize: 0 });
     expect(g.state).toBe("error");
     expect(await page.isVisible("#error")).toBe(true);
@@ -165,7 +166,7 @@ describe("the demo page", () => {
   });
 
   it("Stop ends a browser-backend generation early, and the next one runs", async () => {
-    const page = await openPage(context, `${w.url}/?backend=browser`);
+    const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     await page.fill("#prompt", "Once upon a time ");
     await page.selectOption("#mode", "blt-dv");
     await page.fill("#max-bytes", "480");
@@ -182,7 +183,7 @@ describe("the demo page", () => {
   });
 
   it("screenshot of a browser-backend generation for the README (docs/demo.png)", async () => {
-    const page = await openPage(context, `${w.url}/?backend=browser`);
+    const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     const g = await generateOnPage(page, { prompt: "The history of the city ", mode: "blt-s", maxBytes: 240, temperature: 0.5, seed: 3 });
     expect(g.state).toBe("done");
     const shot = await page.screenshot({ fullPage: true });
