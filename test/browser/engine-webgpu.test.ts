@@ -77,7 +77,7 @@ describe.each(MODELS)("the engine on WebGPU, %s (%s)", (name) => {
     }
     divergence[`${name} ar`] = at;
     expect(pageErrors).toEqual([]);
-  });
+  }, 600_000);
 
   it.each(["blt-d", "blt-s", "blt-dv"])(`greedy %s equals the Wasm engine's for ≥ ${SAME} bytes`, async (mode) => {
     const at: Record<string, number | null> = {};
@@ -92,5 +92,5 @@ describe.each(MODELS)("the engine on WebGPU, %s (%s)", (name) => {
       if (d === 2 * SAME) expect(gpu.stats?.passes).toEqual(wasm.stats?.passes);
     }
     divergence[`${name} ${mode}`] = at;
-  });
+  }, 300_000);
 });
