@@ -1,6 +1,8 @@
 /// <reference types="@webgpu/types" />
 // Which kernels run the engine in this browser. Providers are tried in order of preference: WebGPU first, when
-// the browser has an adapter, else the Wasm SIMD kernels; ?kernels= on the page puts one first.
+// the browser has a hardware adapter, else the Wasm SIMD kernels; ?kernels= on the page puts one first (and
+// lets WebGPU run on a software adapter, which is two orders of magnitude slower than Wasm: measured 11 vs
+// 2,274 bytes/s on SwiftShader).
 import type { KernelsFactory } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
 import { WebGpuKernels } from "../kernels/webgpu/webgpu-kernels.ts";
@@ -10,8 +12,8 @@ export interface KernelsProvider {
   readonly id: string;
   /** False until the implementation exists; such a provider is reported, never picked. */
   readonly implemented: boolean;
-  /** Whether this browser can run it (null) or why not (a reason). */
-  unavailable(): Promise<string | null>;
+  /** Whether this browser can run it (null) or why not (a reason); `asked`: the page asked for it by name. */
+  unavailable(asked: boolean): Promise<string | null>;
   /** Prepares the implementation (compiles, requests a device) and returns the engine's kernels factory. */
   factory(assets: { wasmUrl: string }): Promise<KernelsFactory>;
 }
@@ -21,11 +23,16 @@ const gpuOf = () => (navigator as unknown as { gpu?: GPU }).gpu;
 export const webgpuProvider: KernelsProvider = {
   id: "webgpu",
   implemented: true,
-  async unavailable() {
+  async unavailable(asked) {
     const gpu = gpuOf();
     if (!gpu) return "navigator.gpu is absent";
     try {
-      return (await gpu.requestAdapter()) ? null : "no adapter";
+      const adapter = await gpu.requestAdapter();
+      if (!adapter) return "no adapter";
+      // a software adapter (SwiftShader) is far slower than the Wasm kernels: used only when asked for
+      const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+      const software = info?.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || info?.architecture === "swiftshader";
+      return software && !asked ? `software adapter (${info?.architecture || "fallback"}); ?kernels=webgpu uses it` : null;
     } catch (e) {
       return `requestAdapter failed (${(e as Error).message})`;
     }
@@ -86,7 +93,7 @@ export async function pickKernels(prefer?: string | null, providers: readonly Ke
   const report: string[] = [];
   let chosen: KernelsProvider | undefined;
   for (const p of ordered) {
-    const why = await p.unavailable();
+    const why = await p.unavailable(names(prefer, p.id));
     if (why) report.push(`${p.id}: unavailable (${why})`);
     else if (!p.implemented) report.push(`${p.id}: available, kernels not implemented yet`);
     else if (chosen) report.push(`${p.id}: available`);

@@ -1,5 +1,5 @@
-// The demo page on the WebGPU kernels in headless chromium (SwiftShader) against the real Worker: WebGPU is
-// picked first when the browser has an adapter, ?kernels=webgpu streams a greedy generation equal to the Wasm
+// The demo page on the WebGPU kernels in headless chromium (SwiftShader) against the real Worker: a software
+// adapter is passed over for Wasm unless asked for, ?kernels=webgpu streams a greedy generation equal to the Wasm
 // kernels' on the same page, and the page's own bytes/s on both kernels (greedy ar and blt-d, 128 bytes, median
 // of 3) go to test-results/browser/webgpu-vs-wasm.json.
 import { execFileSync } from "node:child_process";
@@ -29,9 +29,14 @@ afterAll(async () => {
 });
 
 describe("the demo page on the WebGPU kernels", () => {
-  it("?backend=browser picks WebGPU when there is an adapter, and reports Wasm as available", async () => {
-    const page = await openPage(context, `${w.url}/?backend=browser`);
-    const s = await page.evaluate(() => window.bltedge);
+  it("?backend=browser passes over the software (SwiftShader) adapter for Wasm; ?kernels=webgpu takes it", async () => {
+    let page = await openPage(context, `${w.url}/?backend=browser`);
+    let s = await page.evaluate(() => window.bltedge);
+    expect(s.model?.kernels).toBe("wasm-simd");
+    expect(s.model?.kernelsReport?.[0]).toMatch(/^webgpu: unavailable \(software adapter/);
+    await page.close();
+    page = await openPage(context, `${w.url}/?backend=browser&kernels=webgpu`);
+    s = await page.evaluate(() => window.bltedge);
     expect(s.model?.kernels).toBe("webgpu");
     expect(s.model?.kernelsReport).toEqual(["webgpu: in use", "wasm-simd: available"]);
     expect(await page.textContent("#kernels")).toContain("webgpu");
