@@ -1,7 +1,8 @@
 // The server backend as the page sees it: a DecodeBackend over this Worker's own OpenAI-compatible
-// `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events parsed here. An HTTP error
+// `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events split by the wire module. An HTTP error
 // before the stream, or an error event inside it, becomes the protocol's error event (code, message, param).
 import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats, FinishReason } from "../protocol.ts";
+import { sseData } from "../backends/wire.ts";
 
 interface UsageBltedge {
   mode: DecodeStats["mode"];
@@ -39,29 +40,6 @@ function statsOf(u: Usage, r: DecodeRequest): DecodeStats {
     draftedBytes: b?.drafted_bytes ?? 0, acceptedBytes: b?.accepted_bytes ?? 0,
     estBytesMoved: b?.est_bytes_moved ?? 0, wallMs: b?.wall_ms ?? 0,
   };
-}
-
-/** Splits an SSE byte stream into the `data:` payloads of its events. */
-async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.getReader();
-  const utf8 = new TextDecoder();
-  let buf = "";
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buf += utf8.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
-      let end: number;
-      while ((end = buf.indexOf("\n\n")) >= 0) {
-        const event = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(l[5] === " " ? 6 : 5)).join("\n");
-        if (data) yield data;
-      }
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
 }
 
 export class ServerBackend implements DecodeBackend {
