@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { BOS } from "../../src/config.ts";
-import { Sequence } from "../../src/engine/decode/sequence.ts";
+import { bitsOf } from "../../src/engine/score.ts";
 import type { Engine } from "../../src/engine/engine.ts";
 import type { DecodeMode, DecodeRequest } from "../../src/protocol.ts";
 
@@ -67,22 +67,7 @@ export function agreement(a: Uint8Array, ref: Uint8Array): number {
 
 /** Bits per byte of `text` after `prompt` under the engine's model (teacher-forced, one batched pass). */
 export async function bitsPerByte(engine: Engine, prompt: Uint8Array, text: Uint8Array): Promise<number> {
-  const ids = new Int32Array(1 + prompt.length + text.length - 1);
-  ids[0] = BOS;
-  ids.set(prompt, 1);
-  ids.set(text.subarray(0, text.length - 1), 1 + prompt.length);
-  const seq = new Sequence(engine.model);
-  await seq.appendClean(ids);
-  let bits = 0;
-  for (let i = 0; i < text.length; i++) {
-    const row = seq.rowLogits.subarray((prompt.length + i) * 256, (prompt.length + i + 1) * 256);
-    let mx = -Infinity;
-    for (let v = 0; v < 256; v++) mx = Math.max(mx, row[v]);
-    let z = 0;
-    for (let v = 0; v < 256; v++) z += Math.exp(row[v] - mx);
-    bits += (Math.log(z) + mx - row[text[i]]) / Math.LN2;
-  }
-  return bits / text.length;
+  return (await bitsOf(engine.model, [BOS, ...prompt], text)) / text.length;
 }
 
 /** Distinct word n-grams over all samples / all word n-grams (Li et al. 2016's distinct-n). */

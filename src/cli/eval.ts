@@ -3,7 +3,7 @@
 // in, seq_len targets), compared with the PyTorch figure in the manifest.
 import { readFile } from "node:fs/promises";
 import { BOS } from "../config.ts";
-import { Sequence } from "../engine/decode/sequence.ts";
+import { bitsOf } from "../engine/score.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
 
 async function main(): Promise<void> {
@@ -22,22 +22,10 @@ async function main(): Promise<void> {
   const windows = Math.min(all, Number(flags.get("windows") ?? all));
   const t0 = performance.now();
   let bits = 0, count = 0;
-  const tokens = new Int32Array(L);
   for (let w = 0; w < windows; w++) {
     const o = w * L;
-    tokens[0] = BOS;
-    tokens.set(test.subarray(o, o + L - 1), 1);
-    const seq = new Sequence(engine.model);
-    await seq.appendClean(tokens);
-    for (let i = 0; i < L; i++) {
-      const row = seq.rowLogits.subarray(i * 256, (i + 1) * 256);
-      let mx = -Infinity;
-      for (let v = 0; v < 256; v++) mx = Math.max(mx, row[v]);
-      let z = 0;
-      for (let v = 0; v < 256; v++) z += Math.exp(row[v] - mx);
-      bits += (Math.log(z) + mx - row[test[o + i]]) / Math.LN2;
-      count++;
-    }
+    bits += await bitsOf(engine.model, [BOS], test.subarray(o, o + L));
+    count += L;
   }
   const bpb = bits / count;
   const torchBpb = windows === all ? evaluation.test_bits_per_byte_ar : undefined;
