@@ -4,6 +4,7 @@
 // Reports completed streams, 429s (retried after retry-after, as the SDKs do), errors, mismatches and latency
 // percentiles. Without --url it starts the Worker itself (wrangler dev, as `npm start`).
 //   npm run loadtest -- [--url http://127.0.0.1:8787] [--concurrency 8] [--seconds 20] [--max-tokens 64] [--json]
+import { sseData } from "../src/backends/wire.ts";
 import { parseFlags } from "../src/cli/node-engine.ts";
 import { startWorker } from "./dev-worker.ts";
 
@@ -49,21 +50,14 @@ async function streamOnce(i: number): Promise<void> {
     return;
   }
   if (!res.ok || !res.body) { counts.errors++; await res.body?.cancel(); return; }
-  let text = "", first = 0, raw = "", done = false;
-  const dec = new TextDecoder();
-  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-    raw += dec.decode(part, { stream: true });
-    let cut: number;
-    while ((cut = raw.indexOf("\n\n")) >= 0) {
-      const line = raw.slice(0, cut);
-      raw = raw.slice(cut + 2);
-      if (line === "data: [DONE]") { done = true; continue; }
-      const o = JSON.parse(line.slice(6));
-      if (o.error) { counts.errors++; return; }
-      const t = o.choices[0]?.text ?? "";
-      if (t && !first) first = performance.now() - t0;
-      text += t;
-    }
+  let text = "", first = 0, done = false;
+  for await (const data of sseData(res.body)) {
+    if (data === "[DONE]") { done = true; continue; }
+    const o = JSON.parse(data);
+    if (o.error) { counts.errors++; return; }
+    const t = o.choices[0]?.text ?? "";
+    if (t && !first) first = performance.now() - t0;
+    text += t;
   }
   if (!done) { counts.errors++; return; }
   total.push(performance.now() - t0);

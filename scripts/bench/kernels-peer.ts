@@ -1,11 +1,10 @@
 // One implementation of the matmul benchmark, run in its own process by scripts/bench/kernels.ts.
 // Usage: tsx scripts/bench/kernels-peer.ts <asm|js|ort-web|ort-node> '<shapes JSON>'
 // Prints one JSON line per (op, shape): the median seconds per call over timed samples.
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
 import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { compileKernelsModuleNode } from "../../wasm/node.ts";
 import { matmulModel, transpose } from "./onnx-matmul.ts";
+import { loadOrt, type Ort } from "./ort.ts";
 
 /** cold: each call reads a different copy of the weights from a pool larger than the caches (asm only), as a
  * model's forward pass does when it walks through all its layers. */
@@ -104,8 +103,6 @@ function jsCall(s: Shape): Call {
   };
 }
 
-type Ort = typeof import("onnxruntime-node");
-
 async function ortCall(ort: Ort, s: Shape, options: object): Promise<Call> {
   const w = randoms(s.n * s.k, 0.2, 2);
   const session = await ort.InferenceSession.create(matmulModel(s.m, s.k, s.n, transpose(w, s.n, s.k)), options);
@@ -113,22 +110,10 @@ async function ortCall(ort: Ort, s: Shape, options: object): Promise<Call> {
   return () => session.run(feeds);
 }
 
-async function loadOrt(impl: Impl): Promise<{ ort: Ort; options: object }> {
-  if (impl === "ort-node") {
-    const ort = await import("onnxruntime-node");
-    return { ort, options: { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" } };
-  }
-  const ort = (await import("onnxruntime-web")) as unknown as Ort & { env: { wasm: Record<string, unknown> } };
-  const require = createRequire(import.meta.url);
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.wasmPaths = dirname(require.resolve("onnxruntime-web")) + "/";
-  return { ort, options: { executionProviders: ["wasm"], graphOptimizationLevel: "all" } };
-}
-
 async function main(): Promise<void> {
   const impl = process.argv[2] as Impl;
   const shapes = JSON.parse(process.argv[3]) as Shape[];
-  const ortPeer = impl.startsWith("ort") ? await loadOrt(impl) : undefined;
+  const ortPeer = impl === "ort-web" || impl === "ort-node" ? await loadOrt(impl) : undefined;
   for (const s of shapes) {
     if ((ortPeer && s.op !== "matmulF32") || (s.cold && impl !== "asm")) continue;
     const call = impl === "asm" ? await asmCall(s) : impl === "js" ? jsCall(s) : await ortCall(ortPeer!.ort, s, ortPeer!.options);
