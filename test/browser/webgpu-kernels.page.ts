@@ -5,7 +5,7 @@ import type { Ptr } from "../../src/kernels/arena.ts";
 import type { Kernels } from "../../src/kernels/kernels.ts";
 import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { WebGpuKernels } from "../../src/kernels/webgpu/webgpu-kernels.ts";
-import { TwinKernels, rng, worstError } from "../support/twin-kernels.ts";
+import { TwinKernels, rng, ropeTable, worstError } from "../support/twin-kernels.ts";
 
 export interface Tol { atol: number; rtol: number }
 /** One comparison: worst = max |gpu − ref| / (atol + rtol·|ref|) under op's tolerance; ≤ 1 passes. */
@@ -35,30 +35,15 @@ async function exec(op: (k: Kernels) => void, outs: Array<[Ptr, number]>): Promi
 
 function close(ptr: Ptr, n: number, op: string, what: string): void {
   const { fast, ref } = t.read(ptr, n);
-  const tol = tols[op];
-  if (!tol) throw new Error(`no tolerance for ${op}`);
-  let maxAbs = 0;
-  for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(fast[i] - ref[i]) || 0);
-  checks.push({ op, what, worst: worstError(fast, ref, tol.atol, tol.rtol), maxAbs });
+  close2(fast, ref, op, what);
 }
 
 function close2(fast: Float32Array, other: Float32Array, op: string, what: string): void {
   const tol = tols[op];
+  if (!tol) throw new Error(`no tolerance for ${op}`);
   let maxAbs = 0;
   for (let i = 0; i < fast.length; i++) maxAbs = Math.max(maxAbs, Math.abs(fast[i] - other[i]) || 0);
   checks.push({ op, what, worst: worstError(fast, other, tol.atol, tol.rtol), maxAbs });
-}
-
-function ropeTable(maxPos: number, headDim: number): Float32Array {
-  const half = headDim >> 1, out = new Float32Array(maxPos * headDim);
-  for (let p = 0; p < maxPos; p++) {
-    for (let i = 0; i < half; i++) {
-      const a = p * Math.pow(10000, (-2 * i) / headDim);
-      out[p * headDim + i] = Math.cos(a);
-      out[p * headDim + half + i] = Math.sin(a);
-    }
-  }
-  return out;
 }
 
 const groups: Record<string, () => Promise<void>> = {

@@ -2,7 +2,7 @@
 // (size 1, not multiples of 4 or 16). Shared by the Node suite and the workerd suite.
 import { expect } from "vitest";
 import { fillBlockRanges, fillCausalRanges, fillFixedRanges } from "../../src/kernels/attention-ranges.ts";
-import { rng, worstError, type TwinKernels } from "../support/twin-kernels.ts";
+import { rng, ropeTable, worstError, type TwinKernels } from "../support/twin-kernels.ts";
 
 export interface KernelCase { name: string; run(t: TwinKernels): void }
 
@@ -14,18 +14,6 @@ function close(t: TwinKernels, ptr: number, n: number, atol: number, rtol: numbe
   const { fast, ref } = t.read(ptr, n);
   const worst = worstError(fast, ref, atol, rtol);
   expect(worst, `${what}: worst error ${worst.toFixed(3)}× tolerance (atol ${atol}, rtol ${rtol})`).toBeLessThanOrEqual(1);
-}
-
-function ropeTable(maxPos: number, headDim: number): Float32Array {
-  const half = headDim >> 1, out = new Float32Array(maxPos * headDim);
-  for (let p = 0; p < maxPos; p++) {
-    for (let i = 0; i < half; i++) {
-      const a = p * Math.pow(10000, (-2 * i) / headDim);
-      out[p * headDim + i] = Math.cos(a);
-      out[p * headDim + half + i] = Math.sin(a);
-    }
-  }
-  return out;
 }
 
 export const kernelCases: KernelCase[] = [

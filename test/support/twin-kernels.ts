@@ -63,3 +63,16 @@ export function worstError(fast: ArrayLike<number>, ref: ArrayLike<number>, atol
   }
   return worst;
 }
+
+/** A plain RoPE cos/sin table (maxPos, headDim), base 10000, for kernel tests. */
+export function ropeTable(maxPos: number, headDim: number): Float32Array {
+  const half = headDim >> 1, out = new Float32Array(maxPos * headDim);
+  for (let p = 0; p < maxPos; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = p * Math.pow(10000, (-2 * i) / headDim);
+      out[p * headDim + i] = Math.cos(a);
+      out[p * headDim + half + i] = Math.sin(a);
+    }
+  }
+  return out;
+}
