@@ -50,12 +50,14 @@ function matvecF32(out: usize, x: usize, w: usize, k: i32, n: i32): void {
   }
 }
 
-// A 4×2 tile of out: x rows i..i+3 against W rows j, j+1 (8 accumulators, 6 loads per k-step).
-@inline function tile4x2(out: usize, x: usize, w: usize, i: i32, j: i32, k: i32, n: i32): void {
+// A 4×2 tile of out: x rows i..i+3 against W rows j and j+h (8 accumulators, 6 loads per k-step). The two
+// weight rows are half the matrix apart, so as j advances each is one long sequential stream (adjacent rows
+// j, j+1 make two strided streams that the prefetchers follow badly: measured 2.4× slower from L3).
+@inline function tile4x2(out: usize, x: usize, w: usize, i: i32, j: i32, h: i32, k: i32, n: i32): void {
   const rowBytes = <usize>k << 2;
   const x0 = x + <usize>i * rowBytes;
   const x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  const w0 = w + <usize>j * rowBytes, w1 = w0 + rowBytes;
+  const w0 = w + <usize>j * rowBytes, w1 = w0 + <usize>h * rowBytes;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   const k4 = k & ~3;
@@ -82,11 +84,46 @@ function matvecF32(out: usize, x: usize, w: usize, k: i32, n: i32): void {
     s20 += u2 * v0; s21 += u2 * v1; s30 += u3 * v0; s31 += u3 * v1;
   }
   const outRow = <usize>n << 2;
-  const o0 = out + <usize>i * outRow + (<usize>j << 2);
-  store<f32>(o0, s00); store<f32>(o0, s01, 4);
-  store<f32>(o0 + outRow, s10); store<f32>(o0 + outRow, s11, 4);
-  store<f32>(o0 + 2 * outRow, s20); store<f32>(o0 + 2 * outRow, s21, 4);
-  store<f32>(o0 + 3 * outRow, s30); store<f32>(o0 + 3 * outRow, s31, 4);
+  const o0 = out + <usize>i * outRow + (<usize>j << 2), hb = <usize>h << 2;
+  store<f32>(o0, s00); store<f32>(o0 + hb, s01);
+  store<f32>(o0 + outRow, s10); store<f32>(o0 + outRow + hb, s11);
+  store<f32>(o0 + 2 * outRow, s20); store<f32>(o0 + 2 * outRow + hb, s21);
+  store<f32>(o0 + 3 * outRow, s30); store<f32>(o0 + 3 * outRow + hb, s31);
+}
+
+// A 2×4 tile of out: x rows i, i+1 against W rows j, j+q, j+2q, j+3q (8 accumulators, 6 loads per k-step;
+// four long streams, as in matvecF32), for batches of 2–3 rows (a BLT-S verification's few patches): the
+// weights stream once, not once per row.
+@inline function tile2x4(out: usize, x: usize, w: usize, i: i32, j: i32, q: i32, k: i32, n: i32): void {
+  const rowBytes = <usize>k << 2, qBytes = <usize>q * rowBytes;
+  const x0 = x + <usize>i * rowBytes, x1 = x0 + rowBytes;
+  const w0 = w + <usize>j * rowBytes, w1 = w0 + qBytes, w2 = w1 + qBytes, w3 = w2 + qBytes;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  const k4 = <usize>(k & ~3) << 2;
+  let o: usize = 0;
+  for (; o < k4; o += 16) {
+    const u0 = v128.load(x0 + o), u1 = v128.load(x1 + o);
+    const v0 = v128.load(w0 + o), v1 = v128.load(w1 + o);
+    c00 = f32x4.add(c00, f32x4.mul(u0, v0)); c10 = f32x4.add(c10, f32x4.mul(u1, v0));
+    c01 = f32x4.add(c01, f32x4.mul(u0, v1)); c11 = f32x4.add(c11, f32x4.mul(u1, v1));
+    const v2 = v128.load(w2 + o), v3 = v128.load(w3 + o);
+    c02 = f32x4.add(c02, f32x4.mul(u0, v2)); c12 = f32x4.add(c12, f32x4.mul(u1, v2));
+    c03 = f32x4.add(c03, f32x4.mul(u0, v3)); c13 = f32x4.add(c13, f32x4.mul(u1, v3));
+  }
+  let s00 = hsum(c00), s01 = hsum(c01), s02 = hsum(c02), s03 = hsum(c03);
+  let s10 = hsum(c10), s11 = hsum(c11), s12 = hsum(c12), s13 = hsum(c13);
+  const kb = rowBytes;
+  for (; o < kb; o += 4) {
+    const u0 = load<f32>(x0 + o), u1 = load<f32>(x1 + o);
+    const v0 = load<f32>(w0 + o), v1 = load<f32>(w1 + o), v2 = load<f32>(w2 + o), v3 = load<f32>(w3 + o);
+    s00 += u0 * v0; s01 += u0 * v1; s02 += u0 * v2; s03 += u0 * v3;
+    s10 += u1 * v0; s11 += u1 * v1; s12 += u1 * v2; s13 += u1 * v3;
+  }
+  const outRow = <usize>n << 2, qb = <usize>q << 2;
+  const o0 = out + <usize>i * outRow + (<usize>j << 2), o1 = o0 + outRow;
+  store<f32>(o0, s00); store<f32>(o0 + qb, s01); store<f32>(o0 + 2 * qb, s02); store<f32>(o0 + 3 * qb, s03);
+  store<f32>(o1, s10); store<f32>(o1 + qb, s11); store<f32>(o1 + 2 * qb, s12); store<f32>(o1 + 3 * qb, s13);
 }
 
 /** out(m,n) = x(m,k) · W(n,k)ᵀ. out must not alias x or w. */
@@ -95,21 +132,30 @@ export function matmulF32(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32
   const outRow = <usize>n << 2;
   let i = 0;
   if (m >= 4) {
-    // Walk W in column panels so a panel of weight rows stays in cache across all x rows.
-    const panel = max(2, (16384 / max(k, 1)) & ~1); // ~64 KiB of weights per panel
-    const n2 = n & ~1;
+    // Weight rows j and j+h pair up; walk j in panels so the panel's rows stay in cache across all x rows.
+    const h = n >> 1;
+    const panel = max(1, (8192 / max(k, 1))); // ~64 KiB of weights per panel (two half-panels)
     const m4 = m & ~3;
-    for (let j0 = 0; j0 < n2; j0 += panel) {
-      const j1 = min(j0 + panel, n2);
+    for (let j0 = 0; j0 < h; j0 += panel) {
+      const j1 = min(j0 + panel, h);
       for (i = 0; i < m4; i += 4) {
-        for (let j = j0; j < j1; j += 2) tile4x2(out, x, w, i, j, k, n);
+        for (let j = j0; j < j1; j++) tile4x2(out, x, w, i, j, h, k, n);
       }
     }
-    if (n2 < n) {
+    if (2 * h < n) {
       // odd last column: one weight row against every x row
-      for (let r = 0; r < m4; r++) matvecF32(out + <usize>r * outRow + (<usize>n2 << 2), x + <usize>r * rowBytes, w + <usize>n2 * rowBytes, k, 1);
+      for (let r = 0; r < m4; r++) matvecF32(out + <usize>r * outRow + (<usize>(n - 1) << 2), x + <usize>r * rowBytes, w + <usize>(n - 1) * rowBytes, k, 1);
     }
     i = m4;
+  }
+  if (m - i >= 2) {
+    // a pair of rows left (or a batch of 2–3): 2×4 tiles, the last n mod 4 columns one row at a time
+    const q = n >> 2, n4 = q << 2;
+    for (let j = 0; j < q; j++) tile2x4(out, x, w, i, j, q, k, n);
+    if (n4 < n) {
+      for (let r = i; r < i + 2; r++) matvecF32(out + <usize>r * outRow + (<usize>n4 << 2), x + <usize>r * rowBytes, w + <usize>n4 * rowBytes, k, n - n4);
+    }
+    i += 2;
   }
   for (; i < m; i++) matvecF32(out + <usize>i * outRow, x + <usize>i * rowBytes, w, k, n);
 }
@@ -194,13 +240,115 @@ function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
+// W rows j..j+cols (cols = 2 or 4) against `rows` (4 or 2) quantised x rows at xq (k i16 each, 2k bytes apart):
+// each group of 8 weights is sign-extended once and dotted with every row. Integer sums are exact, so results
+// equal matvecQ8's bit for bit whatever the grouping.
+@inline function tileQ8x4x2(out: usize, xq: usize, s0: f32, s1: f32, s2: f32, s3: f32, w: usize, scale: usize, j: i32, k: i32, n: i32): void {
+  const xs = <usize>k << 1;
+  const x0 = xq, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+  const k8 = <usize>(k & ~7);
+  let kk: usize = 0;
+  for (; kk < k8; kk += 8) {
+    const v0 = v128.load8x8_s(w0 + kk), v1 = v128.load8x8_s(w1 + kk);
+    const o = kk << 1;
+    let u = v128.load(x0 + o);
+    a00 = i32x4.add(a00, i32x4.dot_i16x8_s(u, v0)); a01 = i32x4.add(a01, i32x4.dot_i16x8_s(u, v1));
+    u = v128.load(x1 + o);
+    a10 = i32x4.add(a10, i32x4.dot_i16x8_s(u, v0)); a11 = i32x4.add(a11, i32x4.dot_i16x8_s(u, v1));
+    u = v128.load(x2 + o);
+    a20 = i32x4.add(a20, i32x4.dot_i16x8_s(u, v0)); a21 = i32x4.add(a21, i32x4.dot_i16x8_s(u, v1));
+    u = v128.load(x3 + o);
+    a30 = i32x4.add(a30, i32x4.dot_i16x8_s(u, v0)); a31 = i32x4.add(a31, i32x4.dot_i16x8_s(u, v1));
+  }
+  let t00 = isum(a00), t01 = isum(a01), t10 = isum(a10), t11 = isum(a11);
+  let t20 = isum(a20), t21 = isum(a21), t30 = isum(a30), t31 = isum(a31);
+  for (; kk < <usize>k; kk++) {
+    const v0 = <i32>load<i8>(w0 + kk), v1 = <i32>load<i8>(w1 + kk), o = kk << 1;
+    const u0 = <i32>load<i16>(x0 + o), u1 = <i32>load<i16>(x1 + o), u2 = <i32>load<i16>(x2 + o), u3 = <i32>load<i16>(x3 + o);
+    t00 += u0 * v0; t01 += u0 * v1; t10 += u1 * v0; t11 += u1 * v1;
+    t20 += u2 * v0; t21 += u2 * v1; t30 += u3 * v0; t31 += u3 * v1;
+  }
+  const c0 = load<f32>(scale + (<usize>j << 2)), c1 = load<f32>(scale + (<usize>j << 2), 4);
+  const outRow = <usize>n << 2;
+  const o0 = out + (<usize>j << 2), o1 = o0 + outRow, o2 = o1 + outRow, o3 = o2 + outRow;
+  store<f32>(o0, <f32>t00 * c0 * s0); store<f32>(o0, <f32>t01 * c1 * s0, 4);
+  store<f32>(o1, <f32>t10 * c0 * s1); store<f32>(o1, <f32>t11 * c1 * s1, 4);
+  store<f32>(o2, <f32>t20 * c0 * s2); store<f32>(o2, <f32>t21 * c1 * s2, 4);
+  store<f32>(o3, <f32>t30 * c0 * s3); store<f32>(o3, <f32>t31 * c1 * s3, 4);
+}
+
+@inline function tileQ8x2x4(out: usize, xq: usize, s0: f32, s1: f32, w: usize, scale: usize, j: i32, k: i32, n: i32): void {
+  const x0 = xq, x1 = x0 + (<usize>k << 1);
+  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k, w2 = w1 + <usize>k, w3 = w2 + <usize>k;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+  let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+  const k8 = <usize>(k & ~7);
+  let kk: usize = 0;
+  for (; kk < k8; kk += 8) {
+    const o = kk << 1;
+    const u0 = v128.load(x0 + o), u1 = v128.load(x1 + o);
+    let v = v128.load8x8_s(w0 + kk);
+    a00 = i32x4.add(a00, i32x4.dot_i16x8_s(u0, v)); a10 = i32x4.add(a10, i32x4.dot_i16x8_s(u1, v));
+    v = v128.load8x8_s(w1 + kk);
+    a01 = i32x4.add(a01, i32x4.dot_i16x8_s(u0, v)); a11 = i32x4.add(a11, i32x4.dot_i16x8_s(u1, v));
+    v = v128.load8x8_s(w2 + kk);
+    a02 = i32x4.add(a02, i32x4.dot_i16x8_s(u0, v)); a12 = i32x4.add(a12, i32x4.dot_i16x8_s(u1, v));
+    v = v128.load8x8_s(w3 + kk);
+    a03 = i32x4.add(a03, i32x4.dot_i16x8_s(u0, v)); a13 = i32x4.add(a13, i32x4.dot_i16x8_s(u1, v));
+  }
+  let t00 = isum(a00), t01 = isum(a01), t02 = isum(a02), t03 = isum(a03);
+  let t10 = isum(a10), t11 = isum(a11), t12 = isum(a12), t13 = isum(a13);
+  for (; kk < <usize>k; kk++) {
+    const o = kk << 1, u0 = <i32>load<i16>(x0 + o), u1 = <i32>load<i16>(x1 + o);
+    const v0 = <i32>load<i8>(w0 + kk), v1 = <i32>load<i8>(w1 + kk), v2 = <i32>load<i8>(w2 + kk), v3 = <i32>load<i8>(w3 + kk);
+    t00 += u0 * v0; t01 += u0 * v1; t02 += u0 * v2; t03 += u0 * v3;
+    t10 += u1 * v0; t11 += u1 * v1; t12 += u1 * v2; t13 += u1 * v3;
+  }
+  const sc = scale + (<usize>j << 2);
+  const c0 = load<f32>(sc), c1 = load<f32>(sc, 4), c2 = load<f32>(sc, 8), c3 = load<f32>(sc, 12);
+  const o0 = out + (<usize>j << 2), o1 = o0 + (<usize>n << 2);
+  store<f32>(o0, <f32>t00 * c0 * s0); store<f32>(o0, <f32>t01 * c1 * s0, 4); store<f32>(o0, <f32>t02 * c2 * s0, 8); store<f32>(o0, <f32>t03 * c3 * s0, 12);
+  store<f32>(o1, <f32>t10 * c0 * s1); store<f32>(o1, <f32>t11 * c1 * s1, 4); store<f32>(o1, <f32>t12 * c2 * s1, 8); store<f32>(o1, <f32>t13 * c3 * s1, 12);
+}
+
 /**
- * out(m,n) = x(m,k) · (W(n,k) · scale(n))ᵀ with W int8. xq is scratch for k i16 values.
- * Precondition: k ≤ 8192 (checked by the host).
+ * out(m,n) = x(m,k) · (W(n,k) · scale(n))ᵀ with W int8. xq is scratch for 4·k i16 values.
+ * One row streams through matvecQ8; batches go four rows (then two) at a time, so the weights stream once
+ * per group rather than once per row. Precondition: k ≤ 8192 (checked by the host).
  */
 export function matmulQ8(out: usize, x: usize, w: usize, scale: usize, xq: usize, m: i32, k: i32, n: i32): void {
-  for (let i = 0; i < m; i++) {
-    const sx = quantizeRowI16(xq, x + <usize>i * (<usize>k << 2), k);
-    matvecQ8(out + <usize>i * (<usize>n << 2), xq, sx, w, scale, k, n);
+  const xRow = <usize>k << 2, xs = <usize>k << 1, outRow = <usize>n << 2;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const x0 = x + <usize>i * xRow;
+    const s0 = quantizeRowI16(xq, x0, k), s1 = quantizeRowI16(xq + xs, x0 + xRow, k);
+    const s2 = quantizeRowI16(xq + 2 * xs, x0 + 2 * xRow, k), s3 = quantizeRowI16(xq + 3 * xs, x0 + 3 * xRow, k);
+    const o = out + <usize>i * outRow;
+    const n2 = n & ~1;
+    for (let j = 0; j < n2; j += 2) tileQ8x4x2(o, xq, s0, s1, s2, s3, w, scale, j, k, n);
+    if (n2 < n) {
+      const wl = w + <usize>n2 * <usize>k, sl = scale + (<usize>n2 << 2), ol = o + (<usize>n2 << 2);
+      matvecQ8(ol, xq, s0, wl, sl, k, 1); matvecQ8(ol + outRow, xq + xs, s1, wl, sl, k, 1);
+      matvecQ8(ol + 2 * outRow, xq + 2 * xs, s2, wl, sl, k, 1); matvecQ8(ol + 3 * outRow, xq + 3 * xs, s3, wl, sl, k, 1);
+    }
+  }
+  if (i + 2 <= m) {
+    const x0 = x + <usize>i * xRow;
+    const s0 = quantizeRowI16(xq, x0, k), s1 = quantizeRowI16(xq + xs, x0 + xRow, k);
+    const o = out + <usize>i * outRow;
+    const n4 = n & ~3;
+    for (let j = 0; j < n4; j += 4) tileQ8x2x4(o, xq, s0, s1, w, scale, j, k, n);
+    if (n4 < n) {
+      const wl = w + <usize>n4 * <usize>k, sl = scale + (<usize>n4 << 2), ol = o + (<usize>n4 << 2);
+      matvecQ8(ol, xq, s0, wl, sl, k, n - n4); matvecQ8(ol + outRow, xq + xs, s1, wl, sl, k, n - n4);
+    }
+    i += 2;
+  }
+  for (; i < m; i++) {
+    const sx = quantizeRowI16(xq, x + <usize>i * xRow, k);
+    matvecQ8(out + <usize>i * outRow, xq, sx, w, scale, k, n);
   }
 }

@@ -71,7 +71,7 @@ async function asmCall(s: Shape): Promise<Call> {
     for (const p of ws) a.f32(p, s.n * s.k).set(values);
     return () => K.matmulF32(out, x, w(), s.m, s.k, s.n);
   }
-  const scale = a.allocF32(s.n), xq = a.alloc(2 * s.k);
+  const scale = a.allocF32(s.n), xq = a.alloc(8 * s.k);
   for (const p of ws) {
     const wq = a.i8(p, s.n * s.k);
     for (let i = 0; i < wq.length; i++) wq[i] = ((i * 2654435761) >>> 24) - 128;

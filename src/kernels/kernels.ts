@@ -25,7 +25,7 @@ export interface Kernels {
 
   /** out(m,n) = x(m,k) · W(n,k)ᵀ. */
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void;
-  /** out(m,n) = x(m,k) · (W(n,k)·scale(n))ᵀ, W int8; xq is scratch for k i16; k ≤ 8192. */
+  /** out(m,n) = x(m,k) · (W(n,k)·scale(n))ᵀ, W int8; xq is scratch for 4·k i16 (rows are quantised four at a time); k ≤ 8192. */
   matmulQ8(out: Ptr, x: Ptr, w: Ptr, scale: Ptr, xq: Ptr, m: number, k: number, n: number): void;
 
   /** out(m,d) = x / sqrt(mean(x²) + eps) · w(d). */

@@ -76,7 +76,7 @@ const groups: Record<string, () => Promise<void>> = {
       const scales = Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02);
       const padded = new Int8Array(off + n * k);
       padded.set(ws, off);
-      const x = t.f32(xs), w = t.i8(padded) + off, s = t.f32(scales), xq = t.zeros(k), out = t.zeros(m * n);
+      const x = t.f32(xs), w = t.i8(padded) + off, s = t.f32(scales), xq = t.zeros(2 * k), out = t.zeros(m * n);
       await exec((K) => K.matmulQ8(out, x, w, s, xq, m, k, n), [[out, m * n]]);
       // |error| ≤ Σ_k |w|·scale·(amax/8191)/2: the rounding of x to 14 bits, plus f32 rounding of the result.
       const { fast, ref } = t.read(out, m * n);
@@ -96,7 +96,7 @@ const groups: Record<string, () => Promise<void>> = {
       checks.push({ op: "matmulQ8", what: `matmulQ8 m=${m} k=${k} n=${n} w+${off}`, worst, maxAbs });
       // The Wasm kernel quantises x the same way (x / (amax/8191), round half to even) and sums exactly too.
       const W = wasm.arena, mark = W.mark();
-      const wx = W.allocF32(m * k), ww = W.alloc(n * k), wsc = W.allocF32(n), wxq = W.alloc(2 * k), wout = W.allocF32(m * n);
+      const wx = W.allocF32(m * k), ww = W.alloc(n * k), wsc = W.allocF32(n), wxq = W.alloc(8 * k), wout = W.allocF32(m * n);
       W.f32(wx, m * k).set(xs); W.i8(ww, n * k).set(ws); W.f32(wsc, n).set(scales);
       wasm.matmulQ8(wout, wx, ww, wsc, wxq, m, k, n);
       close2(fast, W.f32(wout, m * n), "matmulQ8 vs wasm", `matmulQ8 m=${m} k=${k} n=${n} against the Wasm kernel`);

@@ -31,9 +31,8 @@ export const kernelCases: KernelCase[] = [
   {
     name: "matmulF32: a row's result is bit-identical whatever m is (batched verification = one row at a time)",
     run(t) {
-      for (const k of [1, 5, 64, 130]) for (const n of [3, 16, 33]) {
+      for (const m of [2, 3, 6, 9]) for (const k of [1, 5, 64, 130]) for (const n of [3, 16, 33]) {
         t.reset();
-        const m = 9;
         const x = t.f32(R.normals(m * k)), w = t.f32(R.normals(n * k, 0.1)), all = t.zeros(m * n), one = t.zeros(m * n);
         t.fast.matmulF32(all, x, w, m, k, n);
         for (let i = 0; i < m; i++) t.fast.matmulF32(one + i * n * 4, x + i * k * 4, w, 1, k, n);
@@ -43,13 +42,40 @@ export const kernelCases: KernelCase[] = [
     },
   },
   {
+    name: "matmulQ8 and attentionF32: a row's result is bit-identical whatever m is",
+    run(t) {
+      for (const m of [2, 3, 4, 6, 9]) for (const k of [1, 7, 64, 130]) for (const n of [1, 3, 16, 33]) {
+        t.reset();
+        const x = t.f32(R.normals(m * k)), w = t.i8(Int8Array.from({ length: n * k }, () => R.int(-127, 128)));
+        const s = t.f32(Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02)), xq = t.zeros(2 * k);
+        const all = t.zeros(m * n), one = t.zeros(m * n);
+        t.fast.matmulQ8(all, x, w, s, xq, m, k, n);
+        for (let i = 0; i < m; i++) t.fast.matmulQ8(one + i * n * 4, x + i * k * 4, w, s, xq, 1, k, n);
+        const a = t.fast.arena;
+        expect(Array.from(a.f32(all, m * n)), `matmulQ8 m=${m} k=${k} n=${n}`).toEqual(Array.from(a.f32(one, m * n)));
+      }
+      for (const headDim of [5, 32, 64]) {
+        t.reset();
+        const m = 8, nHeads = 4, nKeys = 30, d = nHeads * headDim;
+        const lo = new Int32Array(m), hi = new Int32Array(m);
+        fillBlockRanges(lo, hi, 22, m, 13);
+        const q = t.f32(R.normals(m * d)), k = t.f32(R.normals(nKeys * d)), v = t.f32(R.normals(nKeys * d));
+        const pLo = t.i32(lo), pHi = t.i32(hi), scores = t.zeros(nKeys), all = t.zeros(m * d), one = t.zeros(m * d);
+        t.fast.attentionF32(all, q, k, v, pLo, pHi, scores, m, nHeads, nHeads, headDim);
+        for (let i = 0; i < m; i++) t.fast.attentionF32(one + i * d * 4, q + i * d * 4, k, v, pLo + i * 4, pHi + i * 4, scores, 1, nHeads, nHeads, headDim);
+        const a = t.fast.arena;
+        expect(Array.from(a.f32(all, m * d)), `attention hd=${headDim}`).toEqual(Array.from(a.f32(one, m * d)));
+      }
+    },
+  },
+  {
     name: "matmulQ8: int8 rows × per-row scale, within the i16 activation quantisation bound",
     run(t) {
-      for (const m of [1, 2, 5]) for (const k of [1, 3, 15, 16, 17, 64, 250, 8192]) for (const n of [1, 3, 4, 9]) {
+      for (const m of [1, 2, 3, 5, 8]) for (const k of [1, 3, 15, 16, 17, 64, 250, 8192]) for (const n of [1, 3, 4, 9]) {
         t.reset();
         const xs = R.normals(m * k), ws = Int8Array.from({ length: n * k }, () => R.int(-127, 128));
         const scales = Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02);
-        const x = t.f32(xs), w = t.i8(ws), s = t.f32(scales), xq = t.zeros(k), out = t.zeros(m * n);
+        const x = t.f32(xs), w = t.i8(ws), s = t.f32(scales), xq = t.zeros(2 * k), out = t.zeros(m * n);
         t.run((K) => K.matmulQ8(out, x, w, s, xq, m, k, n));
         // |error| ≤ Σ_k |w|·scale·(amax/8191)/2: the rounding of x to 14 bits, plus f32 rounding of the result.
         const { fast, ref } = t.read(out, m * n);
@@ -134,7 +160,7 @@ export const kernelCases: KernelCase[] = [
   {
     name: "attentionF32 with causal, windowed, BLT-D block, cross and pooling masks, grouped heads, within 1e-5 + 1e-4·|ref|",
     run(t) {
-      for (const headDim of [1, 5, 8, 32]) for (const [nHeads, nKvHeads] of [[1, 1], [4, 4], [4, 2], [3, 1]]) {
+      for (const headDim of [1, 5, 8, 32, 37, 64]) for (const [nHeads, nKvHeads] of [[1, 1], [4, 4], [4, 2], [3, 1]]) {
         const nKeys = 23;
         const masks: Array<[string, number, (lo: Int32Array, hi: Int32Array) => void]> = [
           ["causal", 9, (lo, hi) => fillCausalRanges(lo, hi, 14, 9)],

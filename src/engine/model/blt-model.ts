@@ -23,7 +23,7 @@ export function runStateBytes(c: ModelConfig, ctx: number): number {
   const f = 4;
   const caches = 2 * ctx * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl * 2 + c.global.nLayers * dg);
   const state = ctx * (1 + dl + dg);
-  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 6) + ctx + maxHidden;
+  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 6) + ctx + 2 * maxHidden;
   const ropes = ctx * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
   return f * (caches + state + scratch + ropes) + 64 * 64;
 }
@@ -101,7 +101,7 @@ export class BltModel {
       [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi].map((p) => a.i32(p, MAX_ROWS));
     this.gx = a.allocF32(MAX_ROWS * dg);
     this.scores = a.allocF32(ctx);
-    this.xq = a.alloc(2 * maxHidden);
+    this.xq = a.alloc(8 * maxHidden); // matmulQ8 quantises up to four rows at once
 
     const ng = c.ngram;
     this.ngramNs = a.allocI32(ng.sizes.length);
