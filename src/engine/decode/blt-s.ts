@@ -25,6 +25,7 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
     }
     c.counters.draftedBytes += k - 1;
     // verify with one full forward, accept the agreeing prefix
-    yield await verifyAndAccept(c, k, true);
+    // (the drafted bytes but the last already went through the encoder: its states do not depend on latents)
+    yield await verifyAndAccept(c, k, true, n0 + k - 1);
   }
 }

@@ -46,9 +46,11 @@ export class Sequence {
   /**
    * Appends tokens at positions n.. exactly as AR decoding would process them one by one: entropy model,
    * patch boundaries, encoder, pooling + global for every patch that completes, decoder rows. Batched: one
-   * pass per component per chunk (this is also BLT-S/BLT-DV verification).
+   * pass per component per chunk (this is also BLT-S/BLT-DV verification). Positions below `encodedUpTo` already
+   * hold the encoder's states for exactly these tokens (BLT-S drafted them): the encoder skips them. Its rows
+   * do not depend on patches or latents, and a batched row equals a single one bit for bit, so this is exact.
    */
-  async appendClean(ids: ArrayLike<number>): Promise<void> {
+  async appendClean(ids: ArrayLike<number>, encodedUpTo = 0): Promise<void> {
     const m = this.model, { threshold, maxPatchLen } = m.config.patching;
     for (let off = 0; off < ids.length; off += MAX_ROWS) {
       const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n;
@@ -67,7 +69,8 @@ export class Sequence {
         if (pos === 0 || startsPatch(pos, this.entropyAt[pos], curLen, threshold, maxPatchLen)) this.starts.push(pos);
         this.patchOf[pos] = this.starts.length - 1;
       }
-      m.encoderForward(pos0, rows);
+      const e0 = Math.min(Math.max(pos0, encodedUpTo), pos0 + rows);
+      if (e0 < pos0 + rows) m.encoderForward(e0, pos0 + rows - e0);
       this.latentsUpTo(this.starts.length - 1, pos0 + rows);
       m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
       this.rowLogits.set(await m.readLogits(rows), pos0 * VOCAB_OUT);
