@@ -58,6 +58,8 @@ export interface DecodeStats {
   /** Estimated memory traffic (fast-blt.md §4): weights read per pass plus KV cache read, in bytes. */
   estBytesMoved: number;
   wallMs: number;
+  /** Of wallMs, the time spent reading the prompt before generation began; wallMs − prefillMs is decoding. */
+  prefillMs: number;
 }
 
 export type FinishReason = "stop" | "length";

@@ -8,7 +8,8 @@ import type { DecodeStats } from "../../src/protocol.ts";
 import { startWorker } from "../dev-worker.ts";
 import { request, type Case, type Config } from "./decode-cases.ts";
 
-export interface Run { bytes: Uint8Array; ttfbMs: number; wallMs: number; stats: DecodeStats | null }
+/** One generation: wallMs from the request's start to its last byte, prefillMs of it spent reading the prompt. */
+export interface Run { bytes: Uint8Array; ttfbMs: number; wallMs: number; prefillMs: number; stats: DecodeStats | null }
 
 export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void): Promise<[Config, Run[][]][]> {
   const w = await startWorker();
@@ -49,8 +50,8 @@ async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed:
   }
   const b = usage.bltedge;
   const stats: DecodeStats = { mode: c.mode, promptBytes: usage.prompt_tokens, generatedBytes: usage.completion_tokens, passes: b.passes,
-    draftedBytes: b.drafted_bytes, acceptedBytes: b.accepted_bytes, estBytesMoved: b.est_bytes_moved, wallMs: b.wall_ms };
-  return { bytes: new TextEncoder().encode(text), ttfbMs, wallMs: b.wall_ms, stats };
+    draftedBytes: b.drafted_bytes, acceptedBytes: b.accepted_bytes, estBytesMoved: b.est_bytes_moved, wallMs: b.wall_ms, prefillMs: b.prefill_ms };
+  return { bytes: new TextEncoder().encode(text), ttfbMs, wallMs: b.wall_ms, prefillMs: b.prefill_ms, stats };
 }
 
 /** PyTorch (the pool worker, full recomputation per pass) and the ONNX peers, on fewer prompts: they are slow. */
@@ -75,7 +76,7 @@ export async function runPeers(ar: Config, configs: Config[], cases: Case[], nBy
         const runs: Run[] = [];
         for (const k of few) {
           const r = await dec.generate(k.prompt, nBytes);
-          runs.push({ bytes: r.bytes, ttfbMs: r.ttfbMs, wallMs: r.wallMs, stats: null });
+          runs.push({ bytes: r.bytes, ttfbMs: r.ttfbMs, wallMs: r.wallMs, prefillMs: r.prefillMs, stats: null });
         }
         reps.push(runs);
       }
@@ -105,7 +106,7 @@ async function poolOnce(url: string, c: Config, k: Case, nBytes: number, seed: n
   for await (const data of sseData(res.body)) {
     const e = decodeEvent(data);
     if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
-    else if (e.type === "done") return { bytes: Uint8Array.from(parts), ttfbMs, wallMs: e.stats.wallMs, stats: e.stats };
+    else if (e.type === "done") return { bytes: Uint8Array.from(parts), ttfbMs, wallMs: e.stats.wallMs, prefillMs: e.stats.prefillMs, stats: e.stats };
     else throw new Error(e.message);
   }
   throw new Error("pool stream ended early");

@@ -179,6 +179,7 @@ def decode(model, r, cancelled=lambda: False):
     seq = Sequence(model, counters)
     out = OutputFramer(r.max_new_bytes, r.stop)
     seq.append_clean([BOS_ID] + list(r.prompt))
+    prefill_ms = round((time.perf_counter() - t0) * 1000, 3)
     s = r.sampling
     c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,
                     lambda: out.remaining, cancelled)
@@ -194,5 +195,6 @@ def decode(model, r, cancelled=lambda: False):
         yield ("bytes", rest)
     stats = {"mode": r.mode, "promptBytes": len(r.prompt), "generatedBytes": len(out.buf),
              "passes": dict(counters.passes), "draftedBytes": c.drafted, "acceptedBytes": c.accepted,
-             "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3)}
+             "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3),
+             "prefillMs": prefill_ms}
     yield ("done", out.finish or "length", stats)

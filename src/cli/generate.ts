@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 
 function statsJson(s: DecodeStats) {
   return { generatedBytes: s.generatedBytes, passes: s.passes, draftedBytes: s.draftedBytes, acceptedBytes: s.acceptedBytes,
-           estBytesMoved: s.estBytesMoved, wallMs: Math.round(s.wallMs * 10) / 10 };
+           estBytesMoved: s.estBytesMoved, wallMs: Math.round(s.wallMs * 10) / 10, prefillMs: Math.round(s.prefillMs * 10) / 10 };
 }
 
 function summary(s: DecodeStats): string {

@@ -64,6 +64,7 @@ export class Engine {
     const out = new OutputFramer(r.maxNewBytes, r.stop);
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
     await seq.prefill(r.prompt);
+    const prefillMs = performance.now() - t0;
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
     const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining, counters };
     let lastBreath = performance.now();
@@ -84,7 +85,7 @@ export class Engine {
       passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
                 global: m.counters.global - c0.global, decoder: m.counters.decoder - c0.decoder },
       draftedBytes: counters.draftedBytes, acceptedBytes: counters.acceptedBytes,
-      estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0,
+      estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0, prefillMs,
     };
     yield { type: "done", finishReason: out.finish ?? "length", stats };
   }

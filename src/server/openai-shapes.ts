@@ -18,6 +18,7 @@ export interface Usage {
     est_bytes_moved: number;
     est_bytes_moved_per_byte: number;
     wall_ms: number;
+    prefill_ms: number;
   };
 }
 
@@ -38,6 +39,7 @@ export function usageOf(stats: DecodeStats, backend: string): Usage {
       est_bytes_moved: Math.round(stats.estBytesMoved),
       est_bytes_moved_per_byte: Math.round(per(stats.estBytesMoved)),
       wall_ms: Math.round(stats.wallMs * 10) / 10,
+      prefill_ms: Math.round((stats.prefillMs ?? 0) * 10) / 10,
     },
   };
 }

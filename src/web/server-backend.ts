@@ -11,6 +11,7 @@ interface UsageBltedge {
   accepted_bytes: number;
   est_bytes_moved: number;
   wall_ms: number;
+  prefill_ms?: number;
 }
 interface Usage { prompt_tokens: number; completion_tokens: number; bltedge?: UsageBltedge }
 interface ApiErrorBody { error?: { message?: string; code?: string; param?: string | null } }
@@ -38,7 +39,7 @@ function statsOf(u: Usage, r: DecodeRequest): DecodeStats {
     mode: b?.mode ?? r.mode, promptBytes: u.prompt_tokens, generatedBytes: u.completion_tokens,
     passes: b?.passes ?? { entropy: 0, encoder: 0, global: 0, decoder: 0 },
     draftedBytes: b?.drafted_bytes ?? 0, acceptedBytes: b?.accepted_bytes ?? 0,
-    estBytesMoved: b?.est_bytes_moved ?? 0, wallMs: b?.wall_ms ?? 0,
+    estBytesMoved: b?.est_bytes_moved ?? 0, wallMs: b?.wall_ms ?? 0, prefillMs: b?.prefill_ms ?? 0,
   };
 }
 
