@@ -14,15 +14,17 @@ export interface Config {
   mode: DecodeMode;
   blockSize: number | null;
   threshold: number | null;
+  /** BLT-D: at most this many decoder passes per block (the last pass unmasks every position left); null = B. */
+  steps: number | null;
   draft: number | null;
   temperature: number;
 }
 
 export const label = (c: Config) =>
-  c.mode + (c.blockSize ? ` B=${c.blockSize}` : "") + (c.threshold && c.mode === "blt-d" ? ` α=${c.threshold}` : "") +
+  c.mode + (c.blockSize ? ` B=${c.blockSize}` : "") + (c.threshold && c.mode === "blt-d" ? ` α=${c.threshold}` : "") + (c.steps ? ` ≤${c.steps} passes` : "") +
   (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "");
 
-const greedy = (mode: DecodeMode, o: Partial<Config> = {}): Config => ({ mode, blockSize: null, threshold: null, draft: null, temperature: 0, ...o });
+const greedy = (mode: DecodeMode, o: Partial<Config> = {}): Config => ({ mode, blockSize: null, threshold: null, steps: null, draft: null, temperature: 0, ...o });
 
 export const CONFIGS: Config[] = [
   greedy("ar"),
@@ -30,6 +32,8 @@ export const CONFIGS: Config[] = [
   greedy("blt-s", { draft: 16 }),
   greedy("blt-dv", { blockSize: 8, threshold: 0.3 }),
   ...[4, 8, 16].flatMap((B) => [0.5, 0.7, 0.9].map((a) => greedy("blt-d", { blockSize: B, threshold: a }))),
+  // a pass budget per block: the speed end of BLT-D's speed/quality trade-off
+  ...[4, 2, 1].map((s) => greedy("blt-d", { blockSize: 8, threshold: 0.9, steps: s })),
   greedy("ar", { temperature: 0.8 }),
   greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),
 ];
@@ -54,7 +58,7 @@ export function request(c: Config, prompt: Uint8Array, maxNewBytes: number, seed
   return {
     model, prompt, maxNewBytes, mode: c.mode, stop: [],
     sampling: { temperature: c.temperature, topP: 1, topK: 0, seed },
-    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.blockSize ?? 8, draftLength: c.draft ?? 8 },
+    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.steps ?? c.blockSize ?? 8, draftLength: c.draft ?? 8 },
   };
 }
 

@@ -16,16 +16,20 @@ export async function runWorkerd(configs: Config[], cases: Case[], nBytes: numbe
   log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
   const out: [Config, Run[][]][] = [];
   try {
-    for (const t0 = performance.now(); performance.now() - t0 < 3000;) await streamOnce(w.url, configs[0], cases[0], 32, 1); // warm up
-    for (const c of configs) {
-      const reps: Run[][] = [];
-      for (let rep = 0; rep < repeats; rep++) {
+    // warm up every configuration's code paths, for at least 5 s (wrangler's own start-up work settles too)
+    for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < 5000; i++) {
+      await streamOnce(w.url, configs[i % configs.length], cases[0], 32, 1);
+    }
+    // repeats go round the configurations, so drift on this shared machine falls on all of them alike
+    const reps: Run[][][] = configs.map(() => []);
+    for (let rep = 0; rep < repeats; rep++) {
+      for (const [j, c] of configs.entries()) {
         const runs: Run[] = [];
         for (let i = 0; i < cases.length; i++) runs.push(await streamOnce(w.url, c, cases[i], nBytes, i + 1));
-        reps.push(runs);
+        reps[j].push(runs);
       }
-      out.push([c, reps]);
     }
+    for (const [j, c] of configs.entries()) out.push([c, reps[j]]);
   } finally {
     await w.stop();
   }
@@ -37,7 +41,7 @@ async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed:
   const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({
     model: "blt-d-small", prompt: new TextDecoder().decode(k.prompt), max_tokens: nBytes, temperature: c.temperature, seed, stream: true,
     stream_options: { include_usage: true }, mode: c.mode, block_size: c.blockSize ?? 8, threshold: c.threshold ?? 0.9,
-    max_steps_per_block: c.blockSize ?? 8, draft_length: c.draft ?? 8 }) });
+    max_steps_per_block: c.steps ?? c.blockSize ?? 8, draft_length: c.draft ?? 8 }) });
   if (!res.ok || !res.body) throw new Error(`workerd answered HTTP ${res.status}: ${await res.text()}`);
   let text = "", ttfbMs = 0, usage: any = null;
   for await (const data of sseData(res.body)) {
@@ -83,7 +87,7 @@ export async function runPeers(ar: Config, configs: Config[], cases: Case[], nBy
       out.push([impl, ar, reps]);
     }
   }
-  const torchConfigs = [ar, ...configs.filter((c) => c.mode === "blt-d" && c.blockSize === 8 && c.threshold === 0.9 && c.temperature === 0)];
+  const torchConfigs = [ar, ...configs.filter((c) => c.mode === "blt-d" && c.blockSize === 8 && c.threshold === 0.9 && !c.steps && c.temperature === 0)];
   const worker = await startPoolWorker();
   try {
     for (const c of torchConfigs) {

@@ -13,7 +13,7 @@ import { runPeers, runWorkerd, type Run } from "./decode-peers.ts";
 
 export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
-  mode: string; blockSize: number | null; threshold: number | null; draft: number | null; temperature: number; weights: "f32" | "q8";
+  mode: string; blockSize: number | null; threshold: number | null; steps: number | null; draft: number | null; temperature: number; weights: "f32" | "q8";
   bytesPerSec: number; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
   agreeWithAR: number | null; bpb: number; byteAccuracy: number; distinct2?: number; distinct3?: number;
 }
@@ -44,7 +44,7 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
   const bpbs: number[] = [];
   for (const [i, r] of first.entries()) bpbs.push(await bitsPerByte(engine, cs[i].prompt, r.bytes));
   return {
-    impl, mode: c.mode, blockSize: c.blockSize, threshold: c.threshold, draft: c.draft, temperature: c.temperature, weights,
+    impl, mode: c.mode, blockSize: c.blockSize, threshold: c.threshold, steps: c.steps, draft: c.draft, temperature: c.temperature, weights,
     bytesPerSec: Math.round(median(perRep) * 10) / 10,
     ttfbMs: Math.round(median(runs.flat().map((r) => r.ttfbMs)) * 10) / 10,
     passesPerByte: stats.length === first.length ? {
@@ -60,22 +60,25 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-async function runWasm(c: Config): Promise<Run[][]> {
-  const reps: Run[][] = [];
+/** Every configuration's runs, repeats going round the configurations (drift falls on all of them alike). */
+async function runWasm(cs: Config[]): Promise<Run[][][]> {
+  const reps: Run[][][] = cs.map(() => []);
   for (let rep = 0; rep < repeats; rep++) {
-    const runs: Run[] = [];
-    for (let i = 0; i < cases.length; i++) {
-      const t0 = performance.now();
-      let ttfbMs = 0, stats: DecodeStats | null = null;
-      const parts: number[] = [];
-      for await (const e of engine.decode(request(c, cases[i].prompt, nBytes, i + 1))) {
-        if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
-        else if (e.type === "done") stats = e.stats;
-        else throw new Error(e.message);
+    for (const [j, c] of cs.entries()) {
+      const runs: Run[] = [];
+      for (let i = 0; i < cases.length; i++) {
+        const t0 = performance.now();
+        let ttfbMs = 0, stats: DecodeStats | null = null;
+        const parts: number[] = [];
+        for await (const e of engine.decode(request(c, cases[i].prompt, nBytes, i + 1))) {
+          if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
+          else if (e.type === "done") stats = e.stats;
+          else throw new Error(e.message);
+        }
+        runs.push({ bytes: Uint8Array.from(parts), ttfbMs, wallMs: stats!.wallMs, prefillMs: stats!.prefillMs, stats });
       }
-      runs.push({ bytes: Uint8Array.from(parts), ttfbMs, wallMs: stats!.wallMs, prefillMs: stats!.prefillMs, stats });
+      reps[j].push(runs);
     }
-    reps.push(runs);
   }
   return reps;
 }
@@ -87,15 +90,15 @@ const line = (r: Row) => `${r.impl.padEnd(8)} ${label(r as unknown as Config).pa
   `${r.estBytesMovedPerByte ? `${(r.estBytesMovedPerByte / 1e6).toFixed(2)} MB/B` : ""}  agree ${r.agreeWithAR ?? "—"}  bpb ${r.bpb}  acc ${r.byteAccuracy}` +
   (r.distinct2 !== undefined ? `  distinct-2/3 ${r.distinct2}/${r.distinct3}` : "");
 
-// warm up the engine (Wasm tier-up) as the peers are warmed up
-for (const t0 = performance.now(); performance.now() - t0 < (quick ? 500 : 3000);) {
-  for await (const _ of engine.decode(request(configs[0], cases[0].prompt, 32, 1))) { /* discard */ }
+// warm up the engine (Wasm tier-up) in every configuration, as the peers are warmed up
+for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < (quick ? 500 : 3000); i++) {
+  for await (const _ of engine.decode(request(configs[i % configs.length], cases[0].prompt, 32, 1))) { /* discard */ }
 }
 let arOut: Uint8Array[] | null = null;
-for (const c of configs) {
-  const runs = await runWasm(c);
-  if (c.mode === "ar" && c.temperature === 0) arOut = runs[0].map((r) => r.bytes);
-  emit(await score("wasm", c, "f32", runs, arOut, cases));
+const wasmRuns = await runWasm(configs);
+for (const [j, c] of configs.entries()) {
+  if (c.mode === "ar" && c.temperature === 0) arOut = wasmRuns[j][0].map((r) => r.bytes);
+  emit(await score("wasm", c, "f32", wasmRuns[j], arOut, cases));
 }
 if (!flags.has("no-workerd")) {
   for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log)) emit(await score("workerd", c, "q8", runs, arOut, cases));
@@ -105,23 +108,30 @@ if (!flags.has("no-peers")) {
   for (const [impl, c, runs] of await runPeers(arConfig, configs, cases, nBytes, repeats, quick, log)) emit(await score(impl, c, "f32", runs, arOut, cases.slice(0, runs[0].length)));
 }
 
-// the issue's targets, as ratios measured in this run
+// the issue's targets, as ratios measured in this run, for the engine in Node and in workerd
 const find = (impl: string, pred: (r: Row) => boolean) => rows.find((r) => r.impl === impl && pred(r));
-const ar = find("wasm", (r) => r.mode === "ar" && r.temperature === 0)!;
 const ortWeb = find("ort-web", (r) => r.mode === "ar");
-const bltS = find("wasm", (r) => r.mode === "blt-s" && r.draft === 8)!;
-const bltD8 = rows.filter((r) => r.impl === "wasm" && r.mode === "blt-d" && r.blockSize === 8 && r.temperature === 0);
-const targets = {
-  op: "targets",
-  ar_wasm_vs_ortWeb: ortWeb ? round3(ar.bytesPerSec / ortWeb.bytesPerSec) : null,
-  bltS_k8_vs_ar: round3(bltS.bytesPerSec / ar.bytesPerSec), bltS_k8_agreeWithAR: bltS.agreeWithAR,
-  bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, speed: round3(r.bytesPerSec / ar.bytesPerSec),
-    traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
+const targetsOf = (impl: "wasm" | "workerd") => {
+  const ar = find(impl, (r) => r.mode === "ar" && r.temperature === 0);
+  if (!ar) return null;
+  const bltS = rows.filter((r) => r.impl === impl && r.mode === "blt-s");
+  const bltD8 = rows.filter((r) => r.impl === impl && r.mode === "blt-d" && r.blockSize === 8 && r.temperature === 0);
+  return {
+    ar_vs_ortWeb: ortWeb ? round3(ar.bytesPerSec / ortWeb.bytesPerSec) : null,
+    bltS_vs_ar: bltS.map((r) => ({ draft: r.draft, speed: round3(r.bytesPerSec / ar.bytesPerSec), agreeWithAR: r.agreeWithAR })),
+    bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, speed: round3(r.bytesPerSec / ar.bytesPerSec),
+      traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
+  };
 };
+const targets = { op: "targets", wasm: targetsOf("wasm"), workerd: targetsOf("workerd") };
 if (json) console.log(JSON.stringify(targets));
 else {
-  log(`\ntargets: AR wasm / ort-web ${targets.ar_wasm_vs_ortWeb ?? "n/a"}×; BLT-S k=8 / AR ${targets.bltS_k8_vs_ar}× (agreement ${bltS.agreeWithAR})`);
-  for (const t of targets.bltD_B8_vs_ar) log(`BLT-D B=8 α=${t.threshold}: ${t.speed}× AR bytes/s, traffic ${t.traffic}× AR's, bpb ${t.bpb} vs AR ${t.arBpb}`);
+  for (const impl of ["wasm", "workerd"] as const) {
+    const t = targets[impl];
+    if (!t) continue;
+    log(`\ntargets (${impl}): AR / ort-web ${t.ar_vs_ortWeb ?? "n/a"}×; ` + t.bltS_vs_ar.map((b) => `BLT-S k=${b.draft} ${b.speed}× AR (agreement ${b.agreeWithAR})`).join("; "));
+    for (const b of t.bltD_B8_vs_ar) log(`  BLT-D B=8 α=${b.threshold}${b.steps ? ` ≤${b.steps} passes` : ""}: ${b.speed}× AR bytes/s, traffic ${b.traffic}× AR's, bpb ${b.bpb} vs AR ${b.arBpb}`);
+  }
 }
 const chartPath = flags.get("chart");
 if (chartPath) {
