@@ -95,8 +95,8 @@ import { expShiftSum } from "./math";
   return f32x4.add(a, f32x4.mul(q7, v128.load(kr, 112)));
 }
 
-// out(hd) = inv · Σ_t p_t · v_t over keys t = 0..n−1 from v0; rows are summed in key order, dims in groups
-// of 8 vectors (32 floats), then 1 vector, then scalars.
+// out(hd) = inv · Σ_t p_t · v_t over keys t = 0..n−1 from v0; value rows summed in key order (two keys per step
+// for 32-dim groups), dims in groups of 8 vectors (32 floats), then 1 vector, then scalars.
 @inline function weightValues(oh: usize, p: usize, v0: usize, kvRow: usize, n: i32, headDim: i32, inv: f32): void {
   const vi = f32x4.splat(inv);
   let c: usize = 0;
@@ -105,7 +105,20 @@ import { expShiftSum } from "./math";
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
     let vr = v0 + c;
-    for (let t = 0; t < n; t++, vr += kvRow) {
+    let t = 0;
+    for (; t + 2 <= n; t += 2, vr += 2 * kvRow) {
+      const pt = v128.load32_splat(p + (<usize>t << 2)), pu = v128.load32_splat(p + (<usize>t << 2), 4);
+      const vs = vr + kvRow;
+      a0 = f32x4.add(a0, f32x4.add(f32x4.mul(pt, v128.load(vr)), f32x4.mul(pu, v128.load(vs))));
+      a1 = f32x4.add(a1, f32x4.add(f32x4.mul(pt, v128.load(vr, 16)), f32x4.mul(pu, v128.load(vs, 16))));
+      a2 = f32x4.add(a2, f32x4.add(f32x4.mul(pt, v128.load(vr, 32)), f32x4.mul(pu, v128.load(vs, 32))));
+      a3 = f32x4.add(a3, f32x4.add(f32x4.mul(pt, v128.load(vr, 48)), f32x4.mul(pu, v128.load(vs, 48))));
+      a4 = f32x4.add(a4, f32x4.add(f32x4.mul(pt, v128.load(vr, 64)), f32x4.mul(pu, v128.load(vs, 64))));
+      a5 = f32x4.add(a5, f32x4.add(f32x4.mul(pt, v128.load(vr, 80)), f32x4.mul(pu, v128.load(vs, 80))));
+      a6 = f32x4.add(a6, f32x4.add(f32x4.mul(pt, v128.load(vr, 96)), f32x4.mul(pu, v128.load(vs, 96))));
+      a7 = f32x4.add(a7, f32x4.add(f32x4.mul(pt, v128.load(vr, 112)), f32x4.mul(pu, v128.load(vs, 112))));
+    }
+    if (t < n) {
       const pt = v128.load32_splat(p + (<usize>t << 2));
       a0 = f32x4.add(a0, f32x4.mul(pt, v128.load(vr)));
       a1 = f32x4.add(a1, f32x4.mul(pt, v128.load(vr, 16)));
