@@ -4,7 +4,7 @@
 // distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
 //   npm run bench -- [--json] [--quick] [--repeats 3] [--prompts 6] [--bytes 128] [--no-workerd] [--no-peers] [--chart docs/bench.svg]
 import { cpus } from "node:os";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
 import type { DecodeStats } from "../../src/protocol.ts";
 import { renderChart } from "./chart.ts";
@@ -15,6 +15,8 @@ export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
   mode: string; blockSize: number | null; threshold: number | null; steps: number | null; draft: number | null; temperature: number; weights: "f32" | "q8";
   bytesPerSec: number; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
+  /** The paper's estimate (fast-blt.md §4): 2 bytes × (decoder passes × decoder parameters + global passes × (encoder + global parameters)). */
+  paperBytesPerByte: number | null;
   agreeWithAR: number | null; bpb: number; byteAccuracy: number; distinct2?: number; distinct3?: number;
 }
 
@@ -27,6 +29,7 @@ const json = flags.has("json");
 const log = (s: string) => { if (!json) console.log(s); else console.error(s); };
 
 const { engine } = await loadNodeEngine("models/blt-d-small", 512, "f32");
+const params = JSON.parse(readFileSync("models/blt-d-small/manifest.json", "utf8")).parameters as Record<string, number>;
 const cases = heldOutCases(nPrompts, 128, nBytes);
 const configs = quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS;
 log(`bench: models/blt-d-small, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
@@ -51,6 +54,8 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
       entropy: round3(sum((s) => s.passes.entropy)), encoder: round3(sum((s) => s.passes.encoder)),
       global: round3(sum((s) => s.passes.global)), decoder: round3(sum((s) => s.passes.decoder)) } : null,
     estBytesMovedPerByte: stats.length === first.length ? Math.round(sum((s) => s.estBytesMoved)) : null,
+    paperBytesPerByte: stats.length === first.length ? Math.round(2 * (sum((s) => s.passes.decoder) * params.local_decoder +
+      sum((s) => s.passes.global) * (params.local_encoder + params.global_transformer))) : null,
     agreeWithAR: c.temperature === 0 && arOut ? round3(mean(first.map((r, i) => agreement(r.bytes, arOut[i])))) : null,
     bpb: round3(mean(bpbs)),
     byteAccuracy: round3(mean(first.map((r, i) => agreement(r.bytes, cs[i].reference)))),
@@ -87,7 +92,7 @@ const rows: Row[] = [];
 const emit = (r: Row) => { rows.push(r); if (json) console.log(JSON.stringify(r)); else log(line(r)); };
 const line = (r: Row) => `${r.impl.padEnd(8)} ${label(r as unknown as Config).padEnd(22)} ${String(r.bytesPerSec).padStart(8)} B/s  ttfb ${String(r.ttfbMs).padStart(6)} ms  ` +
   `${r.passesPerByte ? `passes/B ${r.passesPerByte.entropy}/${r.passesPerByte.encoder}/${r.passesPerByte.global}/${r.passesPerByte.decoder}` : ""}  ` +
-  `${r.estBytesMovedPerByte ? `${(r.estBytesMovedPerByte / 1e6).toFixed(2)} MB/B` : ""}  agree ${r.agreeWithAR ?? "—"}  bpb ${r.bpb}  acc ${r.byteAccuracy}` +
+  `${r.estBytesMovedPerByte ? `${(r.estBytesMovedPerByte / 1e6).toFixed(2)} MB/B (paper's ${(r.paperBytesPerByte! / 1e6).toFixed(2)})` : ""}  agree ${r.agreeWithAR ?? "—"}  bpb ${r.bpb}  acc ${r.byteAccuracy}` +
   (r.distinct2 !== undefined ? `  distinct-2/3 ${r.distinct2}/${r.distinct3}` : "");
 
 // warm up the engine (Wasm tier-up) in every configuration, as the peers are warmed up
@@ -120,7 +125,7 @@ const targetsOf = (impl: "wasm" | "workerd") => {
     ar_vs_ortWeb: ortWeb ? round3(ar.bytesPerSec / ortWeb.bytesPerSec) : null,
     bltS_vs_ar: bltS.map((r) => ({ draft: r.draft, speed: round3(r.bytesPerSec / ar.bytesPerSec), agreeWithAR: r.agreeWithAR })),
     bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, speed: round3(r.bytesPerSec / ar.bytesPerSec),
-      traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
+      traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), paperTraffic: round3(r.paperBytesPerByte! / ar.paperBytesPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
   };
 };
 const targets = { op: "targets", wasm: targetsOf("wasm"), workerd: targetsOf("workerd") };
@@ -130,7 +135,7 @@ else {
     const t = targets[impl];
     if (!t) continue;
     log(`\ntargets (${impl}): AR / ort-web ${t.ar_vs_ortWeb ?? "n/a"}×; ` + t.bltS_vs_ar.map((b) => `BLT-S k=${b.draft} ${b.speed}× AR (agreement ${b.agreeWithAR})`).join("; "));
-    for (const b of t.bltD_B8_vs_ar) log(`  BLT-D B=8 α=${b.threshold}${b.steps ? ` ≤${b.steps} passes` : ""}: ${b.speed}× AR bytes/s, traffic ${b.traffic}× AR's, bpb ${b.bpb} vs AR ${b.arBpb}`);
+    for (const b of t.bltD_B8_vs_ar) log(`  BLT-D B=8 α=${b.threshold}${b.steps ? ` ≤${b.steps} passes` : ""}: ${b.speed}× AR bytes/s, traffic ${b.traffic}× AR's (paper's measure ${b.paperTraffic}×), bpb ${b.bpb} vs AR ${b.arBpb}`);
   }
 }
 const chartPath = flags.get("chart");

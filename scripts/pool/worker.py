@@ -61,6 +61,12 @@ class PoolServer(ThreadingHTTPServer):
         self.models, self.device, self.verbose = models, device, verbose
         self.slots = Slots(capacity)
 
+    def handle_error(self, request, client_address):
+        # a client that drops its keep-alive connection (the router, the bench) is routine, not a traceback
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
     def health(self):
         return {"version": VERSION, "status": "ok", "models": list(self.models), "modes": list(MODES),
                 "busy": self.slots.busy, "capacity": self.slots.capacity, "device": self.device}
