@@ -10,7 +10,9 @@ export function renderChart(points: ChartPoint[], title: string): string {
   const W = 1000, H = 640, L = 70, R = 180, T = 40, B = 60;
   const xs = points.map((p) => Math.log10(p.bytesPerSec)), ys = points.map((p) => p.bpb);
   const x0 = Math.floor(Math.min(...xs) * 4) / 4, x1 = Math.ceil(Math.max(...xs) * 4) / 4;
-  const y0 = Math.floor(Math.min(...ys) * 10) / 10, y1 = Math.ceil(Math.max(...ys) * 10) / 10 + 0.2; // room for stacked labels
+  // y ticks every 0.1, 0.2, 0.5 or 1 bit, whichever gives at most a dozen
+  const span = Math.max(...ys) - Math.min(...ys), step = [0.1, 0.2, 0.5, 1, 2].find((s) => span / s <= 12) ?? 5;
+  const y0 = Math.floor(Math.min(...ys) / step) * step, y1 = Math.ceil(Math.max(...ys) / step) * step + step; // room for stacked labels
   const px = (v: number) => L + ((Math.log10(v) - x0) / Math.max(1e-9, x1 - x0)) * (W - L - R);
   const py = (v: number) => T + ((v - y0) / Math.max(1e-9, y1 - y0)) * (H - T - B); // lower bpb is up
   const out: string[] = [
@@ -28,7 +30,7 @@ export function renderChart(points: ChartPoint[], title: string): string {
       out.push(`<line x1="${x}" y1="${H - B}" x2="${x}" y2="${H - B + 5}" stroke="#333"/><text x="${x}" y="${H - B + 18}" text-anchor="middle">${v}</text>`);
     }
   }
-  for (let v = y0; v <= y1 + 1e-9; v += 0.1) {
+  for (let v = y0; v <= y1 + 1e-9; v += step) {
     const y = py(v);
     out.push(`<line x1="${L - 5}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#eee"/><text x="${L - 8}" y="${y + 4}" text-anchor="end">${v.toFixed(1)}</text>`);
   }

@@ -2,7 +2,7 @@
 // machine, side by side in one run: speed (bytes/s, time to first byte, passes and estimated traffic per byte)
 // and quality (agreement with AR, bits per byte under the AR model, byte accuracy against the held-out text,
 // distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
-//   npm run bench -- [--json] [--quick] [--repeats 3] [--prompts 6] [--bytes 128] [--no-workerd] [--no-peers] [--chart docs/bench.svg]
+//   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--no-workerd] [--no-peers] [--chart docs/bench.svg]
 import { cpus } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
@@ -14,7 +14,8 @@ import { runPeers, runWorkerd, type Run } from "./decode-peers.ts";
 export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
   mode: string; blockSize: number | null; threshold: number | null; steps: number | null; draft: number | null; temperature: number; weights: "f32" | "q8";
-  bytesPerSec: number; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
+  /** Median over repeats; bytesPerSecByRepeat[i] is repeat i's (Node and workerd: repeat i of every configuration ran in one round). */
+  bytesPerSec: number; bytesPerSecByRepeat: number[]; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
   /** The paper's estimate (fast-blt.md §4): 2 bytes × (decoder passes × decoder parameters + global passes × (encoder + global parameters)). */
   paperBytesPerByte: number | null;
   agreeWithAR: number | null; bpb: number; byteAccuracy: number; distinct2?: number; distinct3?: number;
@@ -22,7 +23,7 @@ export interface Row {
 
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.has("quick");
-const repeats = Number(flags.get("repeats") ?? (quick ? 1 : 3));
+const repeats = Number(flags.get("repeats") ?? (quick ? 1 : 5));
 const nPrompts = Number(flags.get("prompts") ?? (quick ? 2 : 6));
 const nBytes = Number(flags.get("bytes") ?? (quick ? 32 : 128));
 const json = flags.has("json");
@@ -49,6 +50,7 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
   return {
     impl, mode: c.mode, blockSize: c.blockSize, threshold: c.threshold, steps: c.steps, draft: c.draft, temperature: c.temperature, weights,
     bytesPerSec: Math.round(median(perRep) * 10) / 10,
+    bytesPerSecByRepeat: perRep.map((v) => Math.round(v * 10) / 10),
     ttfbMs: Math.round(median(runs.flat().map((r) => r.ttfbMs)) * 10) / 10,
     passesPerByte: stats.length === first.length ? {
       entropy: round3(sum((s) => s.passes.entropy)), encoder: round3(sum((s) => s.passes.encoder)),
@@ -121,10 +123,12 @@ const targetsOf = (impl: "wasm" | "workerd") => {
   if (!ar) return null;
   const bltS = rows.filter((r) => r.impl === impl && r.mode === "blt-s");
   const bltD8 = rows.filter((r) => r.impl === impl && r.mode === "blt-d" && r.blockSize === 8 && r.temperature === 0);
+  // speed ratios pair each repeat with AR's from the same round, then take the median: drift cancels
+  const vsAr = (r: Row) => round3(median(r.bytesPerSecByRepeat.map((v, i) => v / ar.bytesPerSecByRepeat[i])));
   return {
     ar_vs_ortWeb: ortWeb ? round3(ar.bytesPerSec / ortWeb.bytesPerSec) : null,
-    bltS_vs_ar: bltS.map((r) => ({ draft: r.draft, speed: round3(r.bytesPerSec / ar.bytesPerSec), agreeWithAR: r.agreeWithAR })),
-    bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, speed: round3(r.bytesPerSec / ar.bytesPerSec),
+    bltS_vs_ar: bltS.map((r) => ({ draft: r.draft, speed: vsAr(r), agreeWithAR: r.agreeWithAR })),
+    bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, speed: vsAr(r),
       traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), paperTraffic: round3(r.paperBytesPerByte! / ar.paperBytesPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
   };
 };
