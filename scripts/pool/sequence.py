@@ -37,10 +37,14 @@ class PoolModel:
         self.threshold, self.max_patch_len = p["threshold"], p["max_patch_len"]
         # Weight bytes one pass reads. Embedding tables are excluded: a pass reads only the rows it looks
         # up (the TS engine's cost model does the same), so the estimates stay comparable.
+        # The decoder's cross-attention keys/values of a latent are made once, by the global step that makes
+        # it: those weights count there, not in decoder passes.
+        latent_kv = sum(self._bytes(f"local_decoder.layers.{l}.cross_attn.{w}")
+                        for l in range(self.cfg["local"]["n_decoder_layers"]) for w in ("wk", "wv"))
         self.cost = {"entropy": self._bytes("entropy_model", skip="tok_emb"),
                      "encoder": self._bytes("local_encoder", skip="emb"),
-                     "global": self._bytes("global_transformer"),
-                     "decoder": self._bytes("local_decoder", skip="tok_emb")}
+                     "global": self._bytes("global_transformer") + latent_kv,
+                     "decoder": self._bytes("local_decoder", skip="tok_emb") - latent_kv}
 
     def _bytes(self, prefix, skip=None):
         return sum(t.numel() * t.element_size() for name, t in self.net.state_dict().items()

@@ -72,12 +72,16 @@ export class BltModel {
     this.encoderLayers = range(c.encoder.nLayers).map((l) => w.layer(`local_encoder.layers.${l}`));
     this.globalLayers = range(c.global.nLayers).map((l) => w.layer(`global_transformer.layers.${l}`));
     this.decoderLayers = range(c.decoder.nLayers).map((l) => w.decoderLayer(`local_decoder.layers.${l}`));
+    // the decoder's cross-attention keys and values of a latent are made once, by the global step that makes the
+    // latent (globalForward): their weights are read there, not by decoder passes
+    const latentKV = range(c.decoder.nLayers).reduce((n, l) =>
+      n + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wk.`) + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wv.`), 0);
     this.cost = {
       entropy: w.bytesUnder("entropy_model.layers") + w.bytesUnder("entropy_model.norm") + w.bytesUnder("entropy_model.head"),
       encoder: w.bytesUnder("local_encoder.layers"),
       pooling: w.bytesUnder("local_encoder.pooling"),
-      global: w.bytesUnder("global_transformer"),
-      decoder: w.bytesUnder("local_decoder.layers") + w.bytesUnder("local_decoder.norm") + w.bytesUnder("local_decoder.head"),
+      global: w.bytesUnder("global_transformer") + latentKV,
+      decoder: w.bytesUnder("local_decoder.layers") - latentKV + w.bytesUnder("local_decoder.norm") + w.bytesUnder("local_decoder.head"),
     };
 
     const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim;
