@@ -37,13 +37,14 @@ export function renderChart(points: ChartPoint[], title: string): string {
   // labels placed greedily: a label that would overlap one already placed moves down a line, with a leader
   const placed: { x: number; y: number; w: number }[] = [];
   for (const p of [...points].sort((a, b) => a.bpb - b.bpb || a.bytesPerSec - b.bytesPerSec)) {
-    const c = COLORS[p.impl] ?? "#555", cx = px(p.bytesPerSec), cy = py(p.bpb), w = p.label.length * 5 + 4;
+    const text = p.impl === "wasm" ? p.label : `${p.impl}: ${p.label}`;
+    const c = COLORS[p.impl] ?? "#555", cx = px(p.bytesPerSec), cy = py(p.bpb), w = text.length * 5 + 4;
     let ly = cy - 5;
     while (placed.some((q) => Math.abs(q.y - ly) < 10 && cx + 6 < q.x + q.w && q.x < cx + 6 + w)) ly += 10;
     placed.push({ x: cx + 6, y: ly, w });
     out.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${c}" fill-opacity="0.8"><title>${esc(`${p.impl} ${p.label}: ${p.bytesPerSec.toFixed(0)} B/s, ${p.bpb.toFixed(3)} bpb`)}</title></circle>`);
     if (ly !== cy - 5) out.push(`<line x1="${cx.toFixed(1)}" y1="${cy.toFixed(1)}" x2="${(cx + 6).toFixed(1)}" y2="${(ly - 3).toFixed(1)}" stroke="${c}" stroke-width="0.5"/>`);
-    out.push(`<text x="${(cx + 6).toFixed(1)}" y="${ly.toFixed(1)}" fill="${c}" font-size="9">${esc(p.impl === "wasm" ? p.label : `${p.impl}: ${p.label}`)}</text>`);
+    out.push(`<text x="${(cx + 6).toFixed(1)}" y="${ly.toFixed(1)}" fill="${c}" font-size="9">${esc(text)}</text>`);
   }
   Object.entries(COLORS).filter(([impl]) => points.some((p) => p.impl === impl)).forEach(([impl, c], i) => {
     out.push(`<circle cx="${W - R + 30}" cy="${T + 20 + i * 20}" r="5" fill="${c}"/><text x="${W - R + 42}" y="${T + 24 + i * 20}">${impl}</text>`);
