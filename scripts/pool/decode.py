@@ -179,6 +179,8 @@ def decode(model, r, cancelled=lambda: False):
     seq = Sequence(model, counters)
     out = OutputFramer(r.max_new_bytes, r.stop)
     seq.append_clean([BOS_ID] + list(r.prompt))
+    # ≈ 0: this reference worker recomputes the whole sequence in every pass, so reading the prompt is not a
+    # phase of its own (its cost is in every pass); reported for the stats' shape
     prefill_ms = round((time.perf_counter() - t0) * 1000, 3)
     s = r.sampling
     c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,

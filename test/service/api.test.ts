@@ -48,6 +48,8 @@ describe("the openai SDK against the Worker", () => {
     expect(usage.bltedge.mode).toBe(mode);
     expect(usage.bltedge.backend).toBe("local");
     expect(usage.bltedge.passes.decoder).toBeGreaterThan(0);
+    expect(usage.bltedge.prefill_ms).toBeGreaterThanOrEqual(0);
+    expect(usage.bltedge.prefill_ms).toBeLessThanOrEqual(usage.bltedge.wall_ms);
   });
 
   it.each(MODES)("streams a text completion in mode %s", async (mode) => {

@@ -60,6 +60,8 @@ describe("the GPU pool behind the router", () => {
     expect(new TextEncoder().encode(text).length).toBe(40);
     expect(usage.bltedge.backend).toBe("pool");
     expect(usage.bltedge.mode).toBe(mode);
+    expect(usage.bltedge.prefill_ms).toBeGreaterThanOrEqual(0); // the PyTorch worker reports it too (≈ 0: see decode.py)
+    expect(usage.bltedge.prefill_ms).toBeLessThanOrEqual(usage.bltedge.wall_ms);
   });
 
   it("greedy blt-s from the pool equals greedy ar from the pool", async () => {
