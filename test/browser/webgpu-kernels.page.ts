@@ -1,11 +1,11 @@
 // Browser side of the WebGPU kernel tests: every op runs through WebGpuKernels and RefKernels on the same random,
 // ragged inputs; each check returns its worst error as a multiple of the tolerance Node passes in (≤ 1 passes).
-import { fillBlockRanges, fillCausalRanges, fillFixedRanges } from "../../src/kernels/attention-ranges.ts";
+import { fillCausalRanges } from "../../src/kernels/attention-ranges.ts";
 import type { Ptr } from "../../src/kernels/arena.ts";
 import type { Kernels } from "../../src/kernels/kernels.ts";
 import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { WebGpuKernels } from "../../src/kernels/webgpu/webgpu-kernels.ts";
-import { TwinKernels, rng, ropeTable, worstError } from "../support/twin-kernels.ts";
+import { TwinKernels, attentionMasks, rng, ropeTable, worstError } from "../support/twin-kernels.ts";
 
 export interface Tol { atol: number; rtol: number }
 /** One comparison: worst = max |gpu − ref| / (atol + rtol·|ref|) under op's tolerance; ≤ 1 passes. */
@@ -171,17 +171,7 @@ const groups: Record<string, () => Promise<void>> = {
   },
   async attention() {
     for (const nKeys of [23, 200]) for (const headDim of [1, 5, 8, 32, 65, 128]) for (const [nHeads, nKvHeads] of [[1, 1], [4, 4], [4, 2], [3, 1]]) {
-      const e = nKeys - 9; // queries end at the last key
-      const masks: Array<[string, number, (lo: Int32Array, hi: Int32Array) => void]> = [
-        ["causal", 9, (lo, hi) => fillCausalRanges(lo, hi, e, 9)],
-        ["windowed", 9, (lo, hi) => fillCausalRanges(lo, hi, e, 9, nKeys > 100 ? 70 : 4)],
-        ["block", 8, (lo, hi) => fillBlockRanges(lo, hi, e + 1, 8)],
-        ["block-windowed", 8, (lo, hi) => fillBlockRanges(lo, hi, e + 1, 8, nKeys > 100 ? 130 : 6)],
-        ["cross", 5, (lo, hi) => fillFixedRanges(lo, hi, 5, 0, nKeys > 100 ? 129 : 7)],
-        ["pool", 1, (lo, hi) => fillFixedRanges(lo, hi, 1, 11, 14)],
-        ["empty", 2, (lo, hi) => fillFixedRanges(lo, hi, 2, 3, 3)],
-      ];
-      for (const [mask, m, fill] of masks) {
+      for (const [mask, m, fill] of attentionMasks(nKeys)) {
         t.reset();
         const lo = new Int32Array(m), hi = new Int32Array(m);
         fill(lo, hi);

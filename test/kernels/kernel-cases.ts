@@ -1,8 +1,8 @@
 // Op-by-op checks of a fast kernel implementation against the reference, on random and ragged shapes
 // (size 1, not multiples of 4 or 16). Shared by the Node suite and the workerd suite.
 import { expect } from "vitest";
-import { fillBlockRanges, fillCausalRanges, fillFixedRanges } from "../../src/kernels/attention-ranges.ts";
-import { rng, ropeTable, worstError, type TwinKernels } from "../support/twin-kernels.ts";
+import { fillBlockRanges } from "../../src/kernels/attention-ranges.ts";
+import { attentionMasks, rng, ropeTable, worstError, type TwinKernels } from "../support/twin-kernels.ts";
 
 export interface KernelCase { name: string; run(t: TwinKernels): void }
 
@@ -162,16 +162,7 @@ export const kernelCases: KernelCase[] = [
     run(t) {
       for (const headDim of [1, 5, 8, 32, 37, 64]) for (const [nHeads, nKvHeads] of [[1, 1], [4, 4], [4, 2], [3, 1]]) {
         const nKeys = 23;
-        const masks: Array<[string, number, (lo: Int32Array, hi: Int32Array) => void]> = [
-          ["causal", 9, (lo, hi) => fillCausalRanges(lo, hi, 14, 9)],
-          ["windowed", 9, (lo, hi) => fillCausalRanges(lo, hi, 14, 9, 4)],
-          ["block", 8, (lo, hi) => fillBlockRanges(lo, hi, 15, 8)],
-          ["block-windowed", 8, (lo, hi) => fillBlockRanges(lo, hi, 15, 8, 6)],
-          ["cross", 5, (lo, hi) => fillFixedRanges(lo, hi, 5, 0, 7)],
-          ["pool", 1, (lo, hi) => fillFixedRanges(lo, hi, 1, 11, 14)],
-          ["empty", 2, (lo, hi) => fillFixedRanges(lo, hi, 2, 3, 3)],
-        ];
-        for (const [mask, m, fill] of masks) {
+        for (const [mask, m, fill] of attentionMasks(nKeys)) {
           t.reset();
           const lo = new Int32Array(m), hi = new Int32Array(m);
           fill(lo, hi);

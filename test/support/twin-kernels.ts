@@ -1,5 +1,6 @@
 // Runs the same op on the reference kernels and a fast implementation over identical arenas, so a test
 // writes its inputs once and compares outputs pointer for pointer.
+import { fillBlockRanges, fillCausalRanges, fillFixedRanges } from "../../src/kernels/attention-ranges.ts";
 import { Arena, type Ptr } from "../../src/kernels/arena.ts";
 import type { Kernels } from "../../src/kernels/kernels.ts";
 import { RefKernels } from "../../src/kernels/ref/ref-kernels.ts";
@@ -75,4 +76,21 @@ export function ropeTable(maxPos: number, headDim: number): Float32Array {
     }
   }
   return out;
+}
+
+/**
+ * Every mask BLT uses, as [name, query rows, fill(lo, hi)], over a cache of nKeys keys whose queries end at the
+ * last key; windows and the cross range widen once nKeys passes 100 so long ranges are exercised too.
+ */
+export function attentionMasks(nKeys: number): Array<[string, number, (lo: Int32Array, hi: Int32Array) => void]> {
+  const e = nKeys - 9, long = nKeys > 100;
+  return [
+    ["causal", 9, (lo, hi) => fillCausalRanges(lo, hi, e, 9)],
+    ["windowed", 9, (lo, hi) => fillCausalRanges(lo, hi, e, 9, long ? 70 : 4)],
+    ["block", 8, (lo, hi) => fillBlockRanges(lo, hi, e + 1, 8)],
+    ["block-windowed", 8, (lo, hi) => fillBlockRanges(lo, hi, e + 1, 8, long ? 130 : 6)],
+    ["cross", 5, (lo, hi) => fillFixedRanges(lo, hi, 5, 0, long ? 129 : 7)],
+    ["pool", 1, (lo, hi) => fillFixedRanges(lo, hi, 1, 11, 14)],
+    ["empty", 2, (lo, hi) => fillFixedRanges(lo, hi, 2, 3, 3)],
+  ];
 }
