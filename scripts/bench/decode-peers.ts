@@ -11,24 +11,34 @@ import { request, type Case, type Config } from "./decode-cases.ts";
 /** One generation: wallMs from the request's start to its last byte, prefillMs of it spent reading the prompt. */
 export interface Run { bytes: Uint8Array; ttfbMs: number; wallMs: number; prefillMs: number; stats: DecodeStats | null }
 
+/**
+ * Warms every configuration up (each at least once, and for warmMs in all), then runs each on every case `repeats`
+ * times, the repeats going round the configurations so that drift on this shared machine falls on all of them
+ * alike. Returns runs[configuration][repeat][case].
+ */
+export async function roundRobin(configs: Config[], cases: Case[], nBytes: number, repeats: number, warmMs: number,
+                                 once: (c: Config, k: Case, maxBytes: number, seed: number) => Promise<Run>): Promise<Run[][][]> {
+  for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < warmMs; i++) {
+    await once(configs[i % configs.length], cases[0], 32, 1);
+  }
+  const reps: Run[][][] = configs.map(() => []);
+  for (let rep = 0; rep < repeats; rep++) {
+    for (const [j, c] of configs.entries()) {
+      const runs: Run[] = [];
+      for (const [i, k] of cases.entries()) runs.push(await once(c, k, nBytes, i + 1));
+      reps[j].push(runs);
+    }
+  }
+  return reps;
+}
+
 export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void): Promise<[Config, Run[][]][]> {
   const w = await startWorker();
   log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
   const out: [Config, Run[][]][] = [];
   try {
-    // warm up every configuration's code paths, for at least 5 s (wrangler's own start-up work settles too)
-    for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < 5000; i++) {
-      await streamOnce(w.url, configs[i % configs.length], cases[0], 32, 1);
-    }
-    // repeats go round the configurations, so drift on this shared machine falls on all of them alike
-    const reps: Run[][][] = configs.map(() => []);
-    for (let rep = 0; rep < repeats; rep++) {
-      for (const [j, c] of configs.entries()) {
-        const runs: Run[] = [];
-        for (let i = 0; i < cases.length; i++) runs.push(await streamOnce(w.url, c, cases[i], nBytes, i + 1));
-        reps[j].push(runs);
-      }
-    }
+    // 5 s of warm-up: wrangler's own start-up work settles too
+    const reps = await roundRobin(configs, cases, nBytes, repeats, 5000, (c, k, maxBytes, seed) => streamOnce(w.url, c, k, maxBytes, seed));
     for (const [j, c] of configs.entries()) out.push([c, reps[j]]);
   } finally {
     await w.stop();

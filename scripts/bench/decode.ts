@@ -9,7 +9,7 @@ import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
 import type { DecodeStats } from "../../src/protocol.ts";
 import { renderChart } from "./chart.ts";
 import { CONFIGS, agreement, bitsPerByte, distinctN, heldOutCases, label, median, request, type Case, type Config } from "./decode-cases.ts";
-import { runPeers, runWorkerd, type Run } from "./decode-peers.ts";
+import { roundRobin, runPeers, runWorkerd, type Run } from "./decode-peers.ts";
 
 export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
@@ -67,27 +67,17 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Every configuration's runs, repeats going round the configurations (drift falls on all of them alike). */
-async function runWasm(cs: Config[]): Promise<Run[][][]> {
-  const reps: Run[][][] = cs.map(() => []);
-  for (let rep = 0; rep < repeats; rep++) {
-    for (const [j, c] of cs.entries()) {
-      const runs: Run[] = [];
-      for (let i = 0; i < cases.length; i++) {
-        const t0 = performance.now();
-        let ttfbMs = 0, stats: DecodeStats | null = null;
-        const parts: number[] = [];
-        for await (const e of engine.decode(request(c, cases[i].prompt, nBytes, i + 1))) {
-          if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
-          else if (e.type === "done") stats = e.stats;
-          else throw new Error(e.message);
-        }
-        runs.push({ bytes: Uint8Array.from(parts), ttfbMs, wallMs: stats!.wallMs, prefillMs: stats!.prefillMs, stats });
-      }
-      reps[j].push(runs);
-    }
+/** One generation by the engine in this process. */
+async function engineOnce(c: Config, k: Case, maxBytes: number, seed: number): Promise<Run> {
+  const t0 = performance.now();
+  let ttfbMs = 0, stats: DecodeStats | null = null;
+  const parts: number[] = [];
+  for await (const e of engine.decode(request(c, k.prompt, maxBytes, seed))) {
+    if (e.type === "bytes") { if (!ttfbMs) ttfbMs = performance.now() - t0; parts.push(...e.bytes); }
+    else if (e.type === "done") stats = e.stats;
+    else throw new Error(e.message);
   }
-  return reps;
+  return { bytes: Uint8Array.from(parts), ttfbMs, wallMs: stats!.wallMs, prefillMs: stats!.prefillMs, stats };
 }
 
 const rows: Row[] = [];
@@ -97,12 +87,9 @@ const line = (r: Row) => `${r.impl.padEnd(8)} ${label(r as unknown as Config).pa
   `${r.estBytesMovedPerByte ? `${(r.estBytesMovedPerByte / 1e6).toFixed(2)} MB/B (paper's ${(r.paperBytesPerByte! / 1e6).toFixed(2)})` : ""}  agree ${r.agreeWithAR ?? "—"}  bpb ${r.bpb}  acc ${r.byteAccuracy}` +
   (r.distinct2 !== undefined ? `  distinct-2/3 ${r.distinct2}/${r.distinct3}` : "");
 
-// warm up the engine (Wasm tier-up) in every configuration, as the peers are warmed up
-for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < (quick ? 500 : 3000); i++) {
-  for await (const _ of engine.decode(request(configs[i % configs.length], cases[0].prompt, 32, 1))) { /* discard */ }
-}
+// warmed up (Wasm tier-up) in every configuration, as the peers are
 let arOut: Uint8Array[] | null = null;
-const wasmRuns = await runWasm(configs);
+const wasmRuns = await roundRobin(configs, cases, nBytes, repeats, quick ? 500 : 3000, engineOnce);
 for (const [j, c] of configs.entries()) {
   if (c.mode === "ar" && c.temperature === 0) arOut = wasmRuns[j][0].map((r) => r.bytes);
   emit(await score("wasm", c, "f32", wasmRuns[j], arOut, cases));
