@@ -23,7 +23,7 @@ export class RequestError extends Error {
 }
 
 /** Checks a request against the model; throws RequestError naming the field. */
-export function validateRequest(r: DecodeRequest, model: BltModel): void {
+export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">): void {
   const int = (v: number, lo: number, hi: number, param: string) => {
     if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(param, `${param} must be an integer in [${lo}, ${hi}], got ${v}`);
   };
