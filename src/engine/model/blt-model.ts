@@ -11,6 +11,7 @@ import { Weights, type DecoderLayer, type Layer, type Linear } from "./weights.t
 
 /** Most rows one call processes; longer inputs are fed in chunks. */
 export const MAX_ROWS = 64;
+const NO_IDS: ArrayLike<number> = [];
 
 interface KV { k: Ptr; v: Ptr }
 
@@ -255,6 +256,11 @@ export class BltModel {
    * (unused), then row k of the block predicts the byte at position s+k.
    */
   decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0): Ptr {
+    if (cleanRows > 0 && cleanRows + blockIds.length > MAX_ROWS) {
+      // more rows than one chunk (blocks over 32 bytes): the clean rows run first, in a pass of their own
+      this.decoderBlock(s, q, NO_IDS, cleanRows);
+      cleanRows = 0;
+    }
     const B = blockIds.length, d = this.config.decoder.dim, c0 = s - cleanRows, m = cleanRows + B;
     if (m > MAX_ROWS) throw new RangeError(`${m} decoder rows exceed ${MAX_ROWS}`);
     if (cleanRows > 0) this.K.copyF32(this.x, this.h + c0 * d * 4, cleanRows * d);
