@@ -13,11 +13,35 @@ class Cancelled(Exception):
     """The client went away: stop decoding."""
 
 
+# The work budget of src/engine/decode/work-budget.ts, charged the same way so both backends make the same
+# choices: ROWS_PER_BYTE decoder rows per byte of maxNewBytes plus one largest block; a draft is charged its worst
+# case before it is made (a verified row or a single-row draft pass costs ROW_COST_WHOLE), and one that does not
+# fit becomes an AR step.
+ROWS_PER_BYTE, ROW_COST_WHOLE, MAX_BLOCK = 64, 8, 64
+
+
+class WorkBudget:
+    def __init__(self, max_new_bytes):
+        self.spent, self.limit = 0, ROWS_PER_BYTE * max_new_bytes + MAX_BLOCK * (MAX_BLOCK + ROW_COST_WHOLE)
+
+    def take(self, rows):
+        if self.spent + rows > self.limit:
+            return False
+        self.spent += rows
+        return True
+
+    def take_block_draft(self, B, steps):
+        return self.take(B * steps + ROW_COST_WHOLE * B)
+
+    def take_draft(self, k):
+        return self.take(ROW_COST_WHOLE * (2 * k - 1))
+
+
 class ModeContext:
     """What every mode receives: the sequence, the sampler, the knobs, the byte budget, the counters."""
 
-    def __init__(self, seq, sampler, knobs, budget, cancelled):
-        self.seq, self.sampler, self.knobs, self.budget = seq, sampler, knobs, budget
+    def __init__(self, seq, sampler, knobs, budget, cancelled, work):
+        self.seq, self.sampler, self.knobs, self.budget, self.work = seq, sampler, knobs, budget, work
         self.cancelled = cancelled
         self.drafted = self.accepted = 0
 
@@ -101,7 +125,7 @@ def decode_blt_s(c):
     seq = c.seq
     while c.budget() > 0 and seq.room > 0:
         k = min(c.knobs["draftLength"], c.budget(), seq.room)
-        if k < 2 or not seq.next_starts_patch():
+        if k < 2 or not seq.next_starts_patch() or not c.work.take_draft(k):
             yield ar_step(c)
             continue
         # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the stale latents
@@ -122,7 +146,7 @@ def decode_blt_dv(c):
     seq = c.seq
     while c.budget() > 0 and seq.room > 0:
         B = min(c.knobs["blockSize"], c.budget(), seq.room)
-        if B < 2 or not seq.next_starts_patch():
+        if B < 2 or not seq.next_starts_patch() or not c.work.take_block_draft(B, min(c.knobs["maxStepsPerBlock"], B)):
             yield ar_step(c)
             continue
         # AR would close the patch here too: its latent is what the block reads
@@ -184,7 +208,7 @@ def decode(model, r, cancelled=lambda: False):
     prefill_ms = round((time.perf_counter() - t0) * 1000, 3)
     s = r.sampling
     c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,
-                    lambda: out.remaining, cancelled)
+                    lambda: out.remaining, cancelled, WorkBudget(r.max_new_bytes))
     for committed in MODES[r.mode](c):
         emit = out.push(committed)
         if emit:

@@ -11,6 +11,7 @@ import { MAX_BLOCK, ModeScratch, type ModeContext, type ModeGenerator } from "./
 import { OutputFramer } from "./decode/output.ts";
 import { Sampler } from "./decode/sampler.ts";
 import { Sequence } from "./decode/sequence.ts";
+import { WorkBudget } from "./decode/work-budget.ts";
 
 const MODES: Record<DecodeMode, (c: ModeContext) => ModeGenerator> = {
   ar: decodeAr, "blt-d": decodeBltD, "blt-s": decodeBltS, "blt-dv": decodeBltDv,
@@ -72,7 +73,8 @@ export class Engine {
     await seq.prefill(r.prompt);
     const prefillMs = performance.now() - t0;
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
-    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining, counters };
+    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining,
+      work: new WorkBudget(r.maxNewBytes), counters };
     let lastBreath = performance.now();
     for await (const bytes of MODES[r.mode](ctx)) {
       const emit = out.push(bytes);

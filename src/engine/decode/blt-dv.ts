@@ -9,11 +9,13 @@ export async function* decodeBltDv(c: ModeContext): ModeGenerator {
   const seq = c.seq, { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs;
   while (c.budget() > 0 && seq.room > 0) {
     const B = Math.min(blockSize, c.budget(), seq.room);
-    if (B < 2 || !seq.nextStartsPatch()) { yield await decodeArStep(c); continue; }
+    const steps = Math.min(maxStepsPerBlock, B);
+    // a draft is made only where its worst case fits the work budget
+    if (B < 2 || !seq.nextStartsPatch() || !c.work.takeBlockDraft(B, steps)) { yield await decodeArStep(c); continue; }
     // AR would close the patch here too: its latent is what the block reads
     const q = seq.closePatch();
     // draft a block by diffusion
-    await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    await fillBlock(c, q, B, threshold, entropyBound, steps);
     c.counters.draftedBytes += B;
     // verify with the AR path, accept the agreeing prefix
     yield await verifyAndAccept(c, B, false);

@@ -9,7 +9,8 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
   const open = new Int32Array(1);
   while (c.budget() > 0 && seq.room > 0) {
     const k = Math.min(c.knobs.draftLength, c.budget(), seq.room);
-    if (k < 2 || !seq.nextStartsPatch()) { yield await decodeArStep(c); continue; }
+    // a draft is made only where its worst case fits the work budget
+    if (k < 2 || !seq.nextStartsPatch() || !c.work.takeDraft(k)) { yield await decodeArStep(c); continue; }
     // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the stale latents
     const n0 = seq.n;
     open[0] = seq.starts.length - 1;

@@ -3,6 +3,7 @@
 import type { ModeKnobs } from "../../protocol.ts";
 import type { Sampler } from "./sampler.ts";
 import type { Sequence } from "./sequence.ts";
+import type { WorkBudget } from "./work-budget.ts";
 
 /** Largest block or draft a request may ask for (validated in engine.ts). */
 export const MAX_BLOCK = 64;
@@ -33,6 +34,8 @@ export interface ModeContext {
   scratch: ModeScratch;
   /** Bytes the request may still generate; a mode never commits more than this at once. */
   budget(): number;
+  /** The decoder rows the request may still spend on drafts (work-budget.ts). */
+  work: WorkBudget;
   counters: { draftedBytes: number; acceptedBytes: number };
 }
 
