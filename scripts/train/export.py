@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from . import data as corpus
 from . import safetensors_io
-from .model import BLT, MASK_ID, BOS_ID, NoisyBlocks, Patches, count_params, ngram_hash_rows
+from .model import BLT, MASK_ID, BOS_ID, NoisyBlocks, Patches, count_params, latent_index, ngram_hash_rows
 from .train import evaluate_bpb, hardware, pick_device
 
 FORMAT_VERSION = "1"
@@ -77,7 +77,7 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
         raw = list(text.encode("utf-8"))
         tokens = torch.tensor([[BOS_ID] + raw])
         H = model.entropy_model.entropies(tokens)
-        is_start = model.patch(tokens)
+        is_start = model.patch(tokens, with_next=True)                   # (1, L+1): the last row's next byte too
         out = model(tokens, is_start)
         patches = out["patches"]
         # One BLT-D denoising step: block of B at a patch start s, decoder given only bytes < s.
@@ -89,7 +89,7 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
                 block_tokens[off] = int(tokens[0, s + off])
         blocks = NoisyBlocks(torch.tensor([block_tokens]), torch.arange(s, s + B)[None],
                              torch.zeros(1, B, dtype=torch.long), torch.full((1, B), s), torch.full((1, B), q))
-        prefix = model(tokens[:, :s], is_start[:, :s], blocks)
+        prefix = model(tokens[:, :s], is_start[:, :s + 1], blocks)      # s starts a patch: row s-1 knows it
         full = model(tokens, is_start, blocks)
         leak = (prefix["noisy_logits"] - full["noisy_logits"]).abs().max().item()
         assert leak < 1e-4, f"block logits depend on bytes at or after the block start ({leak})"
@@ -104,6 +104,8 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
         tensors[p + "patch_vectors"] = out["patch_vectors"][0]
         tensors[p + "latents"] = out["latents"][0]
         tensors[p + "logits"] = out["logits"][0]
+        reads = latent_index(is_start, tokens.shape[1])[0]
+        tensors[p + "latent_reads"] = (reads if mcfg_rule(cfg) != "v1" else patches.ids[0] - 1).int()
         tensors[p + "block_tokens"] = torch.tensor(block_tokens).int()
         tensors[p + "block_logits"] = prefix["noisy_logits"][0]
         inputs.append({"prefix": p, "text": text, "n_tokens": tokens.shape[1], "n_patches": int(patches.count[0]),
@@ -117,9 +119,14 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
         "byte_states": "(L, local.dim) local encoder output (decoder input for clean bytes)",
         "patch_vectors": "(P, global.dim) patch pooling output", "latents": "(P, global.dim) global output",
         "logits": "(L, 256) decoder next-byte logits, row i predicts byte i+1",
+        "latent_reads": "(L,) i32 the latent read index of each decoder row (docs/model.md section 8)",
         "block_tokens": "(B,) i32 noisy block input (MASK=258 or a byte) at positions s..s+B-1",
         "block_logits": "(B, 256) decoder logits for the block given only tokens[:s] (one denoising step)"})}
     return tensors, meta
+
+
+def mcfg_rule(cfg):
+    return cfg["local"].get("decoder_latents", "v1")
 
 
 def sha256_file(path):

@@ -197,9 +197,15 @@ class EntropyModel(nn.Module):
     def entropies(self, tokens):
         """(b, L) -> H (b, L) in nats: H[:, i] = entropy of the prediction for byte i (made at
         position i-1). H[:, 0] (BOS) is 0 and never used."""
+        return self.entropies_with_next(tokens)[:, :-1]
+
+    @torch.no_grad()
+    def entropies_with_next(self, tokens):
+        """(b, L) -> H (b, L+1): as entropies(), plus H[:, L], the entropy of the byte after the
+        last token (it decides whether that byte starts a patch, so which latent row L-1 reads)."""
         logp = self.forward(tokens).float().log_softmax(-1)
         h = -(logp.exp() * logp).sum(-1)                                       # (b, L)
-        return torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+        return torch.cat([torch.zeros_like(h[:, :1]), h], dim=1)
 
 
 def patch_starts(entropies, threshold, max_patch_len):
@@ -359,8 +365,17 @@ class DecoderLayer(nn.Module):
         self.ffn_norm = RMSNorm(d, eps)
         self.ffn = SwiGLU(d, cfg["local"]["ffn_hidden"])
 
-    def forward(self, x, positions, n_clean, noisy_allowed, latents, cross_allowed):
-        x = x + self.cross_attn(self.cross_norm(x), latents, cross_allowed)
+    def forward(self, x, positions, n_clean, noisy_allowed, latents, cross_allowed, reads=None):
+        if reads is None:
+            x = x + self.cross_attn(self.cross_norm(x), latents, cross_allowed)
+        else:
+            # Rule "one": a single allowed key, so softmax weight 1 and the output is wo(wv(latent)):
+            # the same numbers as cross_attn with a one-hot mask, without the (L x P) scores.
+            ca = self.cross_attn
+            v = ca.wv(latents)                                                   # (b, P, dl)
+            ok = (reads >= 0) & (reads < latents.shape[1])
+            g = v.gather(1, reads.clamp(0, latents.shape[1] - 1)[..., None].expand(-1, -1, v.shape[-1]))
+            x = x + ca.wo(g * ok[..., None].to(g.dtype))
         q, k, v = self.attn.qkv(self.attn_norm(x), positions)
         L = n_clean
         o = local_attend(q[:, :, :L], k[:, :, :L], v[:, :, :L], self.window)   # clean rows
@@ -380,22 +395,42 @@ class NoisyBlocks:
         self.tokens, self.positions, self.block, self.start, self.patch = tokens, positions, block, start, patch
 
 
-def decoder_masks(patch_ids, n_latents, window, blocks=None):
+def latent_index(is_start, n_tokens):
+    """Which latent each clean decoder row reads under the paper's rule (fast-blt.md section 1):
+    row i predicts x(i+1) and reads the latent of the patch just before the patch containing
+    x(i+1), i.e. ids[i] + starts[i+1] - 1: the previous patch's latent for a byte inside its patch,
+    its own patch's latent for the last byte of a patch. is_start (b, L) or (b, L+1); with L
+    columns the byte after the last token is taken not to start a patch."""
+    b = is_start.shape[0]
+    ids = is_start[:, :n_tokens].long().cumsum(1) - 1
+    nxt = is_start[:, 1:n_tokens + 1].long()
+    if nxt.shape[1] < n_tokens:
+        nxt = torch.cat([nxt, torch.zeros(b, n_tokens - nxt.shape[1], dtype=torch.long, device=is_start.device)], 1)
+    return ids + nxt - 1
+
+
+def decoder_masks(patch_ids, n_latents, window, blocks=None, rule="v1", read_latent=None):
     """Masks for the decoder over [L clean | N noisy] positions.
     self (b, L+N, L+N): a clean query i sees clean keys j with i - window < j <= i; a noisy query
       at position p in a block starting at s sees clean keys j with j < s and p - window < j, and
       every position of its own block (both directions); nothing else.
-    cross (b, L+N, P): a query sees latents m < own patch (its patch index for clean bytes, the
-      index of the patch starting at s for a block).
-    Returns positions (b, L+N), self mask, cross mask."""
+    cross (b, L+N, P), by rule:
+      "v1"  latents m < own patch (its patch index for clean bytes, the index of the patch
+            starting at s for a block) -- the blt-d-* models;
+      "one" exactly latent read_latent[i] (clean rows; latent_index()), and latent q-1 for a
+            block starting patch q -- the paper's rule;
+      "all" latents m <= that index.
+    Returns positions (b, L+N), self mask, cross mask, and the latent each row reads (b, L+N)."""
     b, L = patch_ids.shape
     dev = patch_ids.device
     pos, lim, own_patch = byte_positions(b, L, dev), byte_positions(b, L, dev), patch_ids
+    reads = read_latent if read_latent is not None else patch_ids - 1
     block = torch.full((b, L), -1, dtype=torch.long, device=dev)
     if blocks is not None:
         pos = torch.cat([pos, blocks.positions], 1)
         lim = torch.cat([lim, blocks.start - 1], 1)          # last visible clean position
         own_patch = torch.cat([own_patch, blocks.patch], 1)
+        reads = torch.cat([reads, blocks.patch - 1], 1)
         block = torch.cat([block, blocks.block], 1)
     j = torch.arange(L, device=dev)[None, None]               # clean keys
     see_clean = (j <= lim[:, :, None]) & (pos[:, :, None] - j < window)
@@ -406,8 +441,15 @@ def decoder_masks(patch_ids, n_latents, window, blocks=None):
         see_noisy = (block[:, :, None] == nb[:, None, :]) & (nb[:, None, :] >= 0)
         self_allowed = torch.cat([see_clean, see_noisy], 2)
     m = torch.arange(n_latents, device=dev)[None, None]
-    cross_allowed = m < own_patch[:, :, None]
-    return pos, self_allowed, cross_allowed
+    if rule == "v1":
+        cross_allowed = m < own_patch[:, :, None]
+    elif rule == "one":
+        cross_allowed = m == reads[:, :, None]
+    elif rule == "all":
+        cross_allowed = m <= reads[:, :, None]
+    else:
+        raise ValueError(f"unknown decoder latent rule {rule!r}")
+    return pos, self_allowed, cross_allowed, reads
 
 
 class LocalDecoder(nn.Module):
@@ -419,20 +461,24 @@ class LocalDecoder(nn.Module):
         super().__init__()
         loc = cfg["local"]
         self.window = loc["window"]
+        self.latent_rule = loc.get("decoder_latents", "v1")
         self.dec_tok_emb = nn.Embedding(VOCAB_SIZE, loc["dim"])
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(loc["n_decoder_layers"]))
         self.norm = RMSNorm(loc["dim"], cfg["norm_eps"])
         self.head = nn.Linear(loc["dim"], N_BYTE_LOGITS, bias=False)
 
-    def forward(self, h, latents, patch_ids, blocks=None):
+    def forward(self, h, latents, patch_ids, blocks=None, read_latent=None):
         """h (b, L, dl), latents (b, P, dg), patch_ids (b, L) -> logits (b, L+N, 256).
-        Clean row i predicts byte i+1; noisy row k predicts the byte at its own position."""
+        Clean row i predicts byte i+1; noisy row k predicts the byte at its own position.
+        read_latent (b, L): the latent each clean row reads (rules "one"/"all"; latent_index())."""
         L = h.shape[1]
         x = h if blocks is None else torch.cat([h, self.dec_tok_emb(blocks.tokens)], 1)
-        positions, self_allowed, cross_allowed = decoder_masks(patch_ids, latents.shape[1], self.window, blocks)
+        positions, self_allowed, cross_allowed, reads = decoder_masks(
+            patch_ids, latents.shape[1], self.window, blocks, self.latent_rule, read_latent)
         noisy_allowed = self_allowed[:, L:]
+        one = reads if self.latent_rule == "one" else None
         for layer in self.layers:
-            x = layer(x, positions, L, noisy_allowed, latents, cross_allowed)
+            x = layer(x, positions, L, noisy_allowed, latents, cross_allowed, one)
         return self.head(self.norm(x))
 
 
@@ -452,21 +498,26 @@ class BLT(nn.Module):
         self.apply(init_weights)
 
     @torch.no_grad()
-    def patch(self, tokens):
-        """tokens (b, L) -> is_start (b, L), using the frozen entropy model and config threshold."""
+    def patch(self, tokens, with_next=False):
+        """tokens (b, L) -> is_start (b, L), using the frozen entropy model and config threshold;
+        with_next: (b, L+1), the last column saying whether the byte after the last token starts
+        a patch (which latent the last row reads under the paper's rule)."""
         p = self.cfg["patching"]
-        return patch_starts(self.entropy_model.entropies(tokens), p["threshold"], p["max_patch_len"])
+        H = self.entropy_model.entropies_with_next(tokens) if with_next else self.entropy_model.entropies(tokens)
+        return patch_starts(H, p["threshold"], p["max_patch_len"])
 
     def forward(self, tokens, is_start, blocks=None, latent_hook=None):
-        """tokens (b, L) clean ids starting with BOS; is_start (b, L) patch starts; blocks
-        optional NoisyBlocks. Returns a dict of every component's output."""
-        patches = Patches(is_start)
+        """tokens (b, L) clean ids starting with BOS; is_start (b, L) patch starts, or (b, L+1)
+        from patch(with_next=True); blocks optional NoisyBlocks. Returns a dict of every
+        component's output."""
+        L = tokens.shape[1]
+        patches = Patches(is_start[:, :L])
         h, patch_vecs = self.local_encoder(tokens, patches)                    # (b,L,dl), (b,P,dg)
         latents = self.global_transformer(patch_vecs)                          # (b, P, dg)
         if latent_hook is not None:
             latents = latent_hook(latents)
-        logits = self.local_decoder(h, latents, patches.ids, blocks)           # (b, L+N, 256)
-        L = tokens.shape[1]
+        reads = latent_index(is_start, L)                                      # (b, L)
+        logits = self.local_decoder(h, latents, patches.ids, blocks, reads)    # (b, L+N, 256)
         return {"patches": patches, "byte_states": h, "patch_vectors": patch_vecs, "latents": latents,
                 "logits": logits[:, :L], "noisy_logits": logits[:, L:]}
 

@@ -61,7 +61,7 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True):
     """L = L_AR + L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). Returns (loss, stats dict)."""
-    patches = Patches(is_start)
+    patches = Patches(is_start[:, :tokens.shape[1]])
     blocks = diff_targets = None
     if diffusion:
         d = model.cfg["diffusion"]

@@ -33,10 +33,22 @@ def pick_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def merge(base, over):
+    """Deep merge of config dicts: over's leaves replace base's."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
 def load_config(name):
+    """A config file; one with "extends": "<name>" is that config with this file's keys merged in
+    (ablation variants are small override files)."""
     path = name if name.endswith(".json") else os.path.join(CONFIG_DIR, name + ".json")
     with open(path) as f:
-        return json.load(f)
+        cfg = json.load(f)
+    parent = cfg.pop("extends", None)
+    return merge(load_config(parent), cfg) if parent else cfg
 
 
 def lr_at(step, tc, base_lr):
@@ -140,20 +152,25 @@ def eval_windows(data, n, seq_len):
 
 
 @torch.no_grad()
-def evaluate_bpb(model, tokens, targets, batch_size, device):
-    """AR bits per byte over all positions of the given windows; also mean patch length."""
+def evaluate_bpb(model, tokens, targets, batch_size, device, latent_hook=None):
+    """AR bits per byte over all positions of the given windows; also mean patch length.
+    latent_hook=zero_latents gives the latent ablation (what the global model contributes)."""
     model.eval()
     nll, n, patch_bytes, n_patches = 0.0, 0, 0, 0
     for k in range(0, len(tokens), batch_size):
         tok, tgt = tokens[k:k + batch_size].to(device), targets[k:k + batch_size].to(device)
-        is_start = model.patch(tok)
-        out = model(tok, is_start)
+        is_start = model.patch(tok, with_next=True)
+        out = model(tok, is_start, latent_hook=latent_hook)
         nll += F.cross_entropy(out["logits"].reshape(-1, 256).float(), tgt.reshape(-1), reduction="sum").item()
         n += tgt.numel()
         patch_bytes += tok.shape[0] * (tok.shape[1] - 1)
-        n_patches += int(is_start[:, 1:].sum())
+        n_patches += int(is_start[:, 1:tok.shape[1]].sum())
     model.train()
     return nll / n / math.log(2), patch_bytes / max(1, n_patches)
+
+
+def zero_latents(latents):
+    return torch.zeros_like(latents)
 
 
 @torch.no_grad()
@@ -194,6 +211,12 @@ def main():
                     help="stop (with a checkpoint) once total main-phase training seconds reach this")
     ap.add_argument("--max-steps", type=int, default=None, help="override train.max_steps (also the cosine length)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-entropy-from", metavar="RUN_DIR",
+                    help="take the trained entropy model and threshold from another run's checkpoint "
+                         "(same entropy config) and start at the main phase")
+    ap.add_argument("--text", nargs="+", metavar="PATH",
+                    help="train on your own .txt/.md files or folders (built into <run>/data) instead of "
+                         "the config's packaged corpus")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -209,7 +232,15 @@ def main():
     rng = np.random.default_rng(tc["seed"])
     torch.manual_seed(tc["seed"])
 
-    train_data, val_data = corpus.load_split("train"), corpus.load_split("val")
+    source_set = cfg.get("data", "v1")
+    data_dir = corpus.data_dir_for(source_set)
+    if args.text:
+        data_dir, source_set = os.path.join(run.dir, "data"), "user-text"
+        if not os.path.exists(os.path.join(data_dir, "manifest.json")):
+            corpus.build(data_dir, text_paths=args.text)
+    cfg["data_dir"] = os.path.relpath(data_dir, ROOT)
+    train_data = corpus.load_split("train", data_dir, source_set)
+    val_data = corpus.load_split("val", data_dir, source_set)
     val_tokens, val_targets = eval_windows(val_data, tc["eval_windows"], tc["seq_len"])
     model = BLT(mc).to(device)
     print(f"[{name}] device {device}; params total {count_params(model)}, entropy model "
@@ -227,6 +258,18 @@ def main():
         set_rng_state(rng, state["rng"])
         st.update(state["progress"])
         print(f"[{name}] resumed: {st}", flush=True)
+    elif args.init_entropy_from:
+        src = torch.load(os.path.join(args.init_entropy_from, "ckpt.pt"), map_location=device)
+        assert src["config"]["model"]["entropy"] == mc["entropy"], "entropy configs differ"
+        assert src["progress"]["phase"] == "main", "that run's entropy model is not calibrated yet"
+        model.entropy_model.load_state_dict({k[len("entropy_model."):]: v for k, v in src["model"].items()
+                                             if k.startswith("entropy_model.")})
+        mc["patching"]["threshold"] = src["config"]["model"]["patching"]["threshold"]
+        for k in ("entropy_step", "entropy_seconds", "calibrated_mean_patch_len", "entropy_val_bpb"):
+            st[k] = src["progress"][k]
+        st["phase"] = "main"
+        st["entropy_from"] = os.path.relpath(args.init_entropy_from, ROOT)
+        print(f"[{name}] entropy model from {args.init_entropy_from}: threshold {mc['patching']['threshold']}", flush=True)
 
     stop = {"flag": False}
 
@@ -302,7 +345,7 @@ def main():
             g["lr"] = lr
         tok, tgt = sample_windows(train_data, B, L, rng)
         tok, tgt = tok.to(device), tgt.to(device)
-        is_start = model.patch(tok)
+        is_start = model.patch(tok, with_next=True)
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -316,12 +359,14 @@ def main():
             rec = {"phase": "main", "step": st["step"], "loss": loss.item(), "ar_bpb": stats["ar"] / math.log(2),
                    **{k: v for k, v in stats.items() if k != "ar"}, "lr": lr, "grad_norm": float(gnorm),
                    "bytes_per_s": tok.numel() / dt, "seconds": st["train_seconds"], "bytes_seen": st["bytes_seen"]}
-            if st["step"] % tc["eval_every"] == 0:
+            if st["step"] % tc["eval_every"] == 0 or st["step"] == tc["max_steps"]:
                 rec["val_bpb"], rec["val_mean_patch_len"] = evaluate_bpb(model, val_tokens, val_targets, B, device)
+                rec["val_bpb_without_latents"], _ = evaluate_bpb(model, val_tokens, val_targets, B, device, zero_latents)
             run.log(rec)
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
                   + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
-                  + (f" | val bpb {rec['val_bpb']:.3f}" if "val_bpb" in rec else "")
+                  + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f})"
+                     if "val_bpb" in rec else "")
                   + f" | lr {lr:.2e} | {rec['bytes_per_s']:.0f} B/s | {rec['seconds']:.0f} s", flush=True)
         if time.time() - last_ckpt > tc["checkpoint_seconds"]:
             checkpoint()

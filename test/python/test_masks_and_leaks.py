@@ -39,7 +39,7 @@ def test_mask_rules():
     ids = Patches(is_start).ids
     blocks = two_blocks()
     window = 16
-    pos, self_m, cross_m = decoder_masks(ids, 11, window, blocks)
+    pos, self_m, cross_m, _ = decoder_masks(ids, 11, window, blocks)
     self_m, cross_m = self_m[0], cross_m[0]
     # Clean rows: windowed causal over clean keys, never a noisy key.
     assert torch.equal(self_m[:L, :L], causal_window_mask(L, window, "cpu")[0])
