@@ -26,6 +26,8 @@ export interface Env {
   /** Comma-separated base URLs of GPU-pool workers, e.g. "https://gpu1.example.com,https://gpu2.example.com". */
   POOL_ENDPOINTS?: string;
   EDGE_MAX_REQUEST_BYTES?: string;
+  /** A secret shared with the pool workers (their --secret), sent as x-pool-secret on every request to them. */
+  POOL_SECRET?: string;
   MAX_CONCURRENT_DECODES?: string;
   MAX_BODY_BYTES?: string;
   MAX_PROMPT_BYTES?: string;
@@ -104,7 +106,7 @@ function build(env: Env): Hono {
   const ready = () => (loading ??= loadBundled().then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
   const local = new LocalBackend(engines);
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const pool = endpoints.length ? new PoolBackend({ endpoints }) : null;
+  const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
   const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "blt-s";
   const app = createApp({

@@ -1,16 +1,45 @@
-// The GPU pool: remote workers that speak the decoding protocol over HTTP + SSE (wire.ts). Health is polled
-// lazily (at most every healthTtlMs, with a short timeout); a request goes to the least busy healthy worker that
-// serves its model and mode, and moves to the next one if the connection fails before any byte was streamed.
-// Once bytes have been sent, a failure is reported as an error event: output is never replayed or revised.
+// The GPU pool: remote workers that speak the decoding protocol over HTTP + SSE (wire.ts), each treated as an
+// untrusted peer. Health is polled lazily (at most every healthTtlMs, with a timeout and a size cap); a request
+// goes to the least busy healthy worker that serves its model and mode. Every attempt has deadlines (response
+// headers, first event, between events, whole stream), no redirects, an event-size cap, a byte cap at the
+// request's maxNewBytes and strict event checks; a worker that breaks any of them is marked down. Before any
+// byte was streamed the request moves on to the next worker; after, the stream ends with one error event:
+// output is never replayed or revised. Clients see generic messages; the details go to the log.
 import type { DecodeBackend, DecodeEvent, DecodeRequest } from "../protocol.ts";
-import { decodeEvent, encodeRequest, sseData, WIRE_VERSION, type WorkerHealth } from "./wire.ts";
+import { readTextCapped, sseData } from "./sse.ts";
+import { decodeEvent, decodeHealth, encodeRequest, type WorkerHealth } from "./wire.ts";
+
+export interface PoolTimeouts {
+  /** Until the worker's response headers. */
+  connectMs: number;
+  /** From the headers to the first event. */
+  firstEventMs: number;
+  /** Between two events. */
+  idleMs: number;
+  /** The whole stream. */
+  streamMs: number;
+}
 
 export interface PoolOptions {
   endpoints: string[];
   healthTtlMs?: number;
   healthTimeoutMs?: number;
+  timeouts?: Partial<PoolTimeouts>;
+  /** Largest SSE event (its data, in characters) a worker may send. */
+  maxEventChars?: number;
+  /** Sent as `x-pool-secret` on every request to a worker (the worker's --secret). */
+  secret?: string;
   fetch?: typeof fetch;
+  /** Where the details of a worker's failures go (default console.warn). */
+  log?: (message: string) => void;
 }
+
+const DEFAULT_TIMEOUTS: PoolTimeouts = { connectMs: 5_000, firstEventMs: 15_000, idleMs: 15_000, streamMs: 120_000 };
+const MAX_HEALTH_BYTES = 16 * 1024;
+
+/** What the client may be told when a worker refuses a request (400): the field, if it is one of these. */
+const KNOWN_PARAMS = new Set(["prompt", "max_new_bytes", "mode", "block_size", "threshold", "entropy_bound",
+  "max_steps_per_block", "draft_length", "temperature", "top_p", "top_k", "seed", "stop"]);
 
 interface Endpoint {
   url: string;
@@ -20,30 +49,41 @@ interface Endpoint {
   open: number;
 }
 
+/** A worker broke the protocol or a limit (logged, never shown to clients). */
+class WorkerFault extends Error {}
+
 export class PoolBackend implements DecodeBackend {
   readonly name = "pool";
   private readonly endpoints: Endpoint[];
   private readonly ttlMs: number;
-  private readonly timeoutMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly timeouts: PoolTimeouts;
+  private readonly maxEventChars: number;
+  private readonly headers: Record<string, string>;
   private readonly fetch: typeof fetch;
+  private readonly log: (message: string) => void;
 
   constructor(o: PoolOptions) {
     this.endpoints = o.endpoints.map((url) => ({ url: url.replace(/\/+$/, ""), health: null, checkedAt: -Infinity, open: 0 }));
     this.ttlMs = o.healthTtlMs ?? 2000;
-    this.timeoutMs = o.healthTimeoutMs ?? 1500;
+    this.healthTimeoutMs = o.healthTimeoutMs ?? 1500;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...o.timeouts };
+    this.maxEventChars = o.maxEventChars ?? 64 * 1024;
+    this.headers = o.secret ? { "x-pool-secret": o.secret } : {};
     this.fetch = o.fetch ?? ((input, init) => fetch(input, init));
+    this.log = o.log ?? ((m) => console.warn(m));
   }
 
   get configured(): boolean { return this.endpoints.length > 0; }
 
-  /** Refreshes stale health entries (all at once, each with a timeout). */
+  /** Refreshes stale health entries (all at once, each with a timeout and a size cap). */
   async refresh(force = false): Promise<void> {
     const now = Date.now();
     await Promise.all(this.endpoints.filter((e) => force || now - e.checkedAt > this.ttlMs).map(async (e) => {
       try {
-        const r = await this.fetch(`${e.url}/health`, { signal: AbortSignal.timeout(this.timeoutMs) });
-        const h = (await r.json()) as WorkerHealth;
-        e.health = r.ok && h.version === WIRE_VERSION && h.status === "ok" ? h : null;
+        const r = await this.fetch(`${e.url}/health`, { headers: this.headers, redirect: "manual", signal: AbortSignal.timeout(this.healthTimeoutMs) });
+        const text = await readTextCapped(r.body, MAX_HEALTH_BYTES);
+        e.health = r.status === 200 ? decodeHealth(JSON.parse(text)) : null;
       } catch {
         e.health = null;
       }
@@ -67,50 +107,114 @@ export class PoolBackend implements DecodeBackend {
     return this.endpoints.filter((e) => e.health?.models.includes(r.model) && e.health.modes.includes(r.mode)).sort((a, b) => load(a) - load(b));
   }
 
+  private markDown(e: Endpoint, why: string): void {
+    e.health = null; // presumed down until the next check
+    e.checkedAt = Date.now();
+    this.log(`GPU pool worker ${e.url} marked down: ${why}`);
+  }
+
   async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
     await this.refresh();
-    const tried: string[] = [];
     const candidates = this.candidates(r);
     if (!candidates.length && this.endpoints.some((e) => e.health?.models.includes(r.model))) {
       yield { type: "error", code: "unsupported_mode", param: "mode", message: `the GPU pool serves ${JSON.stringify(r.model)} but not in mode ${r.mode}` };
       return;
     }
     for (const e of candidates) {
-      let sentBytes = false;
+      const attempt = new Attempt(this.timeouts, signal);
+      let sentBytes = 0;
       e.open++;
       try {
+        attempt.arm("connectMs");
         const res = await this.fetch(`${e.url}/v1/decode`, {
-          method: "POST", headers: { "content-type": "application/json" }, body: encodeRequest(r), signal,
+          method: "POST", headers: { "content-type": "application/json", ...this.headers }, body: encodeRequest(r), redirect: "manual", signal: attempt.signal,
         });
-        if (res.status === 503 || res.status === 429) { tried.push(`${e.url}: busy`); await res.body?.cancel(); continue; }
-        if (!res.ok || !res.body) {
-          const err = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string; param?: string } } | null;
-          yield { type: "error", code: err?.error?.code ?? "backend_failed", message: err?.error?.message ?? `pool worker answered HTTP ${res.status}`, ...(err?.error?.param ? { param: err.error.param } : {}) };
+        if (res.status === 503 || res.status === 429) { await res.body?.cancel(); continue; } // busy: the next worker
+        if (res.status === 400) {
+          const param = await this.refusedParam(res);
+          yield { type: "error", code: "invalid_request", message: `the GPU pool worker refused the request${param ? ` (${param})` : ""}`, ...(param ? { param } : {}) };
           return;
         }
-        for await (const data of sseData(res.body)) {
-          const ev = decodeEvent(data);
-          if (ev.type === "bytes") sentBytes = true;
-          yield ev;
-          if (ev.type !== "bytes") return;
+        if (res.status !== 200 || !res.body || !res.headers.get("content-type")?.startsWith("text/event-stream")) {
+          await res.body?.cancel();
+          throw new WorkerFault(`answered HTTP ${res.status} ${res.headers.get("content-type") ?? ""}`);
         }
-        throw new Error("the stream ended before the request finished");
+        attempt.arm("firstEventMs");
+        for await (const data of sseData(res.body, this.maxEventChars)) {
+          attempt.arm("idleMs");
+          const ev = decodeEvent(data);
+          if (ev.type === "error") throw new WorkerFault(`error event ${ev.code}: ${ev.message}`);
+          if (ev.type === "done") {
+            const s = ev.stats;
+            if (s.mode !== r.mode || s.promptBytes !== r.prompt.length || s.generatedBytes !== sentBytes) {
+              throw new WorkerFault(`stats that do not match the request or the stream (${s.mode}, ${s.promptBytes} + ${s.generatedBytes} bytes; streamed ${sentBytes})`);
+            }
+            yield ev;
+            return;
+          }
+          if (sentBytes + ev.bytes.length > r.maxNewBytes) throw new WorkerFault(`more than the ${r.maxNewBytes} bytes asked for`);
+          sentBytes += ev.bytes.length;
+          yield ev;
+        }
+        throw new WorkerFault("the stream ended before the request finished");
       } catch (err) {
         if (signal?.aborted) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
-        e.health = null; // presumed down until the next check
-        e.checkedAt = Date.now();
-        const why = `${e.url}: ${(err as Error).message}`;
-        if (sentBytes) { yield { type: "error", code: "backend_failed", message: `the pool worker failed mid-stream (${why})` }; return; }
-        tried.push(why);
+        this.markDown(e, attempt.timedOut ?? (err as Error).message ?? String(err));
+        if (sentBytes) { yield { type: "error", code: "backend_failed", message: "the GPU pool worker failed mid-stream" }; return; }
       } finally {
+        attempt.stop();
         e.open--;
       }
     }
-    const up = this.endpoints.some((e) => e.health);
-    const message = tried.length
-      ? `no GPU pool worker could take the request for model ${JSON.stringify(r.model)} (${tried.join("; ")})`
-      : up ? `no healthy GPU pool worker serves model ${JSON.stringify(r.model)} in mode ${r.mode}`
-        : `no GPU pool worker is up (${this.endpoints.length} configured)`;
+    const message = this.endpoints.some((e) => e.health)
+      ? `no GPU pool worker could take the request for model ${JSON.stringify(r.model)}; retry shortly`
+      : "no GPU pool worker is up; retry shortly";
     yield { type: "error", code: "unavailable", message };
+  }
+
+  /** The field a worker's 400 names, when it is one this API knows (its message is not passed on). */
+  private async refusedParam(res: Response): Promise<string | undefined> {
+    try {
+      const o = JSON.parse(await readTextCapped(res.body, MAX_HEALTH_BYTES)) as { error?: { param?: unknown } };
+      const p = o?.error?.param;
+      return typeof p === "string" && KNOWN_PARAMS.has(p) ? p : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** One try at one worker: its abort signal (the client's too) and the deadline of the phase it is in. */
+class Attempt {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly streamTimer: ReturnType<typeof setTimeout>;
+  private readonly onAbort = () => this.controller.abort();
+  /** Which deadline passed, if one did. */
+  timedOut: string | undefined;
+
+  constructor(private readonly timeouts: PoolTimeouts, private readonly client?: AbortSignal) {
+    client?.addEventListener("abort", this.onAbort);
+    if (client?.aborted) this.controller.abort();
+    this.streamTimer = setTimeout(() => this.expire("streamMs"), timeouts.streamMs);
+  }
+
+  get signal(): AbortSignal { return this.controller.signal; }
+
+  /** Starts the deadline of a phase (replacing the previous phase's). */
+  arm(phase: Exclude<keyof PoolTimeouts, "streamMs">): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.expire(phase), this.timeouts[phase]);
+  }
+
+  private expire(phase: keyof PoolTimeouts): void {
+    this.timedOut = `no answer within ${phase} = ${this.timeouts[phase]}`;
+    this.controller.abort();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.streamTimer);
+    this.client?.removeEventListener("abort", this.onAbort);
   }
 }

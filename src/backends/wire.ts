@@ -1,7 +1,7 @@
 // The decoding protocol on the wire between the edge and a GPU-pool worker, version 1 (README, "GPU pool").
 // POST <worker>/v1/decode {"version":1,"request":{…}} answers text/event-stream whose events carry DecodeEvents
 // as JSON with bytes in base64; GET <worker>/health describes the worker. Versioned so edge and pool deploy apart.
-import type { DecodeEvent, DecodeRequest, DecodeStats } from "../protocol.ts";
+import { DECODE_MODES, type DecodeEvent, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 
 export const WIRE_VERSION = 1;
 
@@ -33,42 +33,57 @@ export function encodeRequest(r: DecodeRequest): string {
   return JSON.stringify({ version: WIRE_VERSION, request: { ...rest, promptBase64: toBase64(prompt), stopBase64: stop.map(toBase64) } });
 }
 
-/** One SSE event's data as a DecodeEvent; throws on anything malformed or of another version. */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const amount = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
+
+/** A worker's stats, checked field by field and copied (nothing else a worker sends reaches a client). */
+function decodeStats(o: unknown): DecodeStats | null {
+  if (!isObject(o) || !isObject(o.passes) || !DECODE_MODES.includes(o.mode as DecodeMode)) return null;
+  const p = o.passes;
+  if (![p.entropy, p.encoder, p.global, p.decoder, o.promptBytes, o.generatedBytes, o.draftedBytes, o.acceptedBytes].every(count)) return null;
+  if (![o.estBytesMoved, o.wallMs, o.prefillMs].every(amount)) return null;
+  return {
+    mode: o.mode as DecodeMode, promptBytes: o.promptBytes as number, generatedBytes: o.generatedBytes as number,
+    passes: { entropy: p.entropy as number, encoder: p.encoder as number, global: p.global as number, decoder: p.decoder as number },
+    draftedBytes: o.draftedBytes as number, acceptedBytes: o.acceptedBytes as number, estBytesMoved: o.estBytesMoved as number,
+    wallMs: o.wallMs as number, prefillMs: o.prefillMs as number,
+  };
+}
+
+/**
+ * One SSE event's data as a DecodeEvent, checked strictly: the version, the type, and every field's type (stats
+ * field by field). Throws on anything malformed or of another version; a worker's error code and message are
+ * kept for logs, and the caller decides what a client sees.
+ */
 export function decodeEvent(data: string): DecodeEvent {
-  const o = JSON.parse(data) as Record<string, unknown>;
-  if (o.version !== WIRE_VERSION) throw new Error(`pool worker speaks wire version ${JSON.stringify(o.version)}, not ${WIRE_VERSION}`);
+  let o: unknown;
+  try { o = JSON.parse(data); } catch { throw new Error("a pool event that is not JSON"); }
+  if (!isObject(o)) throw new Error("a pool event that is not a JSON object");
+  if (o.version !== WIRE_VERSION) throw new Error(`pool worker speaks wire version ${JSON.stringify(o.version)?.slice(0, 20)}, not ${WIRE_VERSION}`);
   switch (o.type) {
     case "bytes":
       if (typeof o.bytesBase64 !== "string") break;
-      return { type: "bytes", bytes: fromBase64(o.bytesBase64) };
-    case "done":
-      if (o.finishReason !== "stop" && o.finishReason !== "length") break;
-      return { type: "done", finishReason: o.finishReason, stats: o.stats as DecodeStats };
+      try { return { type: "bytes", bytes: fromBase64(o.bytesBase64) }; } catch { break; }
+    case "done": {
+      const stats = decodeStats(o.stats);
+      if ((o.finishReason !== "stop" && o.finishReason !== "length") || !stats) break;
+      return { type: "done", finishReason: o.finishReason, stats };
+    }
     case "error":
-      return { type: "error", code: String(o.code), message: String(o.message), ...(typeof o.param === "string" ? { param: o.param } : {}) };
+      if (typeof o.code !== "string" || typeof o.message !== "string") break;
+      return { type: "error", code: o.code.slice(0, 64), message: o.message.slice(0, 500) };
   }
-  throw new Error(`malformed pool event: ${data.slice(0, 200)}`);
+  throw new Error(`malformed pool event of type ${JSON.stringify(o.type)?.slice(0, 20)}`);
 }
 
-/** Splits an SSE byte stream into the `data` of each event (multi-line data joined by newlines). */
-export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.getReader();
-  const text = new TextDecoder();
-  let buf = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += text.decode(value, { stream: true }).replaceAll("\r\n", "\n");
-      let cut: number;
-      while ((cut = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, cut);
-        buf = buf.slice(cut + 2);
-        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, ""));
-        if (data.length) yield data.join("\n");
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
+/** A worker's /health answer, checked; null unless it is well-formed, of this version and "ok". */
+export function decodeHealth(o: unknown): WorkerHealth | null {
+  if (!isObject(o) || o.version !== WIRE_VERSION || o.status !== "ok" || !count(o.busy) || !count(o.capacity)) return null;
+  const names = (v: unknown) => Array.isArray(v) && v.length <= 64 && v.every((x) => typeof x === "string" && x.length <= 128);
+  if (!names(o.models) || !names(o.modes)) return null;
+  const modes = (o.modes as string[]).filter((m) => DECODE_MODES.includes(m as DecodeMode));
+  return { version: WIRE_VERSION, status: "ok", models: [...(o.models as string[])], modes, busy: o.busy, capacity: o.capacity };
 }
+
+export { sseData } from "./sse.ts";
