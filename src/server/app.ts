@@ -1,5 +1,5 @@
-// createApp: the Hono app of the OpenAI-compatible API. Middleware runs CORS → body limit → API key → rate
-// limit; routes serve /health, /v1/models, /v1/chat/completions and /v1/completions. Runtime-agnostic: the
+// createApp: the Hono app of the OpenAI-compatible API. Middleware runs CORS → body limit → rate limit → API
+// key; routes serve /health, /v1/models, /v1/chat/completions and /v1/completions. Runtime-agnostic: the
 // Worker (worker.ts) and the Node tests compose it with their own backends.
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -35,6 +35,11 @@ function sameKey(a: string, b: string): boolean {
   return diff === 0;
 }
 
+function bearer(c: Context): string {
+  const auth = c.req.header("authorization") ?? "";
+  return auth.startsWith("Bearer ") ? auth.slice(7).trim() : "";
+}
+
 export function createApp(s: Services): Hono {
   const app = new Hono();
   let active = 0;
@@ -54,8 +59,10 @@ export function createApp(s: Services): Hono {
 
   app.use("*", cors({ origin: "*", exposeHeaders: ["retry-after", "x-should-retry"], maxAge: 86400 }));
 
+  // pool workers' URLs only for a caller holding the API key (never when the API is open)
   app.get("/health", async (c) => {
-    const pool = s.router.poolStatus();
+    const withUrls = s.apiKey !== undefined && sameKey(bearer(c), s.apiKey);
+    const pool = s.router.poolStatus().map(({ url, ...rest }) => (withUrls ? { url, ...rest } : rest));
     if (!s.isReady()) {
       s.ready().catch(() => {});
       return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
@@ -69,16 +76,17 @@ export function createApp(s: Services): Hono {
   }));
   app.use("/v1/*", async (c, next) => {
     if (c.req.method === "OPTIONS") return next();
-    const auth = c.req.header("authorization") ?? "";
-    const token = auth.startsWith("Bearer ") ? auth.slice(7).trim() : "";
-    if (s.apiKey && !sameKey(token, s.apiKey)) {
-      throw new ApiError({ status: 401, code: "invalid_api_key", message: token ? "the API key is not valid" : "missing API key: send Authorization: Bearer <key>" });
-    }
+    const token = bearer(c);
+    const keyOk = s.apiKey !== undefined && sameKey(token, s.apiKey);
+    // keyed by the API key only when it is the right one; otherwise by client IP, failed attempts included
     if (s.rateLimiter) {
-      const key = token || c.req.header("cf-connecting-ip") || "anonymous";
+      const key = keyOk ? token : `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`;
       if (!(await s.rateLimiter.limit({ key })).success) {
-        throw new ApiError({ status: 429, code: "rate_limit_exceeded", retryAfterS: 10, message: "rate limit reached for this key; slow down" });
+        throw new ApiError({ status: 429, code: "rate_limit_exceeded", retryAfterS: 10, message: "rate limit reached; slow down" });
       }
+    }
+    if (s.apiKey && !keyOk) {
+      throw new ApiError({ status: 401, code: "invalid_api_key", message: token ? "the API key is not valid" : "missing API key: send Authorization: Bearer <key>" });
     }
     await s.ready();
     return next();

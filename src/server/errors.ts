@@ -54,15 +54,21 @@ const STATUS_OF_CODE: Record<string, number> = {
   unsupported_mode: 400,
   unsupported_version: 400,
   model_not_found: 404,
-  busy: 429,
   unavailable: 503,
   cancelled: 499,
 };
 
-/** Maps a backend's error event to the error the client sees. */
+/**
+ * Maps a backend's error event to the error the client sees. A code this table does not know is a backend
+ * failure: 502 with a generic message (the details go to the log), never the backend's own code or text.
+ */
 export function fromDecodeError(e: { code: string; message: string; param?: string }): ApiError {
-  const status = STATUS_OF_CODE[e.code] ?? 502;
-  const retryAfterS = status === 503 || status === 429 ? 1 : undefined;
+  const status = STATUS_OF_CODE[e.code];
+  if (status === undefined) {
+    console.error(`backend error ${e.code}: ${e.message}`);
+    return new ApiError({ status: 502, code: "backend_failed", message: "the decoding backend failed; retry shortly" });
+  }
+  const retryAfterS = status === 503 ? 1 : undefined;
   return new ApiError({ status, message: e.message, code: e.code, param: e.param ?? null, retryAfterS });
 }
 
@@ -74,9 +80,9 @@ export function errorResponse(err: ApiError, extraHeaders: Record<string, string
   return new Response(JSON.stringify(err.body()), { status: err.status, headers });
 }
 
-/** Anything thrown that is not an ApiError becomes a 500 that names no internals beyond the message. */
+/** Anything thrown that is not an ApiError becomes a 500 with a generic message; the details go to the log. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  return new ApiError({ status: 500, message: `internal error: ${message}`, code: "internal_error" });
+  console.error("internal error:", e);
+  return new ApiError({ status: 500, message: "internal error", code: "internal_error" });
 }
