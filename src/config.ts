@@ -20,6 +20,14 @@ export interface TransformerShape {
   window: number;
 }
 
+/**
+ * Which latents a decoder row reads (docs/model.md §8). Row i predicts x(i+1); its read index r(i) is, for
+ * "one" and "all" (the paper's rule, fast-blt.md §1), the patch just before the patch containing x(i+1): the
+ * previous patch's latent inside a patch, its own patch's at a patch's last byte. "one" reads latent r(i)
+ * alone, "all" latents 0..r(i). "v1" (the blt-d-* models) reads latents 0..r(i) with r(i) = own patch − 1.
+ */
+export type DecoderLatents = "v1" | "one" | "all";
+
 export interface ModelConfig {
   normEps: number;
   ropeBase: number;
@@ -29,6 +37,7 @@ export interface ModelConfig {
   ngram: { sizes: number[]; tableSizes: number[] };
   encoder: TransformerShape;
   decoder: TransformerShape;
+  decoderLatents: DecoderLatents;
   pooling: { nHeads: number; headDim: number };
   global: TransformerShape;
   diffusion: { enabled: boolean; blockSizes: number[]; defaultBlockSize: number };
@@ -93,6 +102,10 @@ export function parseModelConfig(json: unknown): ModelConfig {
   const localWindow = int(local, "window", "local");
   const poolHeads = int(pooling, "n_heads", "pooling");
   const localDim = int(local, "dim", "local");
+  const decoderLatents = local.decoder_latents ?? "v1";
+  if (decoderLatents !== "v1" && decoderLatents !== "one" && decoderLatents !== "all") {
+    throw new ConfigError(`config.local.decoder_latents: expected "v1", "one" or "all", got ${JSON.stringify(decoderLatents)}`);
+  }
 
   const config: ModelConfig = {
     normEps: num(c, "norm_eps", "(root)"),
@@ -103,6 +116,7 @@ export function parseModelConfig(json: unknown): ModelConfig {
     ngram: { sizes, tableSizes },
     encoder: transformer(local, "local", int(local, "n_encoder_layers", "local"), localWindow),
     decoder: transformer(local, "local", int(local, "n_decoder_layers", "local"), localWindow),
+    decoderLatents,
     pooling: { nHeads: poolHeads, headDim: heads(localDim, poolHeads, "pooling") },
     global: transformer(glob, "global", int(glob, "n_layers", "global"), Infinity),
     diffusion: {

@@ -27,6 +27,11 @@ export interface ModeKnobs {
   maxStepsPerBlock: number;
   /** BLT-S draft length k. */
   draftLength: number;
+  /**
+   * How BLT-D commits a filled block: "entropy" (default; the paper's Algorithm 1, the block re-patched by the
+   * entropy model) or "block" (the block as one patch, a named variant measured beside it).
+   */
+  blockCommit?: "entropy" | "block";
 }
 
 export interface DecodeRequest {

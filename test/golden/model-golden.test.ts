@@ -77,13 +77,15 @@ describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => 
       expectClose(vectors, g(p + "patch_vectors"), `${p}patch_vectors`);
       expectClose(a.f32(model.latents, P * dg), g(p + "latents"), `${p}latents`);
 
-      // decoder over clean rows
-      const patchOf = new Int32Array(L);
-      for (let j = 0; j < P; j++) patchOf.fill(j, starts[j]);
+      // decoder over clean rows, each reading the latents its read index gives (golden files before the paper's
+      // rule have no latent_reads: v1 rows read latents 0..own patch − 1)
+      const reads = new Int32Array(L);
+      if (golden.tensors.has(p + "latent_reads")) reads.set(gi(p + "latent_reads"));
+      else for (let j = 0; j < P; j++) reads.fill(j - 1, starts[j]);
       const logits = new Float32Array(L * 256);
       for (let pos0 = 0; pos0 < L; pos0 += MAX_ROWS) {
         const m = Math.min(MAX_ROWS, L - pos0);
-        model.decoderForward(pos0, m, patchOf.subarray(pos0, pos0 + m));
+        model.decoderForward(pos0, m, reads.subarray(pos0, pos0 + m));
         logits.set(await model.readLogits(m), pos0 * 256);
       }
       expectClose(logits, g(p + "logits"), `${p}logits`);

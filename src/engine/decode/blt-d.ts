@@ -1,5 +1,5 @@
 // BLT-D (fast-blt.md §3): the encoder and the global model run once per block; the block is filled by a few
-// parallel decoder passes (denoise.ts) and committed as the next patch.
+// parallel decoder passes (denoise.ts) and committed, re-patched by the entropy model (Algorithm 1).
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { fillBlock } from "./denoise.ts";
 
@@ -11,9 +11,10 @@ export async function* decodeBltD(c: ModeContext): ModeGenerator {
     const q = c.seq.closePatch();
     // fill the block by diffusion
     await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
-    // commit it as patch q: one encoder pass (its decoder rows ride in the next block's first pass)
+    // commit it (Algorithm 1: re-patched by one batched entropy pass, the last patch forced to end here), one
+    // encoder pass; its decoder rows ride in the next block's first pass
     const bytes = s.ids.subarray(0, B);
-    c.seq.appendBlock(bytes);
+    await c.seq.appendBlock(bytes, c.knobs.blockCommit ?? "entropy");
     for (let k = 0; k < B; k++) s.out[k] = bytes[k];
     yield s.out.subarray(0, B);
   }

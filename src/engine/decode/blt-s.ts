@@ -6,14 +6,15 @@ import { verifyAndAccept } from "./speculate.ts";
 
 export async function* decodeBltS(c: ModeContext): ModeGenerator {
   const seq = c.seq, m = seq.model, { ids, drafts, tok } = c.scratch;
-  const open = new Int32Array(1);
+  const open = new Int32Array(1); // the read index of every drafted row
   while (c.budget() > 0 && seq.room > 0) {
     const k = Math.min(c.knobs.draftLength, c.budget(), seq.room);
     // a draft is made only where its worst case fits the work budget
     if (k < 2 || !seq.nextStartsPatch() || !c.work.takeDraft(k)) { yield await decodeArStep(c); continue; }
-    // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the stale latents
+    // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the newest latent it has
+    // (past the next patch boundary that latent is stale: verification catches it)
     const n0 = seq.n;
-    open[0] = seq.starts.length - 1;
+    open[0] = seq.draftRead();
     ids[0] = c.sampler.pick(seq.nextLogits, drafts.subarray(0, 256));
     for (let i = 1; i < k; i++) {
       const pos = n0 + i - 1;

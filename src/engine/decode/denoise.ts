@@ -6,7 +6,7 @@ import type { ModeContext } from "./context.ts";
 import { confidenceInto } from "./context.ts";
 
 /**
- * Fills a block of B bytes starting at the sequence end, whose cross-attention reads latents 0..q−1.
+ * Fills a block of B bytes starting at the sequence end, the start of patch q (its rows read latent q−1).
  * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
  * from in scratch.drafts (B × 256). Returns the number of decoder passes.
  */
@@ -16,7 +16,8 @@ export async function fillBlock(c: ModeContext, q: number, B: number, threshold:
   let masked = B, passes = 0;
   while (masked > 0) {
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
-    const rows = m.decoderBlock(s, q, ids.subarray(0, B), c.seq.pendingCleanRows);
+    const pending = c.seq.pendingCleanRows;
+    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.readOf.subarray(s - pending, s));
     c.seq.pendingCleanRows = 0;
     passes++;
     const logits = await m.readLogits(B, rows);

@@ -12,6 +12,8 @@ export class Sequence {
   readonly starts: number[] = [];
   /** Patch index of every committed position. */
   readonly patchOf: Int32Array;
+  /** The latent read index of every committed decoder row (config.ts DecoderLatents). */
+  readonly readOf: Int32Array;
   /** Patches 0..nLatents−1 have latents (and the decoder's cross-attention keys for them). */
   nLatents = 0;
   /** End position of the bytes each latent was pooled from (a truncation inside a patch invalidates it). */
@@ -26,6 +28,7 @@ export class Sequence {
 
   constructor(readonly model: BltModel) {
     this.patchOf = new Int32Array(model.ctx);
+    this.readOf = new Int32Array(model.ctx);
     this.entropyAt = new Float32Array(model.ctx + 1);
     this.rowLogits = new Float32Array(model.ctx * VOCAB_OUT);
   }
@@ -69,10 +72,16 @@ export class Sequence {
         if (pos === 0 || startsPatch(pos, this.entropyAt[pos], curLen, threshold, maxPatchLen)) this.starts.push(pos);
         this.patchOf[pos] = this.starts.length - 1;
       }
-      const e0 = Math.min(Math.max(pos0, encodedUpTo), pos0 + rows);
-      if (e0 < pos0 + rows) m.encoderForward(e0, pos0 + rows - e0);
-      this.latentsUpTo(this.starts.length - 1, pos0 + rows);
-      m.decoderForward(pos0, rows, this.patchOf.subarray(pos0, pos0 + rows));
+      // which latent each row reads; the paper's rule needs a patch's latent at its last byte, so a patch the
+      // next byte closes gets its latent (pooling + global) before the decoder rows run
+      const end = pos0 + rows;
+      for (let pos = pos0; pos < end; pos++) {
+        this.readOf[pos] = this.readIndex(pos, pos + 1 < end ? this.patchOf[pos + 1] !== this.patchOf[pos] : this.startsAt(end));
+      }
+      const e0 = Math.min(Math.max(pos0, encodedUpTo), end);
+      if (e0 < end) m.encoderForward(e0, end - e0);
+      this.latentsUpTo(this.readOf[end - 1] + 1, end);
+      m.decoderForward(pos0, rows, this.readOf.subarray(pos0, end));
       this.rowLogits.set(await m.readLogits(rows), pos0 * VOCAB_OUT);
       this.n = pos0 + rows;
     }
@@ -97,9 +106,28 @@ export class Sequence {
 
   /** Whether the byte at position n starts a new patch under entropy patching. */
   nextStartsPatch(): boolean {
+    return this.startsAt(this.n);
+  }
+
+  /** Whether a byte at position `pos` (just past the committed or the just-patched bytes) starts a patch. */
+  private startsAt(pos: number): boolean {
     const last = this.starts.length - 1;
     const { threshold, maxPatchLen } = this.model.config.patching;
-    return startsPatch(this.n, this.entropyAt[this.n], this.n - this.starts[last], threshold, maxPatchLen);
+    return startsPatch(pos, this.entropyAt[pos], pos - this.starts[last], threshold, maxPatchLen);
+  }
+
+  /**
+   * The latent read index of row pos, whose next byte starts a patch or not (config.ts DecoderLatents): the
+   * paper's rule reads the patch just before the one holding x(pos+1); v1 the patch before the row's own.
+   */
+  readIndex(pos: number, nextStarts: boolean): number {
+    const own = this.patchOf[pos];
+    return this.model.config.decoderLatents === "v1" ? own - 1 : own + (nextStarts ? 1 : 0) - 1;
+  }
+
+  /** The read index the decoder uses for bytes drafted past position n (BLT-S): the newest latent it has. */
+  draftRead(): number {
+    return this.model.config.decoderLatents === "v1" ? this.starts.length - 2 : this.starts.length - 1;
   }
 
   /** Rolls back to the first n tokens (caches are slot-indexed: later slots are simply overwritten). */
@@ -110,30 +138,58 @@ export class Sequence {
     while (this.nLatents > 0 && this.latentEnd[this.nLatents - 1] > n) this.nLatents--;
   }
 
-  // --- BLT-D: blocks become patches -------------------------------------------------------------------
+  // --- BLT-D: committing blocks ------------------------------------------------------------------------
 
-  /** Closes the open patch (forces a boundary at n) and computes its latent; returns the next patch index. */
+  /**
+   * Closes the open patch (forces a boundary at n) and computes every missing latent; returns the next patch
+   * index. Under the paper's rule the row before the boundary now ends its patch, so it reads its own patch's
+   * latent: if it read another, it is re-run in the next block's first pass (pendingCleanRows).
+   */
   closePatch(): number {
+    const last = this.n - 1;
+    if (last >= 0) {
+      const read = this.readIndex(last, true);
+      if (this.readOf[last] !== read) { this.readOf[last] = read; this.pendingCleanRows = Math.max(this.pendingCleanRows, 1); }
+    }
     this.latentsUpTo(this.starts.length);
     return this.starts.length;
   }
 
   /**
-   * Commits a filled block at positions n.. as the new patch (after closePatch): one encoder pass over its
-   * bytes. Its decoder rows run together with the next block's first denoising pass (pendingCleanRows).
+   * Commits a filled block at positions n.. (after closePatch, so n starts a patch). "entropy" (the paper's
+   * Algorithm 1): one batched entropy-model pass re-patches the block's bytes, so patches follow the entropy
+   * model inside it; only the final patch is forced to end at the block's end. "block": the whole block is one
+   * patch (a named variant; the global model never saw such patches in training). Then one encoder pass; the
+   * block's decoder rows ride in the next block's first denoising pass (pendingCleanRows).
    */
-  appendBlock(ids: ArrayLike<number>): void {
-    const m = this.model, rows = ids.length, pos0 = this.n;
-    if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
+  async appendBlock(ids: ArrayLike<number>, commit: BlockCommit = "entropy"): Promise<void> {
+    const m = this.model, rows = ids.length, pos0 = this.n, end = pos0 + rows;
+    if (end > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
     for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
     m.setTokens(pos0, this.ids.subarray(0, rows));
     this.starts.push(pos0);
-    this.patchOf.fill(this.starts.length - 1, pos0, pos0 + rows);
+    if (commit === "entropy") {
+      const { threshold, maxPatchLen } = m.config.patching;
+      m.entropyForward(pos0, rows);
+      const ent = await m.readLogits(rows);
+      for (let i = 0; i < rows; i++) this.entropyAt[pos0 + i + 1] = entropyNats(ent, i * VOCAB_OUT);
+      this.patchOf[pos0] = this.starts.length - 1;
+      for (let pos = pos0 + 1; pos < end; pos++) {
+        if (startsPatch(pos, this.entropyAt[pos], pos - this.starts[this.starts.length - 1], threshold, maxPatchLen)) this.starts.push(pos);
+        this.patchOf[pos] = this.starts.length - 1;
+      }
+    } else {
+      this.patchOf.fill(this.starts.length - 1, pos0, end);
+    }
+    for (let pos = pos0; pos < end; pos++) this.readOf[pos] = this.readIndex(pos, pos + 1 === end || this.patchOf[pos + 1] !== this.patchOf[pos]);
     m.encoderForward(pos0, rows);
-    this.n = pos0 + rows;
-    this.pendingCleanRows = rows;
+    this.n = end;
+    this.pendingCleanRows = Math.min(this.pendingCleanRows + rows, end);
   }
 
-  /** Decoder rows of the last committed block not yet in the decoder's cache (BLT-D). */
+  /** Decoder rows at the end of the committed text not yet in the decoder's cache (BLT-D). */
   pendingCleanRows = 0;
 }
+
+/** How BLT-D commits a filled block: re-patched by the entropy model (Algorithm 1) or as one patch. */
+export type BlockCommit = "entropy" | "block";

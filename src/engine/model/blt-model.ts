@@ -56,7 +56,7 @@ export class BltModel {
   /** Logits of the last entropy or decoder call, (rows, 256). */
   readonly logits: Ptr;
   private readonly ids: Ptr; private readonly pos: Ptr; private readonly lo: Ptr; private readonly hi: Ptr;
-  /** The decoder's cross-attention key ranges: row i reads latents xLo[i]=0..xHi[i]−1 (kept apart from lo/hi so a
+  /** The decoder's cross-attention key ranges: row i reads latents xLo[i]..xHi[i]−1 (kept apart from lo/hi so a
    * decoder pass writes and uploads its ranges once, not per layer). */
   private readonly xLo: Ptr; private readonly xHi: Ptr;
   private readonly gx: Ptr;
@@ -238,27 +238,28 @@ export class BltModel {
   // --- local decoder ---------------------------------------------------------------------------------
 
   /**
-   * Clean rows pos0..pos0+m−1 (inputs: byte states h); patchOf[i] is the patch of row i, whose latents
-   * 0..patchOf[i]−1 it may read. Logits into this.logits; row i predicts byte pos0+i+1.
+   * Clean rows pos0..pos0+m−1 (inputs: byte states h); reads[i] is the latent read index of row i (config.ts
+   * DecoderLatents; Sequence.readOf). Logits into this.logits; row i predicts byte pos0+i+1.
    */
-  decoderForward(pos0: number, m: number, patchOf: ArrayLike<number>): void {
+  decoderForward(pos0: number, m: number, reads: ArrayLike<number>): void {
     const d = this.config.decoder.dim;
     this.K.copyF32(this.x, this.h + pos0 * d * 4, m * d);
-    for (let i = 0; i < m; i++) this.xHiV[i] = patchOf[i];
+    for (let i = 0; i < m; i++) this.setRead(i, reads[i]);
     this.decoderLayersForward(pos0, m, Infinity);
   }
 
   /**
    * One BLT-D denoising pass over a block of B = blockIds.length positions starting at s, the start of patch q:
-   * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself.
-   * With cleanRows > 0, the clean rows s−cleanRows..s−1 (the block committed just before, patch q−1, whose
-   * decoder rows are not cached yet) run in the same pass, first. Logits into this.logits: the clean rows'
-   * (unused), then row k of the block predicts the byte at position s+k.
+   * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself, and
+   * reads latent q−1 (the patch just before it). With cleanRows > 0, the clean rows s−cleanRows..s−1 (the
+   * block committed just before, whose decoder rows are not cached yet; cleanReads their read indices) run in
+   * the same pass, first. Logits into this.logits: the clean rows' (unused), then row k of the block predicts
+   * the byte at position s+k.
    */
-  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0): Ptr {
+  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0, cleanReads: ArrayLike<number> = NO_IDS): Ptr {
     if (cleanRows > 0 && cleanRows + blockIds.length > MAX_ROWS) {
       // more rows than one chunk (blocks over 32 bytes): the clean rows run first, in a pass of their own
-      this.decoderBlock(s, q, NO_IDS, cleanRows);
+      this.decoderBlock(s, q, NO_IDS, cleanRows, cleanReads);
       cleanRows = 0;
     }
     const B = blockIds.length, d = this.config.decoder.dim, c0 = s - cleanRows, m = cleanRows + B;
@@ -267,22 +268,28 @@ export class BltModel {
     for (let k = 0; k < B; k++) this.idsV[k] = blockIds[k];
     this.K.upload?.(this.ids, B * 4);
     this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
-    for (let i = 0; i < m; i++) this.xHiV[i] = i < cleanRows ? q - 1 : q;
+    for (let i = 0; i < m; i++) this.setRead(i, i < cleanRows ? cleanReads[i] : q - 1);
     this.decoderLayersForward(c0, m, s);
     return this.logits + cleanRows * VOCAB_OUT * 4;
   }
 
+  /** Row i's cross-attention key range from its read index r: latent r alone ("one"), else latents 0..r. */
+  private setRead(i: number, r: number): void {
+    this.xHiV[i] = r + 1;
+    this.xLoV[i] = this.config.decoderLatents === "one" ? Math.max(0, r) : 0;
+  }
+
   /**
-   * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents 0..xHi[i]−1. Rows before
+   * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents xLo[i]..xHi[i]−1. Rows before
    * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself.
    */
   private decoderLayersForward(pos0: number, m: number, blockStart: number): void {
     const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
     const end = pos0 + m;
     this.fillPositions(pos0, m);
-    // cross-attention to the latents of completed earlier patches (xHi set by the caller)
+    // cross-attention to the latents of completed patches (xLo, xHi set by the caller through setRead)
     let maxLatents = 0;
-    for (let i = 0; i < m; i++) { this.xLoV[i] = 0; maxLatents = Math.max(maxLatents, this.xHiV[i]); }
+    for (let i = 0; i < m; i++) maxLatents = Math.max(maxLatents, this.xHiV[i] - this.xLoV[i]);
     K.upload?.(this.xLo, m * 4);
     K.upload?.(this.xHi, m * 4);
     // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
