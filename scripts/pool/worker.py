@@ -2,19 +2,24 @@
 the decoding wire protocol, version 1 (request body: scripts/pool/wire.py).
 
   /usr/bin/python3 -m scripts.pool.worker --models models/blt-d-tiny,models/blt-d-small --port 8790 \
-      [--host 127.0.0.1] [--device auto|cpu|cuda] [--threads 1] [--capacity 4] [--verbose]
+      [--host 127.0.0.1] [--device auto|cpu|cuda] [--threads 1] [--capacity 4] [--verbose] \
+      [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
 
 GET /health      200 {"version":1,"status":"ok","models":[...],"modes":[...],"busy":n,"capacity":c,"device":"cpu"}
 POST /v1/decode  200 text/event-stream (chunked): `bytes` events, then one `done` or `error` event; or, before
                  streaming, a JSON {"error":{"code","message"}}: 400 invalid_request / unsupported_version /
                  unsupported_mode, 404 model_not_found, 503 busy (retry-after: 1).
 A client that disconnects stops its decode at once (the socket is polled before every pass) and frees its slot.
+Every socket has a timeout (a client that neither sends nor reads is dropped); connections beyond
+--max-connections are closed at once; with a secret, every request must carry it as `x-pool-secret` (else 401).
 """
 from ..train import cpu  # noqa: F401  (OpenMP passive waiting and malloc thresholds, before torch loads)
 
 import argparse
 import base64
+import hmac
 import json
+import os
 import select
 import socket
 import sys
@@ -29,7 +34,7 @@ from .sequence import PoolModel
 from .wire import VERSION, WireError, parse_request
 
 MAX_BODY_BYTES = 1 << 20
-CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 class Slots:
@@ -52,14 +57,33 @@ class Slots:
 
 
 class PoolServer(ThreadingHTTPServer):
-    """One thread per connection; decodes of the same model run concurrently (a full-recomputation pass
-    keeps no state in the model, and no_grad inference is thread-safe)."""
+    """One thread per connection, at most max_connections of them (beyond, a connection is closed at once);
+    decodes of the same model run concurrently (a full-recomputation pass keeps no state in the model, and
+    no_grad inference is thread-safe)."""
     daemon_threads = True
 
-    def __init__(self, address, models, device, capacity, verbose=False):
+    def __init__(self, address, models, device, capacity, verbose=False, max_connections=64, socket_timeout=30.0, secret=None):
         super().__init__(address, Handler)
         self.models, self.device, self.verbose = models, device, verbose
         self.slots = Slots(capacity)
+        self.connections = threading.BoundedSemaphore(max_connections)
+        self.socket_timeout, self.secret = socket_timeout, secret
+
+    def process_request(self, request, client_address):
+        if not self.connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
     def handle_error(self, request, client_address):
         # a client that drops its keep-alive connection (the router, the bench) is routine, not a traceback
@@ -76,13 +100,28 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"       # keep-alive for JSON answers; SSE streams use chunked encoding
     server_version = "bltedge-pool/1"
 
+    def setup(self):
+        self.timeout = self.server.socket_timeout      # StreamRequestHandler applies it to the socket
+        super().setup()
+
     def log_message(self, fmt, *args):
         if self.server.verbose:
             super().log_message(fmt, *args)
 
+    def _authorized(self):
+        """With a secret, every request must carry it (compared in constant time); else 401, connection closed."""
+        secret = self.server.secret
+        if not secret or hmac.compare_digest(self.headers.get("x-pool-secret", "").encode(), secret.encode()):
+            return True
+        self.close_connection = True
+        self._json(401, {"error": {"code": "unauthorized", "message": "x-pool-secret is missing or wrong"}})
+        return False
+
     # --- routes -------------------------------------------------------------------------------------
 
     def do_GET(self):
+        if not self._authorized():
+            return
         path = urlsplit(self.path).path
         if path == "/health":
             self._json(200, self.server.health())
@@ -92,6 +131,8 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(path)
 
     def do_POST(self):
+        if not self._authorized():
+            return
         path = urlsplit(self.path).path
         body = self._read_body()
         if body is None:
@@ -133,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise
             except Exception as e:      # a bug or a device failure: the stream still ends with one error event
                 self.log_error("decode failed: %r", e)
-                self._event("error", {"code": "internal", "message": f"{type(e).__name__}: {e}"})
+                self._event("error", {"code": "internal", "message": "the decode failed"})
             self._chunk(b"")
         except (Cancelled, *CLIENT_GONE):
             self.close_connection = True
@@ -200,6 +241,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--capacity", type=int, default=4, help="decodes at once; more get 503 busy")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--max-connections", type=int, default=64, help="connections at once; more are closed at once")
+    ap.add_argument("--socket-timeout", type=float, default=30.0, help="seconds a connection may stay silent")
+    ap.add_argument("--secret", default=os.environ.get("BLTEDGE_POOL_SECRET"),
+                    help="required as x-pool-secret on every request (default: $BLTEDGE_POOL_SECRET; none: open)")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     device = pick_device(args.device)
@@ -211,7 +256,8 @@ def main(argv=None):
         models[m.id] = m
     if not models:
         sys.exit("--models: no model given")
-    server = PoolServer((args.host, args.port), models, device, max(1, args.capacity), args.verbose)
+    server = PoolServer((args.host, args.port), models, device, max(1, args.capacity), args.verbose,
+                        max(1, args.max_connections), args.socket_timeout, args.secret or None)
     host, port = server.server_address[:2]
     print(f"pool worker listening on http://{host}:{port} (device {device}; models {', '.join(models)})", flush=True)
     try:
