@@ -42,6 +42,7 @@ describe("the GPU pool treats its workers as untrusted", () => {
     ["sends one event of 10 MB", "huge-event"],
     ["ends with done but no stats", "done-without-stats"],
     ["sends stats of the wrong types", "stats-of-wrong-type"],
+    ["sends stats without prefillMs", "stats-without-prefill"],
     ["redirects to another worker", "redirect"],
     ["answers 500 with the code busy", "busy-500"],
     ["sends an error event", "error-event"],
