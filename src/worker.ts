@@ -29,6 +29,8 @@ export interface Env {
   /** A secret shared with the pool workers (their --secret), sent as x-pool-secret on every request to them. */
   POOL_SECRET?: string;
   MAX_CONCURRENT_DECODES?: string;
+  /** Requests that may line up for one bundled model (running included); beyond, 429 (default 2). */
+  MAX_DECODES_PER_MODEL?: string;
   MAX_BODY_BYTES?: string;
   MAX_PROMPT_BYTES?: string;
   /** A secret (`wrangler secret put API_KEY`); the API is open when it is unset. */
@@ -104,7 +106,7 @@ let app: Hono | undefined;
 function build(env: Env): Hono {
   // a failed load is retried by the next request, and its error answered to this one
   const ready = () => (loading ??= loadBundled().then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
-  const local = new LocalBackend(engines);
+  const local = new LocalBackend(engines, num(env.MAX_DECODES_PER_MODEL, 2));
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });

@@ -54,6 +54,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   unsupported_mode: 400,
   unsupported_version: 400,
   model_not_found: 404,
+  model_busy: 429,
   unavailable: 503,
   cancelled: 499,
 };
@@ -68,7 +69,7 @@ export function fromDecodeError(e: { code: string; message: string; param?: stri
     console.error(`backend error ${e.code}: ${e.message}`);
     return new ApiError({ status: 502, code: "backend_failed", message: "the decoding backend failed; retry shortly" });
   }
-  const retryAfterS = status === 503 ? 1 : undefined;
+  const retryAfterS = status === 503 || status === 429 ? 1 : undefined;
   return new ApiError({ status, message: e.message, code: e.code, param: e.param ?? null, retryAfterS });
 }
 

@@ -34,4 +34,14 @@ describe("local backend", () => {
     expect((await second).bytes.length).toBe(0);
     expect((await first).bytes.length).toBe(200);
   });
+
+  it("refuses a request beyond a model's line at once, with model_busy; another model is unaffected", async () => {
+    const bounded = new LocalBackend(new Map([["blt-d-tiny", engine], ["other", await nodeEngine(TINY)]]), 2);
+    const long = (model: string) => collect(bounded.decode(request("The ", { model, maxNewBytes: 200 })));
+    const [a, b, c, d] = [long("blt-d-tiny"), long("blt-d-tiny"), long("blt-d-tiny"), long("other")];
+    expect((await c).end).toMatchObject({ type: "error", code: "model_busy" });
+    expect((await c).bytes.length).toBe(0);
+    for (const r of [await a, await b, await d]) expect(r.bytes.length).toBe(200);
+    expect((await long("blt-d-tiny")).bytes.length).toBe(200);
+  });
 });
