@@ -1,10 +1,13 @@
-"""The four decoding modes of fast-blt.md §3 on the PyTorch model, each a generator of committed bytes with
-the same structure as its TS twin in src/engine/decode/ (ar.ts, blt-d.ts + denoise.ts, blt-s.ts, blt-dv.ts +
-speculate.ts), and `decode`, which turns a request into events: bytes..., then done (or an exception).
+"""The four decoding modes of fast-blt.md §3 on the PyTorch model, each a generator with the same structure as its
+TS twin in src/engine/decode/ (ar.ts, blt-d.ts + denoise.ts, blt-s.ts, blt-dv.ts + speculate.ts). A mode yields the
+model calls it needs (Ops, whose results come back through send: `x = yield from seq.method()`) and its committed
+bytes (a `bytes` object). `Decode` turns one request into events (bytes..., then done) around its mode, one call at
+a time, so that the batching scheduler (batch.py) can run many requests' calls together; `decode` runs one alone.
 """
 import time
 
 from ..train.model import BOS_ID, MASK_ID
+from .passes import Op
 from .sampling import OutputFramer, Sampler, argmax
 from .sequence import Counters, Sequence
 
@@ -54,30 +57,30 @@ class ModeContext:
 
 def ar_step(c):
     """One byte from the model's next-byte prediction (one pass of each component, global once per patch)."""
-    b = c.sampler.pick(c.seq.next_logits())
-    c.seq.append_clean([b])
-    return [b]
+    b = c.sampler.pick(c.seq.next_logits)
+    yield from c.seq.append_clean([b])
+    return bytes([b])
 
 
 def decode_ar(c):
     while c.budget() > 0 and c.seq.room > 0:
-        yield ar_step(c)
+        yield (yield from ar_step(c))
 
 
 # --- BLT-D --------------------------------------------------------------------------------------------
 
 def decode_blt_d(c):
-    """Encoder and global once per block; the block is filled by a few decoder passes, then committed as
-    the next patch."""
+    """Encoder and global once per block; the block is filled by a few decoder passes, then committed
+    (Algorithm 1: re-patched by one entropy call, its last patch forced to end where the block ends)."""
     while c.budget() > 0 and c.seq.room > 0:
         B = min(c.knobs["blockSize"], c.seq.room)
-        # close the open patch: its latent is what the block reads
-        q = c.seq.close_patch()
+        # close the open patch: one pooling + global call gives the latent the block reads
+        q = yield from c.seq.close_patch()
         # fill the block by diffusion
-        ids, _ = fill_block(c, q, B)
-        # commit it as patch q
-        c.seq.append_block(ids)
-        yield ids
+        ids, _ = yield from fill_block(c, q, B)
+        # commit it; its decoder rows ride in the next block's first pass
+        yield from c.seq.append_block(ids, c.knobs.get("blockCommit", "entropy"))
+        yield bytes(ids)
 
 
 def fill_block(c, q, B):
@@ -92,7 +95,7 @@ def fill_block(c, q, B):
     passes = 0
     while MASK_ID in ids:
         c.check()
-        logits = c.seq.denoise(q, ids)                                           # (B, 256)
+        logits = (yield from c.seq.denoise(q, ids)).cpu()                       # (B, 256): one read per pass
         passes += 1
         masked = [j for j in range(B) if ids[j] == MASK_ID]
         logp = logits[masked].double().log_softmax(-1)
@@ -121,23 +124,27 @@ def fill_block(c, q, B):
 
 def decode_blt_s(c):
     """Where AR would stop at a patch boundary to run the global model, the decoder keeps drafting k bytes
-    on the latents it has; one full forward verifies them."""
+    on the newest latent it has; one full forward verifies them."""
     seq = c.seq
     while c.budget() > 0 and seq.room > 0:
         k = min(c.knobs["draftLength"], c.budget(), seq.room)
         if k < 2 or not seq.next_starts_patch() or not c.work.take_draft(k):
-            yield ar_step(c)
+            yield (yield from ar_step(c))
             continue
-        # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the stale latents
-        dists = [c.sampler.distribution(seq.next_logits())]
+        # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the newest latent it has
+        # (past the next patch boundary that latent is stale: verification catches it)
+        n0, read = seq.n, seq.draft_read()
+        dists = [c.sampler.distribution(seq.next_logits)]
         ids = [argmax(dists[0]) if c.sampler.greedy else c.sampler.draw(dists[0])]
-        for _ in range(1, k):
+        for i in range(1, k):
             c.check()
-            dists.append(c.sampler.distribution(seq.draft_logits(ids)))
+            logits = yield from seq.draft_row(n0 + i - 1, ids[i - 1], read)
+            dists.append(c.sampler.distribution(logits))
             ids.append(argmax(dists[-1]) if c.sampler.greedy else c.sampler.draw(dists[-1]))
         c.drafted += k - 1
-        # verify with one full forward, accept the agreeing prefix
-        yield verify_and_accept(c, ids, dists, first_is_exact=True)
+        # verify with one full forward, accept the agreeing prefix (the drafted bytes but the last already went
+        # through the encoder: its states do not depend on latents)
+        yield (yield from verify_and_accept(c, ids, dists, True, n0 + k - 1))
 
 
 def decode_blt_dv(c):
@@ -147,80 +154,128 @@ def decode_blt_dv(c):
     while c.budget() > 0 and seq.room > 0:
         B = min(c.knobs["blockSize"], c.budget(), seq.room)
         if B < 2 or not seq.next_starts_patch() or not c.work.take_block_draft(B, min(c.knobs["maxStepsPerBlock"], B)):
-            yield ar_step(c)
+            yield (yield from ar_step(c))
             continue
         # AR would close the patch here too: its latent is what the block reads
-        q = seq.close_patch()
+        q = yield from seq.close_patch()
         # draft a block by diffusion
-        ids, dists = fill_block(c, q, B)
+        ids, dists = yield from fill_block(c, q, B)
         c.drafted += B
         # verify with the AR path, accept the agreeing prefix
-        yield verify_and_accept(c, ids, dists, first_is_exact=False)
+        yield (yield from verify_and_accept(c, ids, dists, False))
 
 
-def verify_and_accept(c, ids, dists, first_is_exact):
+def verify_and_accept(c, ids, dists, first_is_exact, encoded_up_to=0):
     """Appends the drafts as clean bytes (one pass of each component gives the model's own prediction at
     every draft position) and keeps the longest agreeing prefix plus the model's byte at the first
     disagreement. Greedy: agreement is equality with the argmax (output = AR's). Sampling: the speculative
     sampling rule, so the output is distributed as AR sampling. Returns the committed bytes."""
     seq, s = c.seq, c.sampler
     n0 = seq.n
-    seq.append_clean(ids)
-    rows = seq.row_logits()
+    yield from seq.append_clean(ids, encoded_up_to)
+    rows = seq.row_logits[n0 - 1:n0 + len(ids) - 1]
+    best = rows.argmax(-1).tolist() if s.greedy else None                       # one read for every row
+    rows = rows.cpu() if not s.greedy else rows
     for i, d in enumerate(ids):
         if i == 0 and first_is_exact:
             continue
-        row = rows[n0 + i - 1]
         if s.greedy:
-            ok = argmax(row) == d
+            ok = best[i] == d
         else:
-            p, q = s.distribution(row), dists[i]
+            p, q = s.distribution(rows[i]), dists[i]
             ok = s.uniform() < min(1.0, float(p[d]) / max(float(q[d]), 1e-30))
         if ok:
             c.accepted += 1
             continue
         # the first disagreement: the model's own byte replaces the draft from here on
         if s.greedy:
-            fix = argmax(row)
+            fix = best[i]
         else:
             residual = (p - q).clamp(min=0)
             fix = s.draw(residual / residual.sum()) if residual.sum() > 0 else s.draw(p)
         seq.truncate(n0 + i)
-        seq.append_clean([fix])
-        return ids[:i] + [fix]
-    return ids
+        yield from seq.append_clean([fix])
+        return bytes(ids[:i] + [fix])
+    return bytes(ids)
 
 
 MODES = {"ar": decode_ar, "blt-d": decode_blt_d, "blt-s": decode_blt_s, "blt-dv": decode_blt_dv}
 
 
-def decode(model, r, cancelled=lambda: False):
-    """Streams one validated request (scripts/pool/wire.py) on a PoolModel: yields ("bytes", b"...") events,
+class Decode:
+    """One validated request (wire.py) on a slot of a PoolModel, as a coroutine: step(result) runs it up to its
+    next model call and returns that Op (None once it has ended); its events go to emit: ("bytes", b"..."),
     then ("done", finishReason, stats). Raises Cancelled when cancelled() turns true (checked after every
     committed block or byte, and before every denoising pass or draft)."""
-    t0 = time.perf_counter()
-    counters = Counters(model)
-    seq = Sequence(model, counters)
-    out = OutputFramer(r.max_new_bytes, r.stop)
-    seq.append_clean([BOS_ID] + list(r.prompt))
-    # ≈ 0: this reference worker recomputes the whole sequence in every pass, so reading the prompt is not a
-    # phase of its own (its cost is in every pass); reported for the stats' shape
-    prefill_ms = round((time.perf_counter() - t0) * 1000, 3)
-    s = r.sampling
-    c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,
-                    lambda: out.remaining, cancelled, WorkBudget(r.max_new_bytes))
-    for committed in MODES[r.mode](c):
-        emit = out.push(committed)
-        if emit:
-            yield ("bytes", emit)
-        if out.finish:
-            break
-        c.check()
-    rest = out.flush()
-    if rest:
-        yield ("bytes", rest)
-    stats = {"mode": r.mode, "promptBytes": len(r.prompt), "generatedBytes": len(out.buf),
-             "passes": dict(counters.passes), "draftedBytes": c.drafted, "acceptedBytes": c.accepted,
-             "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3),
-             "prefillMs": prefill_ms}
-    yield ("done", out.finish or "length", stats)
+
+    def __init__(self, model, slot, r, cancelled, emit):
+        self.model, self.slot, self.emit = model, slot, emit
+        self._gen = self._run(r, cancelled)
+
+    def step(self, result=None):
+        try:
+            return self._gen.send(result)
+        except StopIteration:
+            return None
+
+    def close(self):
+        self._gen.close()
+
+    def _run(self, r, cancelled):
+        t0 = time.perf_counter()
+        counters = Counters(self.model)
+        seq = Sequence(self.model, self.slot, counters)
+        out = OutputFramer(r.max_new_bytes, r.stop)
+        yield from seq.append_clean([BOS_ID] + list(r.prompt))
+        seq.next_logits.sum().item()                    # the prompt's passes have run (for prefillMs)
+        prefill_ms = round((time.perf_counter() - t0) * 1000, 3)
+        counters.reset()                                # passes count generation only (as the TS engine's stats)
+        s = r.sampling
+        c = ModeContext(seq, Sampler(s["temperature"], s["topP"], s["topK"], s["seed"]), r.knobs,
+                        lambda: out.remaining, cancelled, WorkBudget(r.max_new_bytes))
+        mode = MODES[r.mode](c)
+        result = None
+        while True:
+            try:
+                item = mode.send(result)
+            except StopIteration:
+                break
+            if isinstance(item, Op):
+                result = yield item
+                continue
+            result = None
+            emit = out.push(item)
+            if emit:
+                self.emit(("bytes", emit))
+            if out.finish:
+                break
+            c.check()
+        mode.close()
+        rest = out.flush()
+        if rest:
+            self.emit(("bytes", rest))
+        stats = {"mode": r.mode, "promptBytes": len(r.prompt), "generatedBytes": len(out.buf),
+                 "passes": dict(counters.passes), "draftedBytes": c.drafted, "acceptedBytes": c.accepted,
+                 "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3),
+                 "prefillMs": prefill_ms}
+        self.emit(("done", out.finish or "length", stats))
+
+
+def decode(model, r, cancelled=lambda: False):
+    """Streams one request alone (no batching): yields its events. Needs a free slot on the model."""
+    slot = model.take_slot()
+    if slot is None:
+        raise RuntimeError(f"no free slot on {model.id}")
+    events = []
+    d = Decode(model, slot, r, cancelled, events.append)
+    try:
+        op = d.step()
+        while True:
+            yield from events
+            events.clear()
+            if op is None:
+                return
+            op = d.step(model.run(op.kind, [op])[0])
+    finally:
+        d.close()
+        model.give_slot(slot)

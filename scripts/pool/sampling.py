@@ -24,12 +24,13 @@ class Sampler:
         return self.temperature <= 0
 
     def distribution(self, logits):
-        """logits (256,) -> the distribution this request samples from, f64 (one-hot when greedy)."""
+        """logits (256,), on any device -> the distribution this request samples from, f64 on the CPU (one-hot when
+        greedy)."""
         if self.greedy:
             out = torch.zeros(V, dtype=torch.float64)
             out[argmax(logits)] = 1.0
             return out
-        p = torch.softmax(logits.double() / self.temperature, -1)
+        p = torch.softmax(logits.double().cpu() / self.temperature, -1)
         if 0 < self.top_k < V or self.top_p < 1:
             # most likely first, ties by byte value; keep the top k, then the smallest prefix with mass >= top_p
             probs, order = torch.sort(p, descending=True, stable=True)

@@ -1,54 +1,12 @@
-"""The PyTorch model as the pool worker runs it, and one request's sequence state. Every pass is a full
-recomputation over the committed tokens (no KV caches: correctness over speed); passes are counted per
-component and priced as the weight bytes they read (fast-blt.md §4). Semantics follow docs/model.md and
-the TypeScript engine's src/engine/decode/sequence.ts.
+"""One request's sequence state on a PoolModel slot, the Python twin of src/engine/decode/sequence.ts: committed
+tokens, their patches, the latent each decoder row reads, which patches have latents, and the decoder's logits of
+every committed row. Every model call is an Op *yielded* by a generator method (use `yield from`), so that the
+batching scheduler (scripts/pool/batch.py) can run one call for many requests; a call's result is sent back.
+Passes are counted per component and priced as the weight bytes they read (fast-blt.md §4).
 """
-import json
-import os
-
 import torch
 
-from ..train import safetensors_io
-from ..train.model import BLT, NoisyBlocks, Patches
-
-MAX_BLOCK = 64          # largest block or draft a request may ask for (as src/engine/decode/context.ts)
-COMPONENTS = ("entropy", "encoder", "global", "decoder")
-
-
-class PoolModel:
-    """One checkpoint, loaded f32 on a device. `ctx` (max_seq_len) bounds BOS + prompt + new bytes."""
-
-    def __init__(self, path, device):
-        file = path if path.endswith(".safetensors") else os.path.join(path, "model.safetensors")
-        tensors, meta = safetensors_io.load(file)
-        self.cfg = json.loads(meta["config"])
-        self.id = os.path.basename(os.path.normpath(os.path.dirname(file)))
-        self.device = torch.device(device)
-        self.net = BLT(self.cfg)
-        self.net.load_state_dict(tensors)
-        self.net.to(self.device).eval()
-        # BLT-D commits a whole block (up to MAX_BLOCK bytes) as one patch, and the TS engine pools all of a
-        # patch's bytes; PatchPooling gathers only max_patch_len of them. A wider gather changes nothing for
-        # shorter patches (the extra slots are masked out).
-        pooling = self.net.local_encoder.pooling
-        pooling.max_patch_len = max(pooling.max_patch_len, MAX_BLOCK)
-        self.ctx = self.cfg["max_seq_len"]
-        p = self.cfg["patching"]
-        self.threshold, self.max_patch_len = p["threshold"], p["max_patch_len"]
-        # Weight bytes one pass reads. Embedding tables are excluded: a pass reads only the rows it looks
-        # up (the TS engine's cost model does the same), so the estimates stay comparable.
-        # The decoder's cross-attention keys/values of a latent are made once, by the global step that makes
-        # it: those weights count there, not in decoder passes.
-        latent_kv = sum(self._bytes(f"local_decoder.layers.{l}.cross_attn.{w}")
-                        for l in range(self.cfg["local"]["n_decoder_layers"]) for w in ("wk", "wv"))
-        self.cost = {"entropy": self._bytes("entropy_model", skip="tok_emb"),
-                     "encoder": self._bytes("local_encoder", skip="emb"),
-                     "global": self._bytes("global_transformer") + latent_kv,
-                     "decoder": self._bytes("local_decoder", skip="tok_emb") - latent_kv}
-
-    def _bytes(self, prefix, skip=None):
-        return sum(t.numel() * t.element_size() for name, t in self.net.state_dict().items()
-                   if name.startswith(prefix + ".") and not (skip and skip in name))
+from .passes import COMPONENTS, MAX_ROWS, Op
 
 
 class Counters:
@@ -56,166 +14,208 @@ class Counters:
 
     def __init__(self, model):
         self.cost = model.cost
+        self.reset()
+
+    def reset(self):
         self.passes = dict.fromkeys(COMPONENTS, 0)
         self.bytes_moved = 0
 
-    def count(self, component):
-        self.passes[component] += 1
-        self.bytes_moved += self.cost[component]
+    def count(self, component, n=1):
+        self.passes[component] += n
+        self.bytes_moved += n * self.cost[component]
+
+
+def starts_patch(i, entropy, current_len, threshold, max_patch_len):
+    """Whether the byte at position i (≥ 1) starts a new patch (docs/model.md §5; patcher.ts startsPatch)."""
+    return i <= 1 or entropy > threshold or current_len >= max_patch_len
 
 
 class Sequence:
-    """Committed tokens [BOS, prompt..., generated...] and their patch starts; the model's passes over them.
-    Patch starts come from the entropy model (AR-style), except that a committed BLT-D block is one patch.
-    Results are cached by a version bumped on every change, so that nothing runs twice for the same tokens
-    and nothing runs at all until a mode asks for it (the last committed byte costs no pass)."""
+    """Committed tokens [BOS, prompt..., generated...] on the model's slot `slot`; position n is the next to fill.
+    The caches are slot- and position-indexed: a truncation only moves n back, later rows are overwritten."""
 
-    def __init__(self, model, counters):
-        self.m, self.c = model, counters
-        self.tokens, self.starts = [], []
-        self.H = []                 # H[i]: entropy (nats) of the prediction for byte i, i <= n; H[0] = 0
-        self.patched = 0            # positions < patched have their patch starts decided
-        self.version = 0
-        self._rows = self._enc = self._glob = self._block = None
-
-    @property
-    def n(self):
-        return len(self.tokens)
+    def __init__(self, model, slot, counters):
+        self.m, self.slot, self.c = model, slot, counters
+        ctx = model.ctx
+        self.n = 0
+        self.starts = []                    # first position of each patch; patch 0 is BOS
+        self.patch_of = [0] * ctx           # patch index of every committed position
+        self.read_of = [0] * ctx            # latent read index of every committed decoder row
+        self.n_latents = 0                  # patches 0..n_latents−1 have latents (their K/V in the latent cache)
+        self.latent_end = [0] * ctx         # end of the bytes each latent was pooled from
+        self.entropy_at = [0.0] * (ctx + 1)  # H(i): entropy (nats) of the entropy model's prediction for byte i
+        self._entropy_pending = None        # (pos0, H on the device) not yet copied into entropy_at
+        self.row_logits = torch.zeros(ctx, 256, device=model.device)   # row i predicts byte i + 1
+        self.pending_clean_rows = 0         # decoder rows at the end not yet in the decoder's cache (BLT-D)
 
     @property
     def room(self):
         return self.m.ctx - self.n
 
-    # --- changes ------------------------------------------------------------------------------------
+    @property
+    def next_logits(self):
+        return self.row_logits[self.n - 1]
 
-    def append_clean(self, ids):
-        """Appends bytes as AR decoding would: their patch starts come from the entropy model (lazily)."""
-        self.tokens.extend(int(i) for i in ids)
-        self.version += 1
+    def entropy(self, pos):
+        """H(pos); reads the last entropy call's results from the device only when first needed (for the v1
+        rule in AR, one step later, after the sampled byte's read has synchronised anyway)."""
+        if self._entropy_pending is not None:
+            p0, H = self._entropy_pending
+            self.entropy_at[p0 + 1:p0 + 1 + len(H)] = H.tolist()
+            self._entropy_pending = None
+        return self.entropy_at[pos]
 
-    def append_block(self, ids):
-        """Commits a BLT-D block at positions n.. as one new patch (after close_patch)."""
-        self.starts.append(self.n)
-        self.tokens.extend(int(i) for i in ids)
-        self.patched = self.n
-        del self.H[self.n - len(ids) + 1:]       # the entropy model has not seen these bytes
-        self.version += 1
+    # --- appending ------------------------------------------------------------------------------------
 
-    def truncate(self, n):
-        """Rolls back to the first n tokens (BLT-S / BLT-DV rejection). Everything causal stays valid."""
-        del self.tokens[n:]
-        self.starts = [s for s in self.starts if s < n]
-        self.patched = min(self.patched, n)
-        del self.H[n + 1:]
-        self.version += 1
-        if self._rows is not None:
-            self._rows = (self.version, self._rows[1][:n])
+    def append_clean(self, ids, encoded_up_to=0):
+        """Appends tokens at positions n.. exactly as AR decoding processes them one by one: entropy model, patch
+        starts, encoder, pooling + global for every patch whose latent a row reads, decoder rows; one call per
+        component per chunk of MAX_ROWS (this is also BLT-S / BLT-DV verification). Positions below
+        encoded_up_to already hold the encoder's states for these tokens (BLT-S drafted them)."""
+        ids = list(ids)
+        for off in range(0, len(ids), MAX_ROWS):
+            chunk, pos0 = ids[off:off + MAX_ROWS], self.n
+            end = pos0 + len(chunk)
+            if end > self.m.ctx:
+                raise RuntimeError(f"context of {self.m.ctx} bytes is full")
+            self.entropy(0)                                     # flush the previous call's results
+            self._entropy_pending = (pos0, (yield Op("entropy", self.slot, pos0, chunk)))
+            self.c.count("entropy")
+            for pos in range(pos0, end):
+                cur = pos - self.starts[-1] if self.starts else 0
+                h = self.entropy_at[pos] if pos == pos0 else self.entropy(pos)     # H(pos0) is from the call before
+                if pos == 0 or starts_patch(pos, h, cur, self.m.threshold, self.m.max_patch_len):
+                    self.starts.append(pos)
+                self.patch_of[pos] = len(self.starts) - 1
+            # which latent each row reads; the paper's rule needs a patch's latent at its last byte, so a patch the
+            # next byte closes gets its latent (pooling + global) before the decoder rows run
+            for pos in range(pos0, end):
+                nxt = self.patch_of[pos + 1] != self.patch_of[pos] if pos + 1 < end else None
+                self.read_of[pos] = self.read_index(pos, nxt)
+            e0 = min(max(pos0, encoded_up_to), end)
+            if e0 < end:
+                yield Op("encoder", self.slot, e0, chunk[e0 - pos0:])
+                self.c.count("encoder")
+            yield from self.latents_up_to(self.read_of[end - 1] + 1, end)
+            logits = yield Op("decoder", self.slot, pos0, reads=self.read_of[pos0:end])
+            self.c.count("decoder")
+            self.row_logits[pos0:end] = logits
+            self.n = end
 
-    # --- passes -------------------------------------------------------------------------------------
-
-    def _tensor(self, ids):
-        return torch.tensor([ids], dtype=torch.long, device=self.m.device)
-
-    @torch.no_grad()
-    def _entropy_pass(self):
-        """One entropy-model pass over all tokens: H for every position and the next; patch starts for
-        the positions not yet patched (docs/model.md §5)."""
-        logp = self.m.net.entropy_model(self._tensor(self.tokens)).float().log_softmax(-1)
-        ent = (-(logp.exp() * logp).sum(-1))[0].cpu().tolist()             # ent[i] = H(i + 1)
-        self.c.count("entropy")
-        self.H = [0.0] + ent
-        for i in range(self.patched, self.n):
-            if i <= 1 or self.H[i] > self.m.threshold or i - self.starts[-1] >= self.m.max_patch_len:
-                self.starts.append(i)
-        self.patched = self.n
-
-    def _ensure_starts(self):
-        if self.patched < self.n:
-            self._entropy_pass()
+    def latents_up_to(self, count, end=None):
+        """Latents for patches n_latents..count−1 (each complete, the last ending at `end` if no later patch
+        starts): one pooling + global call per group of patches whose bytes fit in MAX_ROWS."""
+        end = self.n if end is None else end
+        end_of = lambda j: self.starts[j + 1] if j + 1 < len(self.starts) else end
+        while self.n_latents < count:
+            j0 = j1 = self.n_latents
+            while j1 < count and j1 - j0 < MAX_ROWS and end_of(j1) - self.starts[j0] <= MAX_ROWS:
+                j1 += 1
+            j1 = max(j1, j0 + 1)
+            for j in range(j0, j1):
+                self.latent_end[j] = end_of(j)
+            yield Op("latents", self.slot, j0, starts=self.starts[j0:j1], ends=[end_of(j) for j in range(j0, j1)])
+            self.c.count("global")
+            self.n_latents = j1
 
     def next_starts_patch(self):
-        """Whether the byte at position n would start a patch under entropy patching."""
-        if self.patched < self.n or len(self.H) <= self.n:
-            self._entropy_pass()
-        n = self.n
-        return n <= 1 or self.H[n] > self.m.threshold or n - self.starts[-1] >= self.m.max_patch_len
+        """Whether the byte at position n starts a new patch under entropy patching."""
+        return self.starts_at(self.n)
 
-    def _is_start(self, length):
-        is_start = torch.zeros(1, length, dtype=torch.bool, device=self.m.device)
-        is_start[0, self.starts] = True
-        return is_start
+    def starts_at(self, pos):
+        """Whether a byte at `pos` (just past the committed or the just-patched bytes) starts a patch."""
+        return starts_patch(pos, self.entropy(pos), pos - self.starts[-1], self.m.threshold, self.m.max_patch_len)
 
-    @torch.no_grad()
-    def _encode(self, extra=()):
-        """One encoder pass (byte states + patch pooling) over the tokens and `extra` drafted bytes, which
-        join the open patch. Cached for the committed tokens."""
-        if not extra and self._enc is not None and self._enc[0] == self.version:
-            return self._enc[1]
-        tokens = self.tokens + list(extra)
-        patches = Patches(self._is_start(len(tokens)))
-        h, vecs = self.m.net.local_encoder(self._tensor(tokens), patches)
+    def read_index(self, pos, next_starts):
+        """The latent read index of row pos (local.decoder_latents): the paper's rule ("one", "all") reads the
+        patch just before the one holding x(pos+1); v1 the patch before the row's own. next_starts None: ask the
+        entropy model whether pos + 1 starts a patch (only the paper's rule needs it)."""
+        own = self.patch_of[pos]
+        if self.m.rule == "v1":
+            return own - 1
+        if next_starts is None:
+            next_starts = self.starts_at(pos + 1)
+        return own + (1 if next_starts else 0) - 1
+
+    def draft_read(self):
+        """The read index of rows drafted past position n (BLT-S): the newest latent there is."""
+        return len(self.starts) - (2 if self.m.rule == "v1" else 1)
+
+    def draft_row(self, pos, token, read):
+        """BLT-S drafting: the token at pos through the encoder and one decoder row reading latent `read` (no
+        pooling, no global). Returns the logits (256,) of the byte after it."""
+        yield Op("encoder", self.slot, pos, [token])
         self.c.count("encoder")
-        if not extra:
-            self._enc = (self.version, (h, vecs, patches))
-        return h, vecs, patches
-
-    @torch.no_grad()
-    def _latents(self, vecs, n_complete):
-        """Latents of patches 0..n_complete-1 (complete patches: a byte reads only earlier patches' latents).
-        The global pass runs only when those patches changed: once per patch in AR, once per block in BLT-D."""
-        end = self.starts[n_complete] if n_complete < len(self.starts) else self.n
-        key = (tuple(self.tokens[:end]), tuple(self.starts[:n_complete]))
-        if self._glob is None or self._glob[0] != key:
-            self._glob = (key, self.m.net.global_transformer(vecs[:, :max(n_complete, 1)]))
-            self.c.count("global")
-        return self._glob[1]
-
-    @torch.no_grad()
-    def row_logits(self):
-        """(n, 256) f32 on the CPU: decoder logits of every committed row; row i predicts byte i + 1."""
-        if self._rows is None or self._rows[0] != self.version:
-            self._ensure_starts()
-            h, vecs, patches = self._encode()
-            latents = self._latents(vecs, len(self.starts) - 1)
-            logits = self.m.net.local_decoder(h, latents, patches.ids)
-            self.c.count("decoder")
-            self._rows = (self.version, logits[0].float().cpu())
-        return self._rows[1]
-
-    def next_logits(self):
-        return self.row_logits()[-1]
-
-    @torch.no_grad()
-    def draft_logits(self, drafts):
-        """BLT-S drafting: the decoder alone on the latents it has, the drafted bytes staying in the open
-        patch (no global pass). Returns the logits (256,) for the byte after the drafts."""
-        self._ensure_starts()
-        h, vecs, patches = self._encode(drafts)
-        latents = self._latents(vecs, len(self.starts) - 1)
-        logits = self.m.net.local_decoder(h, latents, patches.ids)
+        logits = yield Op("decoder", self.slot, pos, reads=[read])
         self.c.count("decoder")
-        return logits[0, -1].float().cpu()
+        return logits[0]
+
+    def truncate(self, n):
+        """Rolls back to the first n tokens (BLT-S / BLT-DV rejection)."""
+        self.entropy(0)
+        self.n = n
+        while self.starts and self.starts[-1] >= n:
+            self.starts.pop()
+        self.n_latents = min(self.n_latents, len(self.starts))
+        while self.n_latents > 0 and self.latent_end[self.n_latents - 1] > n:
+            self.n_latents -= 1
+
+    # --- BLT-D: committing blocks ---------------------------------------------------------------------
 
     def close_patch(self):
-        """Ends the open patch at n and computes its latent (one encoder and one global pass). Returns q,
-        the index of the patch a block starting at n becomes; the block reads latents 0..q-1."""
-        self._ensure_starts()
-        h, vecs, patches = self._encode()
-        q = len(self.starts)
-        self._block = (self.version, h, self._latents(vecs, q), patches.ids)
-        return q
+        """Closes the open patch (forces a boundary at n) and computes every missing latent; returns q, the index
+        of the patch a block starting at n becomes. Under the paper's rule the row before the boundary now ends
+        its patch and reads its own patch's latent: if it read another, it is re-run in the next block's first
+        pass (pending_clean_rows)."""
+        last = self.n - 1
+        if last >= 0:
+            read = self.read_index(last, True)
+            if self.read_of[last] != read:
+                self.read_of[last] = read
+                self.pending_clean_rows = max(self.pending_clean_rows, 1)
+        yield from self.latents_up_to(len(self.starts))
+        return len(self.starts)
 
-    @torch.no_grad()
+    def append_block(self, ids, commit="entropy"):
+        """Commits a filled block at positions n.. (after close_patch, so n starts a patch). "entropy" (the paper's
+        Algorithm 1): one entropy call re-patches the block, only its final patch forced to end at the block's end;
+        "block": the whole block is one patch (a named variant). Then one encoder call; the block's decoder rows
+        ride in the next block's first denoising pass (pending_clean_rows)."""
+        ids, pos0 = list(ids), self.n
+        end = pos0 + len(ids)
+        if end > self.m.ctx:
+            raise RuntimeError(f"context of {self.m.ctx} bytes is full")
+        self.starts.append(pos0)
+        self.patch_of[pos0] = len(self.starts) - 1
+        if commit == "entropy":
+            self.entropy(0)
+            self._entropy_pending = (pos0, (yield Op("entropy", self.slot, pos0, ids)))
+            self.c.count("entropy")
+            for pos in range(pos0 + 1, end):
+                if starts_patch(pos, self.entropy(pos), pos - self.starts[-1], self.m.threshold, self.m.max_patch_len):
+                    self.starts.append(pos)
+                self.patch_of[pos] = len(self.starts) - 1
+        else:
+            for pos in range(pos0, end):
+                self.patch_of[pos] = len(self.starts) - 1
+        for pos in range(pos0, end):
+            self.read_of[pos] = self.read_index(pos, pos + 1 == end or self.patch_of[pos + 1] != self.patch_of[pos])
+        yield Op("encoder", self.slot, pos0, ids)
+        self.c.count("encoder")
+        self.n = end
+        self.pending_clean_rows = min(self.pending_clean_rows + len(ids), end)
+
     def denoise(self, q, ids):
-        """One BLT-D denoising pass: the block `ids` (MASK or bytes) at positions n..n+B-1, attending to the
-        committed prefix (docs/model.md §8). Returns the block's logits (B, 256) f32 on the CPU; row k
-        predicts the byte at its own position."""
-        version, h, latents, patch_ids = self._block
-        assert version == self.version, "close_patch must run before denoising"
-        n, B, dev = self.n, len(ids), self.m.device
-        blocks = NoisyBlocks(self._tensor(ids), torch.arange(n, n + B, device=dev)[None],
-                             torch.zeros(1, B, dtype=torch.long, device=dev),
-                             torch.full((1, B), n, device=dev), torch.full((1, B), q, device=dev))
-        logits = self.m.net.local_decoder(h, latents, patch_ids, blocks)
+        """One BLT-D denoising pass over the block `ids` (MASK or bytes) at positions n.., the start of patch q (its
+        rows read latent q−1); the pending clean rows run first in the same call (in a call of their own when
+        they and the block exceed MAX_ROWS). Returns the block's logits (B, 256); row k predicts byte n + k."""
+        s, B, clean = self.n, len(ids), self.pending_clean_rows
+        reads = self.read_of[s - clean:s]
+        self.pending_clean_rows = 0
+        if clean and clean + B > MAX_ROWS:
+            yield Op("decoder", self.slot, s - clean, reads=reads)
+            self.c.count("decoder")
+            clean, reads = 0, []
+        logits = yield Op("decoder", self.slot, s - clean, ids=list(ids), reads=reads + [q - 1] * B)
         self.c.count("decoder")
-        return logits[0, n:].float().cpu()
+        return logits[clean:]

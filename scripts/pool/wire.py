@@ -6,8 +6,10 @@ ignored, so that v1 can grow optional fields.
 
   {"version": 1, "request": {"model": "blt-d-tiny", "promptBase64": "...", "maxNewBytes": 64, "mode": "ar",
    "sampling": {"temperature": 0, "topP": 1, "topK": 0, "seed": 0},
-   "knobs": {"blockSize": 8, "threshold": 0.9, "entropyBound": null, "maxStepsPerBlock": 8, "draftLength": 8},
-   "stopBase64": ["..."]}}           (stopBase64 and knobs.entropyBound may be left out: no stops, null)
+   "knobs": {"blockSize": 8, "threshold": 0.9, "entropyBound": null, "maxStepsPerBlock": 8, "draftLength": 8,
+             "blockCommit": "entropy"},
+   "stopBase64": ["..."]}}           (stopBase64, knobs.entropyBound and knobs.blockCommit may be left out: no stops,
+                                      null, "entropy")
 """
 import base64
 import binascii
@@ -20,6 +22,7 @@ VERSION = 1
 DECODE_MODES = ("ar", "blt-d", "blt-s", "blt-dv")
 MAX_BLOCK = 64              # largest block or draft (src/engine/decode/context.ts)
 MAX_STOPS, MAX_STOP_BYTES = 4, 64
+BLOCK_COMMITS = ("entropy", "block")     # how BLT-D commits a block (src/protocol.ts ModeKnobs.blockCommit)
 
 
 class WireError(Exception):
@@ -52,7 +55,8 @@ class DecodeRequest:
     max_new_bytes: int
     mode: str
     sampling: dict          # temperature, topP, topK, seed
-    knobs: dict             # blockSize, threshold, entropyBound (None or a number), maxStepsPerBlock, draftLength
+    knobs: dict             # blockSize, threshold, entropyBound (None or a number), maxStepsPerBlock, draftLength,
+                            # blockCommit ("entropy" or "block")
     stop: list              # of bytes
 
 
@@ -117,6 +121,9 @@ def parse_request(raw, models, modes):
     sampling = {key: _field(s, key, "number", "sampling") for key in ("temperature", "topP", "topK", "seed")}
     knobs = {key: _field(k, key, "number", "knobs") for key in ("blockSize", "threshold", "maxStepsPerBlock", "draftLength")}
     knobs["entropyBound"] = None if k.get("entropyBound") is None else _field(k, "entropyBound", "number", "knobs")
+    knobs["blockCommit"] = "entropy" if k.get("blockCommit") is None else k["blockCommit"]
+    if knobs["blockCommit"] not in BLOCK_COMMITS:
+        raise invalid("blockCommit", f"block_commit must be one of {', '.join(BLOCK_COMMITS)}, got {json.dumps(knobs['blockCommit'])[:40]}")
     stops = r.get("stopBase64", [])
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")

@@ -2,13 +2,17 @@
 the decoding wire protocol, version 1 (request body: scripts/pool/wire.py).
 
   /usr/bin/python3 -m scripts.pool.worker --models models/blt-d-tiny,models/blt-d-small --port 8790 \
-      [--host 127.0.0.1] [--device auto|cpu|cuda] [--threads 1] [--capacity 4] [--verbose] \
+      [--host 127.0.0.1] [--device auto|cpu|cuda] [--dtype auto|f32|f16|bf16] [--threads 1] [--capacity 4] \
+      [--batch N] [--verbose] \
       [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
 
-GET /health      200 {"version":1,"status":"ok","models":[...],"modes":[...],"busy":n,"capacity":c,"device":"cpu"}
+GET /health      200 {"version":1,"status":"ok","models":[...],"modes":[...],"busy":n,"capacity":c,"device":"cpu",
+                      "running":r,"queued":q,"batch":b}
 POST /v1/decode  200 text/event-stream (chunked): `bytes` events, then one `done` or `error` event; or, before
                  streaming, a JSON {"error":{"code","message"}}: 400 invalid_request / unsupported_version /
                  unsupported_mode, 404 model_not_found, 503 busy (retry-after: 1).
+Decodes are batched (batch.py): up to --batch of them per model run together, sharing every forward pass; the
+rest of the --capacity admitted wait in one first-come line; beyond capacity the answer is 503 busy.
 A client that disconnects stops its decode at once (the socket is polled before every pass) and frees its slot.
 Every socket has a timeout (a client that neither sends nor reads is dropped); connections beyond
 --max-connections are closed at once; with a secret, every request must carry it as `x-pool-secret` (else 401).
@@ -29,8 +33,9 @@ from urllib.parse import urlsplit
 
 import torch
 
-from .decode import MODES, Cancelled, decode
-from .sequence import PoolModel
+from .batch import Batcher
+from .decode import MODES, Cancelled
+from .passes import PoolModel
 from .wire import VERSION, WireError, parse_request
 
 MAX_BODY_BYTES = 1 << 20
@@ -58,14 +63,14 @@ class Slots:
 
 class PoolServer(ThreadingHTTPServer):
     """One thread per connection, at most max_connections of them (beyond, a connection is closed at once);
-    decodes of the same model run concurrently (a full-recomputation pass keeps no state in the model, and
-    no_grad inference is thread-safe)."""
+    the decodes themselves run on the batcher's one thread, which batches the requests of a model together."""
     daemon_threads = True
 
     def __init__(self, address, models, device, capacity, verbose=False, max_connections=64, socket_timeout=30.0, secret=None):
         super().__init__(address, Handler)
         self.models, self.device, self.verbose = models, device, verbose
         self.slots = Slots(capacity)
+        self.batcher = Batcher(models)
         self.connections = threading.BoundedSemaphore(max_connections)
         self.socket_timeout, self.secret = socket_timeout, secret
 
@@ -92,8 +97,10 @@ class PoolServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
     def health(self):
+        running, queued = self.batcher.counts
         return {"version": VERSION, "status": "ok", "models": list(self.models), "modes": list(MODES),
-                "busy": self.slots.busy, "capacity": self.slots.capacity, "device": self.device}
+                "busy": self.slots.busy, "capacity": self.slots.capacity, "device": self.device,
+                "running": running, "queued": queued, "batch": next(iter(self.models.values())).slots}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -165,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             try:
-                for event in decode(model, request, self._client_gone):
+                for event in self.server.batcher.stream(model, request, self._client_gone):
                     if event[0] == "bytes":
                         self._event("bytes", {"bytesBase64": base64.b64encode(event[1]).decode("ascii")})
                     else:
@@ -239,7 +246,10 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=8790, help="0 picks a free port (printed)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--capacity", type=int, default=4, help="decodes at once; more get 503 busy")
+    ap.add_argument("--capacity", type=int, default=4, help="decodes admitted at once; more get 503 busy")
+    ap.add_argument("--batch", type=int, default=0, help="decodes per model run together (default: capacity); the rest wait")
+    ap.add_argument("--dtype", choices=("auto", "f32", "f16", "bf16"), default="auto",
+                    help="weights and caches (auto: f32 on the CPU, bf16 or f16 on CUDA)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     ap.add_argument("--max-connections", type=int, default=64, help="connections at once; more are closed at once")
     ap.add_argument("--socket-timeout", type=float, default=30.0, help="seconds a connection may stay silent")
@@ -250,7 +260,7 @@ def main(argv=None):
     device = pick_device(args.device)
     models = {}
     for path in filter(None, (p.strip() for p in args.models.split(","))):
-        m = PoolModel(path, device)
+        m = PoolModel(path, device, max(1, args.batch or args.capacity), args.dtype)
         if m.id in models:
             sys.exit(f"--models: two models are named {m.id}")
         models[m.id] = m

@@ -1,0 +1,130 @@
+"""Continuous batching: one thread runs every model call, and the requests running on a model share them. A
+sweep goes through the calls in the order a byte needs them (entropy, encoder, latents, decoder): each call runs
+once for every request waiting on it, and those requests advance at once to their next call, which may come later
+in the same sweep. So requests in step (AR bytes, draft rows, denoising passes) share one call per component, and
+a request joins or leaves between sweeps. Each request has its own stops, cancellation and stats (decode.Decode).
+
+A request holds one of the model's cache slots while it runs; requests beyond the slots wait in one first-come line.
+"""
+import queue
+import threading
+from collections import deque
+
+from .decode import Cancelled, Decode
+from .passes import KINDS
+
+_END = object()
+
+
+class _Job:
+    def __init__(self, model, request, cancelled):
+        self.model, self.request, self._cancelled = model, request, cancelled
+        self.events = queue.SimpleQueue()
+        self.stopped = False            # the handler stopped reading (its client went away)
+        self.decode = self.op = None
+
+    def cancelled(self):
+        return self.stopped or self._cancelled()
+
+
+class Batcher:
+    """Runs the decodes of every model on one thread; stream() is called from the HTTP handlers' threads."""
+
+    def __init__(self, models):
+        self.models = models
+        self._cond = threading.Condition()
+        self._line = deque()
+        self._running = []
+        threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+
+    @property
+    def counts(self):
+        """(running, queued) for /health."""
+        with self._cond:
+            return len(self._running), len(self._line)
+
+    def stream(self, model, request, cancelled):
+        """Queues a request and yields its events as they come: ("bytes", b) ..., ("done", reason, stats). Raises
+        Cancelled when it was cancelled, or the decode's exception. Closing the generator cancels the request."""
+        job = _Job(model, request, cancelled)
+        with self._cond:
+            self._line.append(job)
+            self._cond.notify()
+        try:
+            while True:
+                event = job.events.get()
+                if event is _END:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            job.stopped = True
+
+    # --- the batching thread ------------------------------------------------------------------------------
+
+    def _loop(self):
+        while True:
+            with self._cond:
+                self._admit()
+                while not self._running:
+                    self._cond.wait()
+                    self._admit()
+            self._sweep()
+
+    def _admit(self):
+        """Starts queued requests, first come first served, while their model has a free slot."""
+        waiting = deque()
+        while self._line:
+            job = self._line.popleft()
+            if job.stopped:
+                job.events.put(Cancelled())
+                continue
+            slot = job.model.take_slot()
+            if slot is None:
+                waiting.append(job)
+                continue
+            job.decode = Decode(job.model, slot, job.request, job.cancelled, job.events.put)
+            job.slot = slot
+            self._running.append(job)
+            self._advance(job, None)
+        self._line = waiting
+
+    def _sweep(self):
+        for job in list(self._running):
+            if job.cancelled():
+                self._end(job, Cancelled())
+        for kind in KINDS:
+            for model in self.models.values():
+                jobs = [j for j in self._running if j.model is model and j.op is not None and j.op.kind == kind]
+                if not jobs:
+                    continue
+                try:
+                    results = model.run(kind, [j.op for j in jobs])
+                except Exception as e:      # a bug or a device failure: every request in the call fails
+                    for j in jobs:
+                        self._end(j, e)
+                    continue
+                for j, res in zip(jobs, results):
+                    self._advance(j, res)
+
+    def _advance(self, job, result):
+        """Sends a call's result to the request and takes its next call (or ends it)."""
+        try:
+            job.op = job.decode.step(result)
+        except Exception as e:              # Cancelled, or a failure of this request alone
+            self._end(job, e)
+            return
+        if job.op is None:
+            self._end(job, _END)
+
+    def _end(self, job, final):
+        if job not in self._running:
+            return
+        job.decode.close()
+        job.op = None
+        job.events.put(final)
+        with self._cond:
+            self._running.remove(job)
+            job.model.give_slot(job.slot)
+            self._admit()
