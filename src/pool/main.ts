@@ -3,6 +3,7 @@
 //
 //   npm run pool:ts -- --models models/blt-d-small,models/blt-d-tiny --port 8790 [--host 127.0.0.1]
 //       [--threads <cores>] [--capacity <2 × threads>] [--q8] [--context-bytes <max_seq_len>] [--event-delay-ms 0] [--verbose]
+//       [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
 import { availableParallelism } from "node:os";
 import { parseFlags } from "../cli/node-engine.ts";
 import { createPoolServer } from "./server.ts";
@@ -16,7 +17,10 @@ const HELP = `usage: npm run pool:ts -- --models <dir>[,<dir>…] [--port 8790] 
   --q8              int8 weights (model.q8.safetensors) instead of f32
   --context-bytes   context per model in bytes (default: the model's max_seq_len, as the PyTorch worker)
   --event-delay-ms  hold each bytes event back this long (a slow device: lets tests act mid-stream; default 0)
-  --verbose         log every request to stderr`;
+  --verbose         log every request to stderr
+  --max-connections connections at once; more are refused (default 64)
+  --socket-timeout  seconds a connection may stay silent (default 30)
+  --secret          required as x-pool-secret on every request (default: $BLTEDGE_POOL_SECRET; none: open)`;
 
 function intFlag(flags: Map<string, string>, name: string, fallback: number, min: number): number {
   const v = flags.get(name);
@@ -38,7 +42,8 @@ async function main(): Promise<void> {
   });
   if (engines.models.size !== dirs.length) throw new Error("--models: two models have the same directory name");
 
-  const server = createPoolServer(engines, { capacity, verbose: flags.has("verbose") });
+  const server = createPoolServer(engines, { capacity, verbose: flags.has("verbose"), secret: flags.get("secret") ?? process.env.BLTEDGE_POOL_SECRET,
+    maxConnections: intFlag(flags, "max-connections", 64, 1), socketTimeoutMs: 1000 * intFlag(flags, "socket-timeout", 30, 1) });
   server.listen(intFlag(flags, "port", 8790, 0), flags.get("host") ?? "127.0.0.1", () => {
     const a = server.address() as { address: string; port: number };
     console.log(`pool worker listening on http://${a.address}:${a.port} (device cpu, TypeScript engine: ${threads} threads, capacity ${capacity}; models ${[...engines.models.keys()].join(", ")})`);

@@ -5,6 +5,9 @@
 //                    {"error":{"code","message"}}: 400/404 (request.ts), 413 body too big, 503 busy (retry-after: 1).
 // `capacity` decodes are admitted at once: `threads` of them run, the rest wait in line (`queued`); beyond it, 503.
 // A client that disconnects stops its decode within one block (or leaves the line) and frees its place.
+// Untrusted clients: a socket that stays silent is dropped (socketTimeoutMs), connections beyond maxConnections are
+// refused, and with a secret every request must carry it as `x-pool-secret` (else 401).
+import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { toBase64, WIRE_VERSION } from "../backends/wire.ts";
 import { DECODE_MODES, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
@@ -18,6 +21,17 @@ export interface PoolServerOptions {
   capacity: number;
   /** Log every request to stderr. */
   verbose?: boolean;
+  /** Required as `x-pool-secret` on every request when set. */
+  secret?: string;
+  /** Connections at once; more are refused (default 64). */
+  maxConnections?: number;
+  /** A connection silent this long is dropped (default 30 s). */
+  socketTimeoutMs?: number;
+}
+
+function hasSecret(req: IncomingMessage, secret: string): boolean {
+  const got = Buffer.from(String(req.headers["x-pool-secret"] ?? "")), want = Buffer.from(secret);
+  return got.length === want.length && timingSafeEqual(got, want);
 }
 
 export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): Server {
@@ -44,7 +58,7 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
       }
     } catch (e) { // a bug: the stream still ends with one error event
       console.error(`decode failed: ${(e as Error).stack}`);
-      if (!gone.signal.aborted) send({ type: "error", code: "internal", message: `${(e as Error).name}: ${(e as Error).message}` });
+      if (!gone.signal.aborted) send({ type: "error", code: "internal", message: "the decode failed" });
     } finally {
       res.end();
     }
@@ -67,9 +81,13 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
     try { await stream(request, res); } finally { busy--; }
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (o.verbose) res.on("finish", () => console.error(`${req.method} ${req.url} ${res.statusCode}`));
+    if (o.secret && !hasSecret(req, o.secret)) {
+      res.setHeader("connection", "close");
+      return json(res, 401, { error: { code: "unauthorized", message: "x-pool-secret is missing or wrong" } });
+    }
     const route = async () => {
       if (path === "/health") return req.method === "GET" ? json(res, 200, health()) : methodNotAllowed(res, "GET /health");
       if (path === "/v1/decode") return req.method === "POST" ? decodeRoute(req, res) : methodNotAllowed(res, "POST /v1/decode");
@@ -77,10 +95,15 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
     };
     route().catch((e) => {
       console.error(`request failed: ${(e as Error).stack}`);
-      if (!res.headersSent) json(res, 500, { error: { code: "internal", message: (e as Error).message } });
+      if (!res.headersSent) json(res, 500, { error: { code: "internal", message: "internal error" } });
       else res.destroy();
     });
   });
+  server.maxConnections = o.maxConnections ?? 64;
+  server.timeout = o.socketTimeoutMs ?? 30_000;
+  server.headersTimeout = Math.min(server.headersTimeout, server.timeout);
+  server.requestTimeout = server.timeout;
+  return server;
 }
 
 /** The body as text, or null once an error has been answered (no content-length, or over MAX_BODY_BYTES). */

@@ -5,6 +5,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -52,27 +53,31 @@ def decode(port, mode, max_new=128, **knobs):
     return b"".join(base64.b64decode(e["bytesBase64"]) for e in events[:-1]), events[-1]["stats"]
 
 
-def test_every_request_needs_the_secret(port):
-    for secret in (None, "wrong", SECRET[:-1]):
-        assert call(port, "GET", "/health", secret=secret)[0] == 401
-        assert call(port, "POST", "/v1/decode", {"version": 1}, secret=secret)[0] == 401
-    assert call(port, "GET", "/health")[0] == 200
-
-
 def test_connections_beyond_the_bound_are_closed_and_silent_ones_time_out(port):
+    # first in this module: no connection of an earlier test holds a place
     idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(MAX_CONNECTIONS)]
+    extra = None
     try:
-        # the handlers have taken every place once a further connection is closed at once
+        # every place is taken: a further connection is closed at once, before the silent ones time out
         extra = socket.create_connection(("127.0.0.1", port), timeout=30)
+        first, _, _ = select.select(idle + [extra], [], [], 30)
+        assert first == [extra], "a silent connection was dropped before the one over the bound"
         assert extra.recv(1) == b""
-        extra.close()
         # the silent connections are dropped by the worker's socket timeout, and then it serves again
         for s in idle:
             assert s.recv(1) == b""
         assert call(port, "GET", "/health")[0] == 200
     finally:
-        for s in idle:
-            s.close()
+        for s in idle + [extra]:
+            if s is not None:
+                s.close()
+
+
+def test_every_request_needs_the_secret(port):
+    for secret in (None, "wrong", SECRET[:-1]):
+        assert call(port, "GET", "/health", secret=secret)[0] == 401
+        assert call(port, "POST", "/v1/decode", {"version": 1}, secret=secret)[0] == 401
+    assert call(port, "GET", "/health")[0] == 200
 
 
 def test_heaviest_blt_dv_knobs_draft_within_the_budget_and_emit_ar_bytes(port):

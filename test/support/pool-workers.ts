@@ -22,12 +22,12 @@ function startPoolProcess(command: string, args: string[]): Promise<PoolWorker> 
   });
 }
 
-export interface TsPoolOptions { models?: string; threads?: number; capacity?: number; eventDelayMs?: number }
+export interface TsPoolOptions { models?: string; threads?: number; capacity?: number; eventDelayMs?: number; args?: string[] }
 
 /** The TypeScript engine pool worker (`npm run pool:ts`), run from source with tsx. */
 export function startTsPoolWorker(o: TsPoolOptions = {}): Promise<PoolWorker> {
   return startPoolProcess(process.execPath, ["--import", require.resolve("tsx"), "src/pool/main.ts", "--models", o.models ?? "models/blt-d-tiny",
-    "--port", "0", "--threads", String(o.threads ?? 1), "--capacity", String(o.capacity ?? 4), "--event-delay-ms", String(o.eventDelayMs ?? 0)]);
+    "--port", "0", "--threads", String(o.threads ?? 1), "--capacity", String(o.capacity ?? 4), "--event-delay-ms", String(o.eventDelayMs ?? 0), ...(o.args ?? [])]);
 }
 
 /** The PyTorch reference pool worker (`npm run pool`) on the CPU: needs Debian's PyTorch in /usr/bin/python3. */
