@@ -14,6 +14,8 @@ export interface PoolTimeouts {
   connectMs: number;
   /** From the headers to the first event. */
   firstEventMs: number;
+  /** From the request to its first event, over every worker tried: failover stops there. */
+  firstByteMs: number;
   /** Between two events. */
   idleMs: number;
   /** The whole stream. */
@@ -34,7 +36,7 @@ export interface PoolOptions {
   log?: (message: string) => void;
 }
 
-const DEFAULT_TIMEOUTS: PoolTimeouts = { connectMs: 5_000, firstEventMs: 15_000, idleMs: 15_000, streamMs: 120_000 };
+const DEFAULT_TIMEOUTS: PoolTimeouts = { connectMs: 5_000, firstEventMs: 15_000, firstByteMs: 25_000, idleMs: 15_000, streamMs: 120_000 };
 const MAX_HEALTH_BYTES = 16 * 1024;
 
 /** What the client may be told when a worker refuses a request (400): the field, if it is one of these. */
@@ -120,8 +122,10 @@ export class PoolBackend implements DecodeBackend {
       yield { type: "error", code: "unsupported_mode", param: "mode", message: `the GPU pool serves ${JSON.stringify(r.model)} but not in mode ${r.mode}` };
       return;
     }
+    const firstByteBy = Date.now() + this.timeouts.firstByteMs;
     for (const e of candidates) {
-      const attempt = new Attempt(this.timeouts, signal);
+      if (Date.now() >= firstByteBy) break;
+      const attempt = new Attempt(this.timeouts, firstByteBy, signal);
       let sentBytes = 0;
       e.open++;
       try {
@@ -184,7 +188,10 @@ export class PoolBackend implements DecodeBackend {
   }
 }
 
-/** One try at one worker: its abort signal (the client's too) and the deadline of the phase it is in. */
+/**
+ * One try at one worker: its abort signal (the client's too) and the deadline of the phase it is in; until the
+ * first event, never past the request's first-byte deadline.
+ */
 class Attempt {
   private readonly controller = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -193,7 +200,7 @@ class Attempt {
   /** Which deadline passed, if one did. */
   timedOut: string | undefined;
 
-  constructor(private readonly timeouts: PoolTimeouts, private readonly client?: AbortSignal) {
+  constructor(private readonly timeouts: PoolTimeouts, private readonly firstByteBy: number, private readonly client?: AbortSignal) {
     client?.addEventListener("abort", this.onAbort);
     if (client?.aborted) this.controller.abort();
     this.streamTimer = setTimeout(() => this.expire("streamMs"), timeouts.streamMs);
@@ -202,13 +209,14 @@ class Attempt {
   get signal(): AbortSignal { return this.controller.signal; }
 
   /** Starts the deadline of a phase (replacing the previous phase's). */
-  arm(phase: Exclude<keyof PoolTimeouts, "streamMs">): void {
+  arm(phase: "connectMs" | "firstEventMs" | "idleMs"): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.expire(phase), this.timeouts[phase]);
+    const ms = phase === "idleMs" ? this.timeouts.idleMs : Math.min(this.timeouts[phase], this.firstByteBy - Date.now());
+    this.timer = setTimeout(() => this.expire(phase), Math.max(0, ms));
   }
 
   private expire(phase: keyof PoolTimeouts): void {
-    this.timedOut = `no answer within ${phase} = ${this.timeouts[phase]}`;
+    this.timedOut = `no answer within ${phase} = ${this.timeouts[phase]} (or the request's firstByteMs)`;
     this.controller.abort();
   }
 

@@ -2,7 +2,7 @@
 // deadline, the byte and event caps, strict event checks, no redirects; failover while no byte was streamed, one
 // generic error event after; what a worker says never reaches the client. Short deadlines keep the suite quick.
 import { afterEach, describe, expect, it } from "vitest";
-import { PoolBackend } from "../../src/backends/pool.ts";
+import { PoolBackend, type PoolTimeouts } from "../../src/backends/pool.ts";
 import type { DecodeEvent } from "../../src/protocol.ts";
 import { collect, request } from "../support/engine.ts";
 import { startRogueWorker, type Behaviour, type RogueWorker } from "../support/rogue-worker.ts";
@@ -11,12 +11,16 @@ const started: RogueWorker[] = [];
 afterEach(async () => { await Promise.all(started.splice(0).map((w) => w.close())); });
 
 async function pool(...behaviours: Behaviour[]): Promise<{ backend: PoolBackend; workers: RogueWorker[]; logs: string[] }> {
+  return poolWith({}, ...behaviours);
+}
+
+async function poolWith(timeouts: Partial<PoolTimeouts>, ...behaviours: Behaviour[]): Promise<{ backend: PoolBackend; workers: RogueWorker[]; logs: string[] }> {
   const honest = behaviours.includes("redirect") ? await startRogueWorker("honest") : undefined;
   const workers = await Promise.all(behaviours.map((b) => startRogueWorker(b, honest?.url)));
   started.push(...workers, ...(honest ? [honest] : []));
   const logs: string[] = [];
   // every worker is equally idle: candidates keep the order given (the sort is stable)
-  const backend = new PoolBackend({ endpoints: workers.map((w) => w.url), timeouts: { connectMs: 300, firstEventMs: 300, idleMs: 300, streamMs: 5000 },
+  const backend = new PoolBackend({ endpoints: workers.map((w) => w.url), timeouts: { connectMs: 300, firstEventMs: 300, idleMs: 300, streamMs: 5000, ...timeouts },
     maxEventChars: 4096, log: (m) => logs.push(m) });
   return { backend, workers, logs };
 }
@@ -87,5 +91,13 @@ describe("the GPU pool treats its workers as untrusted", () => {
     const r = await decode(backend, 30);
     expect(r.bytes).toEqual(honestBytes(30));
     expect(r.end).toMatchObject({ type: "done", stats: { mode: "ar", promptBytes: 5, generatedBytes: 30, prefillMs: 1 } });
+  });
+
+  it("stops failing over at the request's first-byte deadline, however many workers are silent", async () => {
+    const { backend, workers } = await poolWith({ firstByteMs: 700 }, "silent", "silent", "silent", "silent", "honest");
+    const r = await decode(backend);
+    expect(r.end).toMatchObject({ type: "error", code: "unavailable" });
+    expect(workers.slice(0, 4).filter((w) => w.decodes === 1).length).toBeLessThan(4);
+    expect(workers[4].decodes).toBe(0);
   });
 });
