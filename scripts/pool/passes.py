@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from ..train import safetensors_io
-from ..train.model import BLT, attend, merge_heads
+from ..train.model import BLT, merge_heads
 
 MAX_ROWS = 64           # most rows of one request in one call (as the TS engine's MAX_ROWS)
 COMPONENTS = ("entropy", "encoder", "global", "decoder")
@@ -57,6 +58,14 @@ class PoolModel:
         self.net = BLT(cfg)
         self.net.load_state_dict(tensors)
         self.net.to(self.device, self.dtype).eval()
+        # fused projections: q, k, v in one matmul, the FFN's w1 and w3 in another (fewer, larger calls)
+        for layer in self.net.modules():
+            if hasattr(layer, "attn") and hasattr(layer, "ffn"):
+                a, f = layer.attn, layer.ffn
+                layer.wqkv = torch.cat([a.wq.weight, a.wk.weight, a.wv.weight]).detach()
+                layer.w13 = torch.cat([f.w1.weight, f.w3.weight]).detach()
+            if hasattr(layer, "cross_attn"):
+                layer.wkv = torch.cat([layer.cross_attn.wk.weight, layer.cross_attn.wv.weight]).detach()
         self.ctx = cfg["max_seq_len"]
         p = cfg["patching"]
         self.threshold, self.max_patch_len = p["threshold"], p["max_patch_len"]
@@ -83,8 +92,7 @@ class PoolModel:
         """The run state of `slots` requests, allocated once: (slots, ctx, dim) per cache and layer."""
         cfg, S, dev, dt = self.cfg, self.ctx, self.device, self.dtype
         dl, dg, de = cfg["local"]["dim"], cfg["global"]["dim"], cfg["entropy"]["dim"]
-        kv = lambda n, d: [(torch.zeros(slots, S, d, device=dev, dtype=dt), torch.zeros(slots, S, d, device=dev, dtype=dt))
-                           for _ in range(n)]
+        kv = lambda n, d: [torch.zeros(slots, S, 2 * d, device=dev, dtype=dt) for _ in range(n)]      # keys | values
         self.tokens = torch.zeros(slots, S, dtype=torch.long, device=dev)
         self.h = torch.zeros(slots, S, dl, device=dev, dtype=dt)
         self.kv = {"entropy": kv(cfg["entropy"]["n_layers"], de), "encoder": kv(cfg["local"]["n_encoder_layers"], dl),
@@ -119,7 +127,7 @@ class PoolModel:
     def _entropy(self, ops):
         """-> per op, H (m,) f32: the entropy (nats) of the prediction for bytes pos0+1..pos0+m."""
         em = self.net.entropy_model
-        r = self._rows(ops, [op.ids for op in ops], em.window)
+        r = self._rows(ops, [op.ids for op in ops], em.window, self.cfg["entropy"])
         x = em.tok_emb(r.ids)
         for l, layer in enumerate(em.layers):
             x = self._self_layer(layer, x, r, self.kv["entropy"][l])
@@ -130,7 +138,7 @@ class PoolModel:
     def _encoder(self, ops):
         """Byte states h[pos0..pos0+m) of the tokens `ids` (written to the slot's tokens first)."""
         enc = self.net.local_encoder
-        r = self._rows(ops, [op.ids for op in ops], enc.window)
+        r = self._rows(ops, [op.ids for op in ops], enc.window, self.cfg["local"])
         self.tokens[r.slot_rows, r.pos_rows] = r.ids[r.valid]
         # hashed n-grams of the tokens ending at each position (model.ngram_hash_rows): x = id + 1, 0 before BOS
         back = torch.arange(7, -1, -1, device=self.device)                        # offsets 7..0, oldest first
@@ -164,16 +172,14 @@ class PoolModel:
         vecs = pooling.proj(pooled[:, 0] + q0)                                          # (P, dg)
         # global: the ops' new patches as rows, causal over all earlier patches
         counts = [len(op.starts) for op in ops]
-        r = self._rows(ops, [[0] * c for c in counts], None)
+        r = self._rows(ops, [[0] * c for c in counts], None, self.cfg["global"])
         x = torch.zeros(len(ops), r.M, vecs.shape[-1], device=dev, dtype=vecs.dtype)
         x[r.valid] = vecs
         for l, layer in enumerate(glob.layers):
             x = self._self_layer(layer, x, r, self.kv["global"][l])
         lat = glob.norm(x)[r.valid]                                                     # (P, dg)
         for l, layer in enumerate(self.net.local_decoder.layers):
-            K, V = self.kv["latent"][l]
-            K[r.slot_rows, r.pos_rows] = layer.cross_attn.wk(lat)
-            V[r.slot_rows, r.pos_rows] = layer.cross_attn.wv(lat)
+            self.kv["latent"][l][r.slot_rows, r.pos_rows] = F.linear(lat, layer.wkv)
         return [None] * len(ops)
 
     def _decoder(self, ops):
@@ -182,57 +188,60 @@ class PoolModel:
         the window) and itself. Row i cross-attends latent reads[i] ("one") or latents 0..reads[i]."""
         dec = self.net.local_decoder
         dev = self.device
-        r = self._rows(ops, [op.reads for op in ops], dec.window)
+        # the block's ids sit at the end of each op's rows (its first block row: first_block)
+        x0s = [min(max(0, x) for x in op.reads) if self.rule == "one" else 0 for op in ops]
+        r = self._rows(ops, [op.reads for op in ops], dec.window, self.cfg["local"],
+                       [[0] * (len(op.reads) - len(op.ids)) + op.ids for op in ops], [len(op.reads) - len(op.ids) for op in ops] + x0s)
         b, M = r.ids.shape
-        n_block = torch.tensor([len(op.ids) for op in ops], device=dev)
-        first_block = torch.tensor([len(op.reads) - len(op.ids) for op in ops], device=dev)
-        col = torch.arange(M, device=dev)[None]
-        is_block = (col >= first_block[:, None]) & r.valid
-        block_ids = torch.zeros(b, M, dtype=torch.long)
-        for i, op in enumerate(ops):
-            if op.ids:
-                block_ids[i, len(op.reads) - len(op.ids):len(op.reads)] = torch.tensor(op.ids)
-        emb = dec.dec_tok_emb(block_ids.to(dev))
+        first_block, x0 = r.extra[:b], r.extra[b:]
+        is_block = (torch.arange(M, device=dev)[None] >= first_block[:, None]) & r.valid
+        emb = dec.dec_tok_emb(r.ids2)
         x = torch.where(is_block[..., None], emb, self.h[r.slot[:, None], r.pos.clamp(max=self.ctx - 1)])
-        # a block's rows see up to the block's end; clean rows up to themselves
-        r.hi = torch.where(is_block, (r.pos0 + first_block + n_block)[:, None], r.hi)
-        # cross-attention key ranges [xlo, xhi) over the slot's latents
+        # a block's rows see up to the block's end (the op's last row); clean rows up to themselves
+        r.hi = torch.where(is_block, (r.pos0 + r.valid.sum(1))[:, None], r.hi)
+        # cross-attention key ranges [xlo, xhi) over the slot's latents: latent reads[i] alone, or 0..reads[i]
         reads = r.ids
         xhi = torch.where(r.valid, reads + 1, torch.zeros_like(reads))
         xlo = reads.clamp(min=0) if self.rule == "one" else torch.zeros_like(reads)
-        xlo = torch.where(r.valid, xlo, torch.zeros_like(xlo))
-        x0 = torch.tensor([min((max(0, x) if self.rule == "one" else 0) for x in op.reads) for op in ops], device=dev)
-        Lx = max(1, max(max(op.reads) + 1 - (min(max(0, x) for x in op.reads) if self.rule == "one" else 0) for op in ops))
+        Lx = max(1, max(max(op.reads) + 1 - x for op, x in zip(ops, x0s)))
         xpos = x0[:, None] + torch.arange(Lx, device=dev)[None]                          # (b, Lx)
-        allowed_x = (xpos[:, None, :] >= xlo[..., None]) & (xpos[:, None, :] < xhi[..., None])
+        x_masked = ~((xpos[:, None, :] >= xlo[..., None]) & (xpos[:, None, :] < xhi[..., None]))[:, None]
+        x_any = (~x_masked).any(-1, keepdim=True).to(x.dtype)
         xpos = xpos.clamp(max=self.ctx - 1)
         for l, layer in enumerate(dec.layers):
             ca = layer.cross_attn
-            K, V = self.kv["latent"][l]
             q = self._heads(ca.wq(layer.cross_norm(x)), ca.n_heads)
-            k, v = self._heads(K[r.slot[:, None], xpos], ca.n_heads), self._heads(V[r.slot[:, None], xpos], ca.n_heads)
-            x = x + ca.wo(merge_heads(attend(q, k, v, allowed_x)))
+            kv = self.kv["latent"][l][r.slot[:, None], xpos]                               # (b, Lx, 2 dl)
+            x = x + ca.wo(self._attend(q, kv, ca.n_heads, x_masked, x_any))
             x = self._self_layer(layer, x, r, self.kv["decoder"][l])
         logits = dec.head(dec.norm(x)).float()
         return [logits[i, :len(op.reads)] for i, op in enumerate(ops)]
 
     # --- shared pieces ----------------------------------------------------------------------------------
 
-    def _rows(self, ops, rows, window):
+    def _rows(self, ops, rows, window, shape, rows2=None, extra=()):
         """The padded row layout of a call: row j of op i sits at position pos0 + j; ids (b, M) from `rows`;
         self-attention key range [lo, hi) = the window ending at the row (all earlier rows when window is None);
         the keys gathered per op: positions key0 .. key0 + Lk − 1."""
         b, M = len(ops), max(len(x) for x in rows)
-        host = torch.zeros(2 * b * M + 2 * b, dtype=torch.long)        # ids, valid, slots, pos0s: one copy
-        grid = host[:2 * b * M].view(2, b, M)
-        for i, (op, ids) in enumerate(zip(ops, rows)):
-            grid[0, i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-            grid[1, i, :len(ids)] = 1
-        host[2 * b * M:] = torch.tensor([op.slot for op in ops] + [op.pos0 for op in ops], dtype=torch.long)
-        host = host.to(self.device)
+        # ids, valid, ids2, then per op: slot, pos0, extra — one host-to-device copy
+        flat = []
+        for ids in rows:
+            flat += ids
+            flat += [0] * (M - len(ids))
+        for ids in rows:
+            flat += [1] * len(ids) + [0] * (M - len(ids))
+        for ids in rows2 or ():
+            flat += ids
+            flat += [0] * (M - len(ids))
+        if rows2 is None:
+            flat += [0] * (b * M)
+        flat += [op.slot for op in ops] + [op.pos0 for op in ops] + list(extra)
+        host = torch.tensor(flat, dtype=torch.long).to(self.device)
         r = _Rows()
-        r.M, r.ids, r.valid = M, host[:b * M].view(b, M), host[b * M:2 * b * M].view(b, M).bool()
-        r.slot, r.pos0 = host[2 * b * M:2 * b * M + b], host[2 * b * M + b:]
+        grid, tail = host[:3 * b * M].view(3, b, M), host[3 * b * M:]
+        r.M, r.ids, r.valid, r.ids2 = M, grid[0], grid[1].bool(), grid[2]
+        r.slot, r.pos0, r.extra = tail[:b], tail[b:2 * b], tail[2 * b:]
         r.pos = r.pos0[:, None] + torch.arange(M, device=self.device)[None]
         r.lo = (r.pos - window + 1).clamp(min=0) if window else torch.zeros_like(r.pos)
         r.hi = r.pos + 1
@@ -240,6 +249,10 @@ class PoolModel:
         r.Lk = max(op.pos0 + len(ids) - (max(0, op.pos0 - window + 1) if window else 0) for op, ids in zip(ops, rows))
         r.slot_rows = r.slot[:, None].expand(b, M)[r.valid]
         r.pos_rows = r.pos[r.valid]
+        cos, sin = self.rope[shape["dim"] // shape["n_heads"]]
+        pos = r.pos.clamp(max=self.ctx - 1)
+        r.cos, r.sin = cos[pos][:, None], sin[pos][:, None]                                # (b, 1, M, hd)
+        r.masked = None                                                                  # made at the first layer
         return r
 
     @staticmethod
@@ -247,10 +260,22 @@ class PoolModel:
         b, L, d = x.shape
         return x.view(b, L, n_heads, d // n_heads).transpose(1, 2)
 
-    def _rope(self, x, pos):
-        """x (b, h, M, hd) rotated by the angles of positions pos (b, M) (model.apply_rope)."""
-        cos, sin = self.rope[x.shape[-1]]
-        cos, sin = cos[pos][:, None], sin[pos][:, None]                                # (b, 1, M, hd)
+    def _attend(self, q, kv, n_heads, masked, nonempty):
+        """q (b, h, M, hd) over keys | values kv (b, L, 2d), masked (b, 1, M, L) -> (b, M, d); as model.attend:
+        a row with no key outputs zero."""
+        d = kv.shape[-1] // 2
+        k, v = self._heads(kv[..., :d], n_heads), self._heads(kv[..., d:], n_heads)
+        b, h, M, hd = q.shape
+        if M <= 4:      # decoding steps: tiny batched matmuls are slower than elementwise products on the CPU
+            scores = (q[..., None, :] * k[:, :, None]).sum(-1) / math.sqrt(hd)
+            p = scores.masked_fill_(masked, torch.finfo(q.dtype).min).softmax(-1)
+            return merge_heads((p[..., None] * v[:, :, None]).sum(-2) * nonempty)
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(hd)).masked_fill_(masked, torch.finfo(q.dtype).min)
+        return merge_heads(scores.softmax(-1) @ v * nonempty)
+
+    @staticmethod
+    def _rope(x, cos, sin):
+        """x (b, h, M, hd) rotated by angles cos, sin (b, 1, M, hd) (model.apply_rope)."""
         half = x.shape[-1] // 2
         rotated = torch.cat([-x[..., half:], x[..., :half]], -1)
         return (x.float() * cos + rotated.float() * sin).to(x.dtype)
@@ -258,22 +283,20 @@ class PoolModel:
     def _self_layer(self, layer, x, r, cache):
         """A pre-norm self-attention + SwiGLU layer over the rows x (b, M, d): their keys/values go to the cache
         at their positions first, then each row attends to the cached keys in [lo, hi) of its slot."""
-        attn, K, V = layer.attn, cache[0], cache[1]
+        attn, h = layer.attn, layer.attn.n_heads
         b, M, d = x.shape
-        xn = layer.attn_norm(x)
-        pos = r.pos.clamp(max=self.ctx - 1)
-        q = self._rope(self._heads(attn.wq(xn), attn.n_heads), pos)
-        k = self._rope(self._heads(attn.wk(xn), attn.n_heads), pos)
-        K[r.slot_rows, r.pos_rows] = merge_heads(k)[r.valid]
-        V[r.slot_rows, r.pos_rows] = attn.wv(xn)[r.valid]
-        kpos = r.key0[:, None] + torch.arange(r.Lk, device=self.device)[None]            # (b, Lk)
-        allowed = (kpos[:, None, :] >= r.lo[..., None]) & (kpos[:, None, :] < r.hi[..., None])
-        kpos = kpos.clamp(max=self.ctx - 1)
-        kk = self._heads(K[r.slot[:, None], kpos], attn.n_heads)
-        vv = self._heads(V[r.slot[:, None], kpos], attn.n_heads)
-        o = attend(q, kk, vv, allowed)
-        x = x + attn.wo(merge_heads(o))
-        return x + layer.ffn(layer.ffn_norm(x))
+        qkv = F.linear(layer.attn_norm(x), layer.wqkv)                                     # (b, M, 3d)
+        qk = self._rope(qkv[..., :2 * d].reshape(b, M, 2 * h, d // h).transpose(1, 2), r.cos, r.sin)
+        cache[r.slot_rows, r.pos_rows] = torch.cat([merge_heads(qk[:, h:]), qkv[..., 2 * d:]], -1)[r.valid]
+        if r.masked is None:
+            kpos = r.key0[:, None] + torch.arange(r.Lk, device=self.device)[None]        # (b, Lk)
+            r.masked = ~((kpos[:, None, :] >= r.lo[..., None]) & (kpos[:, None, :] < r.hi[..., None]))[:, None]
+            r.any = (~r.masked).any(-1, keepdim=True).to(x.dtype)                         # (b, 1, M, 1)
+            r.kpos = kpos.clamp(max=self.ctx - 1)
+        kv = cache[r.slot[:, None], r.kpos]                                               # (b, Lk, 2d)
+        x = x + attn.wo(self._attend(qk[:, :h], kv, h, r.masked, r.any))
+        h1, h3 = F.linear(layer.ffn_norm(x), layer.w13).split(layer.ffn.w2.in_features, -1)
+        return x + layer.ffn.w2(F.silu(h1) * h3)
 
 
 class _Rows:

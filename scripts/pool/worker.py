@@ -65,6 +65,7 @@ class PoolServer(ThreadingHTTPServer):
     """One thread per connection, at most max_connections of them (beyond, a connection is closed at once);
     the decodes themselves run on the batcher's one thread, which batches the requests of a model together."""
     daemon_threads = True
+    request_queue_size = 128        # the listen backlog (socketserver's default, 5, resets a burst of clients)
 
     def __init__(self, address, models, device, capacity, verbose=False, max_connections=64, socket_timeout=30.0, secret=None):
         super().__init__(address, Handler)
@@ -156,14 +157,20 @@ class Handler(BaseHTTPRequestHandler):
         if not slots.take():
             return self._json(503, {"error": {"code": "busy", "message": f"{slots.capacity} decodes are running; retry"}},
                               {"retry-after": "1"})
+        released = []
+
+        def release():      # once: when the decode is done (before its done event, which a client may act on) or failed
+            if not released:
+                released.append(True)
+                slots.give()
         try:
-            self._stream(request, model)
+            self._stream(request, model, release)
         finally:
-            slots.give()
+            release()
 
     # --- the stream ---------------------------------------------------------------------------------
 
-    def _stream(self, request, model):
+    def _stream(self, request, model, release):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -176,6 +183,7 @@ class Handler(BaseHTTPRequestHandler):
                     if event[0] == "bytes":
                         self._event("bytes", {"bytesBase64": base64.b64encode(event[1]).decode("ascii")})
                     else:
+                        release()
                         self._event("done", {"finishReason": event[1], "stats": event[2]})
             except (Cancelled, *CLIENT_GONE):
                 raise

@@ -1,6 +1,7 @@
 """The pool worker (scripts/pool) speaks wire protocol v1: /health, SSE decode streams that reassemble to the
-model's bytes and end with done + stats, stop sequences, the error answers, slots freed on disconnect, and AR
-greedy bytes equal to the TypeScript engine's. One worker subprocess on models/blt-d-tiny serves the module."""
+model's bytes and end with done + stats, stop sequences, the error answers, slots freed on disconnect, and greedy
+bytes equal to the TypeScript engine's in every mode, batched. A worker subprocess on models/blt-d-tiny serves the
+module; another, batching, serves the parity check (blt-d-tiny, blt-d-small, models under each latent rule)."""
 import base64
 import http.client
 import json
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,13 +20,14 @@ from scripts.pool.sampling import OutputFramer
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = "models/blt-d-tiny"
 DEVICE = os.environ.get("POOL_TEST_DEVICE", "cpu")        # cuda to run the same checks on a GPU
+DTYPE = os.environ.get("POOL_TEST_DTYPE", "f32")          # the TS engine computes in f32: parity needs f32 weights
 PROMPTS = ["The quick brown fox", "Hello, world! BLT-D fills", "It recommended that Fulton"]
 
 
 @pytest.fixture(scope="module")
 def port():
     proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", MODEL, "--port", "0",
-                             "--capacity", "2", "--threads", "1", "--device", DEVICE],
+                             "--capacity", "2", "--threads", "1", "--device", DEVICE, "--dtype", DTYPE],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()          # printed once the worker is ready to serve
@@ -36,10 +39,10 @@ def port():
         proc.wait(timeout=10)
 
 
-def body(prompt=b"The quick brown fox", max_new=24, mode="ar", temperature=0, seed=0, stop=(), version=1, **knobs):
+def body(prompt=b"The quick brown fox", max_new=24, mode="ar", temperature=0, seed=0, stop=(), version=1, model="blt-d-tiny", **knobs):
     k = {"blockSize": 8, "threshold": 0.9, "entropyBound": None, "maxStepsPerBlock": 8, "draftLength": 8, **knobs}
     return {"version": version, "request": {
-        "model": "blt-d-tiny", "promptBase64": base64.b64encode(prompt).decode(), "maxNewBytes": max_new,
+        "model": model, "promptBase64": base64.b64encode(prompt).decode(), "maxNewBytes": max_new,
         "mode": mode, "sampling": {"temperature": temperature, "topP": 1, "topK": 0, "seed": seed},
         "knobs": k, "stopBase64": [base64.b64encode(s).decode() for s in stop]}}
 
@@ -184,19 +187,86 @@ def test_disconnect_frees_the_slot_and_capacity_is_enforced(port):
     assert wait_idle(port) == 0
 
 
-@pytest.mark.parametrize("prompt, mode", [(PROMPTS[0], "ar"), (PROMPTS[1], "ar"), (PROMPTS[2], "blt-d")])
-def test_greedy_bytes_equal_the_typescript_engine(port, prompt, mode):
+@pytest.fixture(scope="module")
+def rule_models(tmp_path_factory):
+    """blt-d-tiny with a random global transformer and a 4x louder decoder cross-attention, so that which latent a
+    row reads changes the bytes (in blt-d-tiny itself it barely does), under each latent rule (config
+    local.decoder_latents: v1, and the paper's "one" and "all")."""
+    import torch
+    from scripts.train import safetensors_io
+    from scripts.train.export import metadata_for, sha256_file
+    tensors, meta = safetensors_io.load(os.path.join(ROOT, MODEL, "model.safetensors"))
+    g = torch.Generator().manual_seed(0)
+    for name in sorted(tensors):
+        if name.startswith("global_transformer.") and tensors[name].dim() == 2:
+            tensors[name] = torch.randn(tensors[name].shape, generator=g) * 0.3
+        elif ".cross_attn.wo." in name:
+            tensors[name] = tensors[name] * 4
+    dirs = {}
+    for rule in ("v1", "one", "all"):
+        d = tmp_path_factory.mktemp("models") / f"blt-d-tiny-latents-{rule}"
+        d.mkdir()
+        cfg = json.loads(meta["config"])
+        cfg["local"]["decoder_latents"] = rule
+        safetensors_io.save(str(d / "model.safetensors"), tensors, metadata_for(cfg))
+        files = {"model.safetensors": {"bytes": os.path.getsize(d / "model.safetensors"), "sha256": sha256_file(str(d / "model.safetensors"))}}
+        (d / "manifest.json").write_text(json.dumps({"name": d.name, "format_version": "1", "files": files}))
+        dirs[rule] = str(d)
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def batch_port(rule_models):
+    """A worker that batches up to 48 decodes, serving blt-d-tiny, blt-d-small and the latent-rule models."""
+    models = ",".join([MODEL, "models/blt-d-small", *rule_models.values()])
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", models, "--port", "0", "--capacity", "48",
+                             "--threads", "1", "--device", DEVICE, "--dtype", DTYPE], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
+        yield int(line.split("http://127.0.0.1:")[1].split()[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def ts_greedy(cases):
+    """The TypeScript engine's greedy bytes (base64) for each case (test/support/ts-greedy.ts)."""
     # never skipped silently: without Node this check fails, unless skipping it is asked for by name
     if shutil.which("npx") is None:
         if os.environ.get("BLTEDGE_SKIP_TS_PARITY") == "1":
             pytest.skip("BLTEDGE_SKIP_TS_PARITY=1")
         pytest.fail("npx not found: the PyTorch-vs-TypeScript check needs Node (BLTEDGE_SKIP_TS_PARITY=1 skips it on purpose)")
-    ts = subprocess.run(["npx", "tsx", "src/cli/generate.ts", "--model", MODEL, "--mode", mode, "--prompt", prompt,
-                         "--max-bytes", "48", "--temperature", "0", "--json"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    ts = subprocess.run(["npx", "tsx", "test/support/ts-greedy.ts"], input=json.dumps(cases), cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
     assert ts.returncode == 0, ts.stderr
-    out, _ = decode(port, body(prompt=prompt.encode(), max_new=48, mode=mode))
-    assert base64.b64encode(out).decode() == json.loads(ts.stdout)["bytesBase64"]
+    return json.loads(ts.stdout)
+
+
+def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule_models):
+    # every mode on the v1 models and under every latent rule, BLT-D's block commits both ways; all sent at once, so
+    # that the worker batches them (batching must not change a byte)
+    cases = []
+    for model in (MODEL, *rule_models.values()):
+        for mode in ("ar", "blt-d", "blt-s", "blt-dv"):
+            cases += [{"model": model, "mode": mode, "prompt": p, "maxNewBytes": 48} for p in PROMPTS[:2]]
+        cases.append({"model": model, "mode": "blt-d", "prompt": PROMPTS[2], "maxNewBytes": 48, "knobs": {"blockCommit": "block"}})
+    cases += [{"model": "models/blt-d-small", "mode": mode, "prompt": PROMPTS[2], "maxNewBytes": 48}
+              for mode in ("ar", "blt-d", "blt-s", "blt-dv")]
+    expected = ts_greedy(cases)
+
+    def worker_bytes(case):
+        knobs = {"threshold": 0.3 if case["mode"] == "blt-dv" else 0.9, **case.get("knobs", {})}
+        out, events = decode(batch_port, body(prompt=case["prompt"].encode(), max_new=48, mode=case["mode"],
+                                              model=os.path.basename(case["model"]), **knobs))
+        assert events[-1]["type"] == "done", events[-1]
+        return base64.b64encode(out).decode()
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        got = list(pool.map(worker_bytes, cases))
+    wrong = [(c["model"], c["mode"], c.get("knobs"), c["prompt"], base64.b64decode(g), base64.b64decode(e))
+             for c, g, e in zip(cases, got, expected) if g != e]
+    assert not wrong, wrong
 
 
 def test_framer_holds_back_split_utf8_and_stop_prefixes():

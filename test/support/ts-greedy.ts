@@ -1,0 +1,29 @@
+// The TypeScript engine's greedy bytes for a list of cases, for the PyTorch-vs-TypeScript checks of the pool
+// worker (test/python/test_pool_worker.py, scripts/device-check.sh). Reads a JSON array of
+// {model (a directory), mode, prompt, maxNewBytes, knobs?} on stdin; prints one JSON array of base64 outputs.
+//   echo '[{"model":"models/blt-d-tiny","mode":"ar","prompt":"Hi","maxNewBytes":16}]' | npx tsx test/support/ts-greedy.ts
+import { text } from "node:stream/consumers";
+import { loadNodeEngine } from "../../src/cli/node-engine.ts";
+import type { DecodeMode, DecodeRequest, ModeKnobs } from "../../src/protocol.ts";
+
+interface Case { model: string; mode: DecodeMode; prompt: string; maxNewBytes: number; knobs?: Partial<ModeKnobs> }
+
+const cases = JSON.parse(await text(process.stdin)) as Case[];
+const engines = new Map<string, Awaited<ReturnType<typeof loadNodeEngine>>["engine"]>();
+const out: string[] = [];
+for (const c of cases) {
+  if (!engines.has(c.model)) engines.set(c.model, (await loadNodeEngine(c.model, 1024)).engine);
+  const request: DecodeRequest = {
+    model: c.model, prompt: new TextEncoder().encode(c.prompt), maxNewBytes: c.maxNewBytes, mode: c.mode,
+    sampling: { temperature: 0, topP: 1, topK: 0, seed: 1 },
+    knobs: { blockSize: 8, threshold: c.mode === "blt-dv" ? 0.3 : 0.9, entropyBound: null, maxStepsPerBlock: 8, draftLength: 8, ...c.knobs },
+    stop: [],
+  };
+  const chunks: Uint8Array[] = [];
+  for await (const e of engines.get(c.model)!.decode(request)) {
+    if (e.type === "bytes") chunks.push(e.bytes);
+    else if (e.type === "error") throw new Error(`${e.code}: ${e.message}`);
+  }
+  out.push(Buffer.concat(chunks).toString("base64"));
+}
+console.log(JSON.stringify(out));
