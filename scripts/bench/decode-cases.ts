@@ -18,11 +18,13 @@ export interface Config {
   steps: number | null;
   draft: number | null;
   temperature: number;
+  /** BLT-D: "block" commits each block as one patch (the variant measured beside the paper's Algorithm 1). */
+  commit?: "entropy" | "block";
 }
 
 export const label = (c: Config) =>
   c.mode + (c.blockSize ? ` B=${c.blockSize}` : "") + (c.threshold && c.mode === "blt-d" ? ` α=${c.threshold}` : "") + (c.steps ? ` ≤${c.steps} passes` : "") +
-  (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "");
+  (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "") + (c.commit === "block" ? " block-commit" : "");
 
 const greedy = (mode: DecodeMode, o: Partial<Config> = {}): Config => ({ mode, blockSize: null, threshold: null, steps: null, draft: null, temperature: 0, ...o });
 
@@ -34,6 +36,8 @@ export const CONFIGS: Config[] = [
   ...[4, 8, 16].flatMap((B) => [0.5, 0.7, 0.9].map((a) => greedy("blt-d", { blockSize: B, threshold: a }))),
   // a pass budget per block: the speed end of BLT-D's speed/quality trade-off
   ...[4, 2, 1].map((s) => greedy("blt-d", { blockSize: 8, threshold: 0.9, steps: s })),
+  // the one-patch-per-block commit, beside Algorithm 1's re-patching (the rows above)
+  greedy("blt-d", { blockSize: 8, threshold: 0.9, commit: "block" }),
   greedy("ar", { temperature: 0.8 }),
   greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),
 ];
@@ -58,7 +62,7 @@ export function request(c: Config, prompt: Uint8Array, maxNewBytes: number, seed
   return {
     model, prompt, maxNewBytes, mode: c.mode, stop: [],
     sampling: { temperature: c.temperature, topP: 1, topK: 0, seed },
-    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.steps ?? c.blockSize ?? 8, draftLength: c.draft ?? 8 },
+    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.steps ?? c.blockSize ?? 8, draftLength: c.draft ?? 8, blockCommit: c.commit ?? "entropy" },
   };
 }
 

@@ -4,7 +4,7 @@
 #   sh scripts/train/ablate.sh            # after: python3 -m scripts.train.train --config v2 --run runs/v2-entropy --max-seconds 0.001
 set -e
 cd "$(dirname "$0")/../.."
-for c in ${ABLATIONS:-w128-v1 w128-one w32-one w32-all}; do
+for c in ${ABLATIONS:-w128-v1 w128-one w32-one w32-all w32-one-cuts}; do
   [ -f runs/ablate-$c/done ] && continue
   /usr/bin/python3 -m scripts.train.train --config ablate-$c --init-entropy-from runs/v2-entropy > runs/ablate-$c.log 2>&1
   touch runs/ablate-$c/done
@@ -17,5 +17,6 @@ for path in sorted(glob.glob("runs/ablate-*/log.jsonl")):
         r = recs[-1]
         print(f"{path.split('/')[1]:20s} step {r['step']:4d}  val bpb {r['val_bpb']:.3f}  without latents "
               f"{r['val_bpb_without_latents']:.3f}  gap {r['val_bpb_without_latents'] - r['val_bpb']:+.3f}  "
-              f"{r['seconds']:.0f} s")
+              f"masked acc {r.get('val_masked_acc_training_layout', float('nan')):.3f} (entropy starts) "
+              f"{r.get('val_masked_acc_inference_layout', float('nan')):.3f} (forced cuts)  {r['seconds']:.0f} s")
 PY

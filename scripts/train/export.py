@@ -19,7 +19,7 @@ import torch.nn as nn
 from . import data as corpus
 from . import safetensors_io
 from .model import BLT, MASK_ID, BOS_ID, NoisyBlocks, Patches, count_params, latent_index, ngram_hash_rows
-from .train import evaluate_bpb, hardware, pick_device
+from .train import evaluate_bpb, hardware, pick_device, zero_latents
 
 FORMAT_VERSION = "1"
 GOLDEN_TEXTS = [
@@ -165,20 +165,25 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
     # Held-out test bits per byte (AR path) over non-overlapping windows of the test split.
     t0 = time.time()
     model.to(device)
-    test = corpus.load_split("test")
+    source_set = cfg.get("data", "v1")
+    data_dir = os.path.join(corpus.ROOT, cfg["data_dir"]) if cfg.get("data_dir") else corpus.data_dir_for(source_set)
+    test = corpus.load_split("test", data_dir, source_set)
     L = cfg["train"]["seq_len"]
     n_windows = (len(test) - 1) // L if test_bytes is None else max(1, test_bytes // L)
     import numpy as np
     from .objective import windows_at
     tokens, targets = windows_at(test, np.arange(n_windows) * L, L)
-    test_bpb, test_patch_len = evaluate_bpb(model, tokens, targets, 16, device)
+    batch = max(1, 16 * 512 // L)
+    test_bpb, test_patch_len = evaluate_bpb(model, tokens, targets, batch, device)
+    # the latent ablation (fast-blt.md section 1): what the global model adds
+    test_bpb_no_latents, _ = evaluate_bpb(model, tokens, targets, batch, device, zero_latents)
     q8_model = BLT(mcfg)
     q8_model.load_state_dict(dequantize(safetensors_io.load(q8_path)[0]))
-    q8_bpb, _ = evaluate_bpb(q8_model.to(device), tokens[:64], targets[:64], 16, device)
-    f32_bpb_64, _ = evaluate_bpb(model, tokens[:64], targets[:64], 16, device)
+    q8_bpb, _ = evaluate_bpb(q8_model.to(device), tokens[:64], targets[:64], batch, device)
+    f32_bpb_64, _ = evaluate_bpb(model, tokens[:64], targets[:64], batch, device)
     eval_seconds = time.time() - t0
 
-    data_manifest = corpus.load_manifest()
+    data_manifest = corpus.load_manifest(data_dir, source_set)
     files = {}
     for path in (f32_path, q8_path, golden_path):
         files[os.path.basename(path)] = {"bytes": os.path.getsize(path), "sha256": sha256_file(path)}
@@ -195,10 +200,17 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
             "entropy_model_steps": progress["entropy_step"], "entropy_model_seconds": round(progress["entropy_seconds"], 1),
             "steps": progress["step"], "training_seconds": round(progress["train_seconds"], 1),
             "bytes_seen": progress["bytes_seen"], "hardware": ckpt.get("hardware", hardware()),
+            # over every run that made these weights (resumed across sessions and machines)
+            "total_steps": progress["step"],
+            "total_seconds": round(progress["train_seconds"] + progress["entropy_seconds"], 1),
+            "segments": progress.get("segments", []),
+            **({"entropy_model_from": progress["entropy_from"]} if "entropy_from" in progress else {}),
             "objective": "L_AR + L_diff (block diffusion)" if mcfg["diffusion"]["enabled"] else "L_AR only",
         },
         "evaluation": {
-            "test_bits_per_byte_ar": round(test_bpb, 4), "test_bytes": int(targets.numel()),
+            "test_bits_per_byte_ar": round(test_bpb, 4),
+            "test_bits_per_byte_without_latents": round(test_bpb_no_latents, 4),
+            "test_bytes": int(targets.numel()),
             "test_windows": n_windows, "window_bytes": L,
             "mean_patch_length_test": round(test_patch_len, 3),
             "entropy_threshold_nats": mcfg["patching"]["threshold"],

@@ -24,10 +24,10 @@ def windows_at(data, offsets, seq_len):
     return torch.from_numpy(tokens), torch.from_numpy(crops)
 
 
-def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min):
+def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min, cuts=None):
     """Pick noisy blocks for each sequence.
     Per sequence: block size B from block_sizes, t ~ U(t_min, 1), up to n_slots // B blocks chosen
-    at random among the patch starts s >= 1 (patch 0 = BOS gets none). A block covers positions
+    at random among the patch starts s >= 1 (patch 0 = BOS gets none); with cuts (force_cuts), at the cuts first. A block covers positions
     s .. s+B-1; each byte is replaced by MASK with probability t; positions past the sequence end
     are MASK inputs with ignored targets. Returns NoisyBlocks, targets (b, n_slots) (the clean
     byte at the slot's own position where masked, IGNORE elsewhere), t (b,), block size (b,)."""
@@ -40,7 +40,12 @@ def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min):
     sizes = rng.choice(block_sizes, size=b)
     for i in range(b):
         B = int(sizes[i])
-        chosen = rng.permutation(np.arange(1, counts[i]))[:n_slots // B]
+        if cuts and cuts[i]:                  # blocks right after forced cuts (force_cuts), then others
+            at_cut = np.searchsorted(starts[i, :counts[i]], cuts[i])
+            rest = np.setdiff1d(np.arange(1, counts[i]), at_cut)
+            chosen = np.concatenate([at_cut, rng.permutation(rest)])[:n_slots // B]
+        else:
+            chosen = rng.permutation(np.arange(1, counts[i]))[:n_slots // B]
         for k, q in enumerate(np.sort(chosen)):
             s = int(starts[i, q])
             sl = slice(k * B, (k + 1) * B)
@@ -57,15 +62,39 @@ def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min):
     return blocks, T(tgt), torch.from_numpy(t).float().to(tokens.device), real
 
 
+def force_cuts(is_start, n_tokens, n_cuts, rng, fraction):
+    """Train/inference consistency (fast-blt.md section 2): at inference a BLT-D block always follows a patch
+    force-closed where the committed text ends. For `fraction` of the sequences, cut n_cuts patches at random
+    non-boundary positions c >= 2 (c becomes a patch start, so the patch before it ends early and its latent
+    pools the cut patch); sample_blocks then puts the blocks at those cuts. Returns (is_start, cuts) with
+    cuts[i] the list of cut positions of sequence i ([] when not cut)."""
+    is_start = is_start.clone()
+    cuts = []
+    for i in range(is_start.shape[0]):
+        if rng.random() >= fraction:
+            cuts.append([])
+            continue
+        free = np.flatnonzero(~is_start[i, 2:n_tokens].cpu().numpy()) + 2
+        chosen = np.sort(rng.permutation(free)[:n_cuts]).tolist()
+        is_start[i, chosen] = True
+        cuts.append(chosen)
+    return is_start, cuts
+
+
 def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True):
     """L = L_AR + L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). Returns (loss, stats dict)."""
-    patches = Patches(is_start[:, :tokens.shape[1]])
     blocks = diff_targets = None
+    cuts = None
+    if diffusion and model.cfg["diffusion"].get("forced_cut_fraction", 0) > 0:
+        d = model.cfg["diffusion"]
+        is_start, cuts = force_cuts(is_start, tokens.shape[1], d["train_slots"] // max(d["block_sizes"]), rng,
+                                    d["forced_cut_fraction"])
+    patches = Patches(is_start[:, :tokens.shape[1]])
     if diffusion:
         d = model.cfg["diffusion"]
-        blocks, diff_targets, t, real = sample_blocks(tokens, patches, d["block_sizes"], d["train_slots"], rng, d["t_min"])
+        blocks, diff_targets, t, real = sample_blocks(tokens, patches, d["block_sizes"], d["train_slots"], rng, d["t_min"], cuts)
     out = model(tokens, is_start, blocks)
     ar = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1))
     stats = {"ar": ar.item()}

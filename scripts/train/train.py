@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as corpus
-from .model import BLT, Patches, count_params, patch_starts
+from .model import BLT, MASK_ID, NoisyBlocks, Patches, count_params, patch_starts
 from .objective import bltd_loss, sample_windows, windows_at
 
 ROOT = corpus.ROOT
@@ -125,10 +125,32 @@ class Run:
         with open(os.path.join(self.dir, "config.json"), "w") as f:
             json.dump(state["config"], f, indent=2)
 
-    def load(self, device):
-        if not os.path.exists(self.ckpt_path):
-            return None
-        return torch.load(self.ckpt_path, map_location=device)
+    def load(self, device, resume_from=None):
+        """The run's own checkpoint, else (resume_from) a committed compact one from another machine."""
+        if os.path.exists(self.ckpt_path):
+            return torch.load(self.ckpt_path, map_location=device)
+        if resume_from and os.path.exists(os.path.join(resume_from, "ckpt.pt")):
+            print(f"resuming from the committed state in {resume_from}", flush=True)
+            return expand_state(torch.load(os.path.join(resume_from, "ckpt.pt"), map_location=device))
+        return None
+
+
+def compact_state(state):
+    """A checkpoint small enough to commit: weights f32, AdamW moments in bf16 (a resumed run continues with
+    moments rounded to bf16, which AdamW tolerates; the weights are exact)."""
+    def opt(o):
+        return {"param_groups": o["param_groups"],
+                "state": {k: {n: (t.to(torch.bfloat16) if torch.is_tensor(t) and t.dim() > 0 else t)
+                              for n, t in v.items()} for k, v in o["state"].items()}}
+    return {**state, "optimizer": opt(state["optimizer"]), "entropy_optimizer": opt(state["entropy_optimizer"])}
+
+
+def expand_state(state):
+    def opt(o):
+        return {"param_groups": o["param_groups"],
+                "state": {k: {n: (t.float() if torch.is_tensor(t) and t.dtype == torch.bfloat16 else t)
+                              for n, t in v.items()} for k, v in o["state"].items()}}
+    return {**state, "optimizer": opt(state["optimizer"]), "entropy_optimizer": opt(state["entropy_optimizer"])}
 
 
 def rng_state(rng):
@@ -167,6 +189,41 @@ def evaluate_bpb(model, tokens, targets, batch_size, device, latent_hook=None):
         n_patches += int(is_start[:, 1:tok.shape[1]].sum())
     model.train()
     return nll / n / math.log(2), patch_bytes / max(1, n_patches)
+
+
+@torch.no_grad()
+def masked_accuracy(model, tokens, targets, device, layout, block_size=8, per_window=16, seed=0):
+    """Masked-byte accuracy of BLT-D's first denoising pass (all B bytes masked), argmax vs the true byte.
+    layout "training": blocks at entropy patch starts (as in training); "inference": blocks right after a
+    patch force-closed at a random non-boundary position, as BLT-D decodes (the committed text ends there)."""
+    from .objective import force_cuts
+    model.eval()
+    rng = np.random.default_rng(seed)
+    hit = n = 0
+    for k in range(len(tokens)):
+        tok = tokens[k:k + 1].to(device)
+        L = tok.shape[1]
+        is_start = model.patch(tok, with_next=True)
+        if layout == "inference":
+            is_start, cuts = force_cuts(is_start, L - block_size, per_window, rng, 1.0)
+            at = [c for c in cuts[0]]
+        else:
+            at = rng.permutation(np.flatnonzero(is_start[0, 1:L - block_size].cpu().numpy()) + 1)[:per_window].tolist()
+        if not at:
+            continue
+        patches = Patches(is_start[:, :L])
+        m = len(at)
+        pos = torch.tensor([[s + j for s in at for j in range(block_size)]], dtype=torch.long, device=device)
+        blk = torch.arange(m, device=device).repeat_interleave(block_size)[None]
+        st = torch.tensor(at, dtype=torch.long, device=device).repeat_interleave(block_size)[None]
+        pat = patches.ids[0, st[0]][None]
+        blocks = NoisyBlocks(torch.full_like(pos, MASK_ID), pos, blk, st, pat)
+        out = model(tok, is_start, blocks)
+        truth = torch.tensor([[int(targets[k, p - 1]) for p in pos[0].tolist()]], device=device)
+        hit += int((out["noisy_logits"].argmax(-1) == truth).sum())
+        n += truth.numel()
+    model.train()
+    return hit / max(1, n)
 
 
 def zero_latents(latents):
@@ -217,13 +274,16 @@ def main():
     ap.add_argument("--text", nargs="+", metavar="PATH",
                     help="train on your own .txt/.md files or folders (built into <run>/data) instead of "
                          "the config's packaged corpus")
+    ap.add_argument("--state", metavar="DIR",
+                    help="a committed training state (e.g. train-state/v2): resume from it when the run directory "
+                         "has no checkpoint, and write a compact copy of every checkpoint there")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     device = pick_device()
     name = os.path.splitext(os.path.basename(args.config))[0]
     run = Run(args.run or os.path.join(ROOT, "runs", name))
-    state = run.load(device)
+    state = run.load(device, args.state)
     cfg = state["config"] if state else load_config(args.config)
     cfg["name"] = name
     if args.max_steps:
@@ -278,10 +338,24 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    # one segment per process: where it started and how far it got (the manifest sums them)
+    segment = {"hardware": hardware(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "from_step": st["step"], "to_step": st["step"], "seconds": 0.0, "entropy_seconds": 0.0}
+    st.setdefault("segments", [])
+    seconds_at_start, entropy_seconds_at_start = st["train_seconds"], st["entropy_seconds"]
+
     def checkpoint():
-        run.save({"config": cfg, "model": model.state_dict(), "entropy_optimizer": ent_opt.state_dict(),
-                  "optimizer": opt.state_dict(), "rng": rng_state(rng), "progress": dict(st),
-                  "hardware": hardware()})
+        segment.update(to_step=st["step"], seconds=round(st["train_seconds"] - seconds_at_start, 1),
+                       entropy_seconds=round(st["entropy_seconds"] - entropy_seconds_at_start, 1))
+        progress = {**st, "segments": st["segments"] + [dict(segment)]}
+        state = {"config": cfg, "model": model.state_dict(), "entropy_optimizer": ent_opt.state_dict(),
+                 "optimizer": opt.state_dict(), "rng": rng_state(rng), "progress": progress, "hardware": hardware()}
+        run.save(state)
+        if args.state:
+            os.makedirs(args.state, exist_ok=True)
+            tmp = os.path.join(args.state, "ckpt.pt.tmp")
+            torch.save(compact_state(state), tmp)
+            os.replace(tmp, os.path.join(args.state, "ckpt.pt"))
 
     clock = RunningClock()
     last_ckpt = time.time()
@@ -362,6 +436,9 @@ def main():
             if st["step"] % tc["eval_every"] == 0 or st["step"] == tc["max_steps"]:
                 rec["val_bpb"], rec["val_mean_patch_len"] = evaluate_bpb(model, val_tokens, val_targets, B, device)
                 rec["val_bpb_without_latents"], _ = evaluate_bpb(model, val_tokens, val_targets, B, device, zero_latents)
+                if diffusion:
+                    rec["val_masked_acc_training_layout"] = masked_accuracy(model, val_tokens[:4], val_targets[:4], device, "training")
+                    rec["val_masked_acc_inference_layout"] = masked_accuracy(model, val_tokens[:4], val_targets[:4], device, "inference")
             run.log(rec)
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
                   + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")

@@ -273,10 +273,16 @@ export class BltModel {
     return this.logits + cleanRows * VOCAB_OUT * 4;
   }
 
+  /**
+   * The latent ablation (fast-blt.md §1; eval's bitsPerByteWithoutLatents): every decoder row reads no latent, so
+   * cross-attention adds exactly zero — the same numbers as PyTorch with the latents zeroed.
+   */
+  ablateLatents = false;
+
   /** Row i's cross-attention key range from its read index r: latent r alone ("one"), else latents 0..r. */
   private setRead(i: number, r: number): void {
-    this.xHiV[i] = r + 1;
-    this.xLoV[i] = this.config.decoderLatents === "one" ? Math.max(0, r) : 0;
+    this.xHiV[i] = this.ablateLatents ? 0 : r + 1;
+    this.xLoV[i] = this.ablateLatents ? 0 : this.config.decoderLatents === "one" ? Math.max(0, r) : 0;
   }
 
   /**
