@@ -8,12 +8,21 @@ A request holds one of the model's cache slots while it runs; requests beyond th
 """
 import queue
 import threading
+import time
 from collections import deque
+
+import torch
 
 from .decode import Cancelled, Decode
 from .passes import KINDS
 
 _END = object()
+POLL_S = 0.01          # how often a running request's client is asked whether it is still there
+SHORT_OP = 16           # ops of at most this many rows (decoding steps, blocks) share a call; longer ones have their own
+
+
+def _rows(op):
+    return max(len(op.ids), len(op.reads), len(op.starts))
 
 
 class _Job:
@@ -22,9 +31,18 @@ class _Job:
         self.events = queue.SimpleQueue()
         self.stopped = False            # the handler stopped reading (its client went away)
         self.decode = self.op = None
+        self._polled = 0.0
 
     def cancelled(self):
         return self.stopped or self._cancelled()
+
+    def gone(self):
+        """cancelled(), asking the client's socket at most every POLL_S (a poll is a system call)."""
+        now = time.monotonic()
+        if self.stopped or now - self._polled < POLL_S:
+            return self.stopped
+        self._polled = now
+        return self._cancelled()
 
 
 class Batcher:
@@ -35,6 +53,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._line = deque()
         self._running = []
+        self._threads = torch.get_num_threads()
         threading.Thread(target=self._loop, name="batcher", daemon=True).start()
 
     @property
@@ -53,6 +72,17 @@ class Batcher:
         try:
             while True:
                 event = job.events.get()
+                # bytes that queued up while the client was being written to go out as one event
+                while event[0] == "bytes" if isinstance(event, tuple) else False:
+                    try:
+                        more = job.events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not (isinstance(more, tuple) and more[0] == "bytes"):
+                        yield event
+                        event = more
+                        break
+                    event = ("bytes", event[1] + more[1])
                 if event is _END:
                     return
                 if isinstance(event, BaseException):
@@ -64,6 +94,7 @@ class Batcher:
     # --- the batching thread ------------------------------------------------------------------------------
 
     def _loop(self):
+        torch.set_num_threads(self._threads)        # OpenMP's thread count is per thread: the main thread's setting
         while True:
             with self._cond:
                 self._admit()
@@ -84,7 +115,7 @@ class Batcher:
             if slot is None:
                 waiting.append(job)
                 continue
-            job.decode = Decode(job.model, slot, job.request, job.cancelled, job.events.put)
+            job.decode = Decode(job.model, slot, job.request, job.gone, job.events.put)
             job.slot = slot
             self._running.append(job)
             self._advance(job, None)
@@ -92,21 +123,25 @@ class Batcher:
 
     def _sweep(self):
         for job in list(self._running):
-            if job.cancelled():
+            if job.gone():
                 self._end(job, Cancelled())
         for kind in KINDS:
             for model in self.models.values():
                 jobs = [j for j in self._running if j.model is model and j.op is not None and j.op.kind == kind]
-                if not jobs:
-                    continue
-                try:
-                    results = model.run(kind, [j.op for j in jobs])
-                except Exception as e:      # a bug or a device failure: every request in the call fails
-                    for j in jobs:
-                        self._end(j, e)
-                    continue
-                for j, res in zip(jobs, results):
-                    self._advance(j, res)
+                # rows are padded to the longest op of a call: long ops (prompt chunks) run apart from short ones
+                for group in ([j for j in jobs if _rows(j.op) <= SHORT_OP], [j for j in jobs if _rows(j.op) > SHORT_OP]):
+                    if group:
+                        self._call(model, kind, group)
+
+    def _call(self, model, kind, jobs):
+        try:
+            results = model.run(kind, [j.op for j in jobs])
+        except Exception as e:              # a bug or a device failure: every request in the call fails
+            for j in jobs:
+                self._end(j, e)
+            return
+        for j, res in zip(jobs, results):
+            self._advance(j, res)
 
     def _advance(self, job, result):
         """Sends a call's result to the request and takes its next call (or ends it)."""

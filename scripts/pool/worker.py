@@ -28,6 +28,24 @@ import select
 import socket
 import sys
 import threading
+
+
+def _threads_before_torch(argv):
+    """OpenMP and the BLAS read their thread counts once, when torch loads: --threads sets them now (else Debian's
+    generic BLAS keeps a second thread per process spinning beside every small matmul, doubling the CPU a decode
+    costs)."""
+    n = "1"
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif a.startswith("--threads="):
+            n = a.split("=", 1)[1]
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+
+
+if __name__ == "__main__":
+    _threads_before_torch(sys.argv[1:])
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
