@@ -57,7 +57,7 @@ class ModeContext:
 
 def ar_step(c):
     """One byte from the model's next-byte prediction (one pass of each component, global once per patch)."""
-    b = c.sampler.pick(c.seq.next_logits)
+    b = c.seq.next_argmax() if c.sampler.greedy else c.sampler.pick(c.seq.next_logits)
     yield from c.seq.append_clean([b])
     return bytes([b])
 

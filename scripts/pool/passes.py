@@ -128,7 +128,8 @@ class PoolModel:
     # --- the calls --------------------------------------------------------------------------------------
 
     def _entropy(self, ops):
-        """-> per op, H (m,) f32: the entropy (nats) of the prediction for bytes pos0+1..pos0+m."""
+        """-> per op, H (m,): the entropy (nats) of the prediction for bytes pos0+1..pos0+m, a list read from the device
+        (once for the whole call) when first called."""
         em = self.net.entropy_model
         r = self._rows(ops, [op.ids for op in ops], em.window, self.cfg["entropy"])
         x = em.tok_emb(r.ids)
@@ -136,13 +137,14 @@ class PoolModel:
             x = self._self_layer(layer, x, r, self.kv["entropy"][l])
         logp = (em.norm(x) @ em.head.wt).float().log_softmax(-1)
         H = -(logp.exp() * logp).sum(-1)                                          # (b, M)
-        return [H[i, :len(op.ids)] for i, op in enumerate(ops)]
+        H = OnHost(H)
+        return [H.row(i, len(op.ids)) for i, op in enumerate(ops)]
 
     def _encoder(self, ops):
         """Byte states h[pos0..pos0+m) of the tokens `ids` (written to the slot's tokens first)."""
         enc = self.net.local_encoder
         r = self._rows(ops, [op.ids for op in ops], enc.window, self.cfg["local"])
-        self.tokens[r.slot_rows, r.pos_rows] = r.rows_of(r.ids)
+        _put(self.tokens, r.flat_rows, r.rows_of(r.ids))
         # hashed n-grams of the tokens ending at each position (model.ngram_hash_rows): x = id + 1, 0 before BOS
         back = torch.arange(7, -1, -1, device=self.device)                        # offsets 7..0, oldest first
         p = r.pos[..., None] - back                                               # (b, M, 8)
@@ -155,7 +157,7 @@ class PoolModel:
             x = x + enc.ngram_emb[str(n)](hsh % t)
         for l, layer in enumerate(enc.layers):
             x = self._self_layer(layer, x, r, self.kv["encoder"][l])
-        self.h[r.slot_rows, r.pos_rows] = r.rows_of(x)
+        _put(self.h, r.flat_rows, r.rows_of(x))
         return [None] * len(ops)
 
     def _latents(self, ops):
@@ -185,12 +187,12 @@ class PoolModel:
             x = self._self_layer(layer, x, r, self.kv["global"][l])
         lat = r.rows_of(glob.norm(x))                                                   # (P, dg)
         for l, layer in enumerate(self.net.local_decoder.layers):
-            self.kv["latent"][l][r.slot_rows, r.pos_rows] = lat @ layer.cross_attn.wkv
+            _put(self.kv["latent"][l], r.flat_rows, lat @ layer.cross_attn.wkv)
         return [None] * len(ops)
 
     def _decoder(self, ops):
-        """-> per op, logits (rows, 256) f32: a clean row predicts the byte after it, a block row the byte at its
-        own position. Clean rows see the earlier bytes within the window; a block sees its clean prefix (within
+        """-> per op, logits (rows, 256) f32 and their argmax (a list read when first called, once for the whole call):
+        a clean row predicts the byte after it, a block row the byte at its own position. Clean rows see the earlier bytes within the window; a block sees its clean prefix (within
         the window) and itself. Row i cross-attends latent reads[i] ("one") or latents 0..reads[i]."""
         dec = self.net.local_decoder
         dev = self.device
@@ -202,7 +204,7 @@ class PoolModel:
         first_block, x0 = r.extra[:b], r.extra[b:]
         is_block = (torch.arange(M, device=dev)[None] >= first_block[:, None]) & r.valid
         emb = dec.dec_tok_emb(r.ids2)
-        x = torch.where(is_block[..., None], emb, self.h[r.slot[:, None], r.pos.clamp(max=self.ctx - 1)])
+        x = torch.where(is_block[..., None], emb, _get(self.h, r.slot[:, None] * self.ctx + r.pos.clamp(max=self.ctx - 1)))
         # a block's rows see up to the block's end (the op's last row); clean rows up to themselves
         r.hi = torch.where(is_block, (r.pos0 + r.valid.sum(1))[:, None], r.hi)
         # cross-attention key ranges [xlo, xhi) over the slot's latents: latent reads[i] alone, or 0..reads[i]
@@ -213,15 +215,16 @@ class PoolModel:
         xpos = x0[:, None] + torch.arange(Lx, device=dev)[None]                          # (b, Lx)
         x_masked = ~((xpos[:, None, :] >= xlo[..., None]) & (xpos[:, None, :] < xhi[..., None]))[:, None]
         x_any = (~x_masked).any(-1, keepdim=True).to(x.dtype)
-        xpos = xpos.clamp(max=self.ctx - 1)
+        xflat = r.slot[:, None] * self.ctx + xpos.clamp(max=self.ctx - 1)
         for l, layer in enumerate(dec.layers):
             ca = layer.cross_attn
             q = self._heads(layer.cross_norm(x) @ ca.wq.wt, ca.n_heads)
-            kv = self.kv["latent"][l][r.slot[:, None], xpos]                               # (b, Lx, 2 dl)
+            kv = _get(self.kv["latent"][l], xflat)                                          # (b, Lx, 2 dl)
             x = x + self._attend(q, kv, ca.n_heads, x_masked, x_any) @ ca.wo.wt
             x = self._self_layer(layer, x, r, self.kv["decoder"][l])
         logits = (dec.norm(x) @ dec.head.wt).float()
-        return [logits[i, :len(op.reads)] for i, op in enumerate(ops)]
+        best = OnHost(logits.argmax(-1))            # greedy picks: one read for the whole call
+        return [(logits[i, :len(op.reads)], best.row(i, len(op.reads))) for i, op in enumerate(ops)]
 
     # --- shared pieces ----------------------------------------------------------------------------------
 
@@ -254,8 +257,7 @@ class PoolModel:
         r.key0 = (r.pos0 - window + 1).clamp(min=0) if window else torch.zeros_like(r.pos0)
         r.Lk = max(op.pos0 + len(ids) - (max(0, op.pos0 - window + 1) if window else 0) for op, ids in zip(ops, rows))
         r.full = all(len(ids) == M for ids in rows)                                      # no padding rows
-        r.slot_rows = r.rows_of(r.slot[:, None].expand(b, M))
-        r.pos_rows = r.rows_of(r.pos)
+        r.flat_rows = r.rows_of(r.slot[:, None] * self.ctx + r.pos)                         # slot-major cache rows
         cos, sin = self.rope[shape["dim"] // shape["n_heads"]]
         pos = r.pos.clamp(max=self.ctx - 1)
         r.cos, r.sin = cos[pos][:, None], sin[pos][:, None]                                # (b, 1, M, hd)
@@ -296,15 +298,40 @@ class PoolModel:
         b, M, d = x.shape
         qkv = layer.attn_norm(x) @ layer.wqkv                                              # (b, M, 3d)
         qk = self._rope(qkv[..., :2 * d].reshape(b, M, 2 * h, d // h).transpose(1, 2), r.cos, r.sin)
-        cache[r.slot_rows, r.pos_rows] = r.rows_of(torch.cat([merge_heads(qk[:, h:]), qkv[..., 2 * d:]], -1))
+        _put(cache, r.flat_rows, r.rows_of(torch.cat([merge_heads(qk[:, h:]), qkv[..., 2 * d:]], -1)))
         if r.masked is None:
             kpos = r.key0[:, None] + torch.arange(r.Lk, device=self.device)[None]        # (b, Lk)
             r.masked = ~((kpos[:, None, :] >= r.lo[..., None]) & (kpos[:, None, :] < r.hi[..., None]))[:, None]
-            r.kpos = kpos.clamp(max=self.ctx - 1)
-        kv = cache[r.slot[:, None], r.kpos]                                               # (b, Lk, 2d)
+            r.kflat = r.slot[:, None] * self.ctx + kpos.clamp(max=self.ctx - 1)
+        kv = _get(cache, r.kflat)                                                         # (b, Lk, 2d)
         x = x + self._attend(qk[:, :h], kv, h, r.masked) @ attn.wo.wt
         h1, h3 = (layer.ffn_norm(x) @ layer.w13).split(layer.ffn.w2.in_features, -1)
         return x + (F.silu(h1) * h3) @ layer.ffn.w2.wt
+
+
+class OnHost:
+    """A call's result (b, M) on the device, copied to the host once, when the first request asks for its row."""
+
+    def __init__(self, t):
+        self.t, self.v = t, None
+
+    def row(self, i, m):
+        def read():
+            if self.v is None:
+                self.v = self.t.tolist()
+            return self.v[i][:m]
+        return read
+
+
+def _get(cache, idx):
+    """cache (slots, S, ...) at flat rows idx = slot * S + position, any shape -> (*idx.shape, ...)."""
+    flat = cache.view(-1, *cache.shape[2:])
+    return flat.index_select(0, idx.reshape(-1)).view(*idx.shape, *cache.shape[2:])
+
+
+def _put(cache, idx, values):
+    """cache rows at flat indices idx (n,) = values (n, ...)."""
+    cache.view(-1, *cache.shape[2:]).index_copy_(0, idx, values)
 
 
 class _Rows:

@@ -44,7 +44,8 @@ class Sequence:
         self.n_latents = 0                  # patches 0..n_latents−1 have latents (their K/V in the latent cache)
         self.latent_end = [0] * ctx         # end of the bytes each latent was pooled from
         self.entropy_at = [0.0] * (ctx + 1)  # H(i): entropy (nats) of the entropy model's prediction for byte i
-        self._entropy_pending = None        # (pos0, H on the device) not yet copied into entropy_at
+        self._entropy_pending = None        # (pos0, H's reader) not yet copied into entropy_at
+        self._best = None                   # (pos0, end, the argmax reader) of the last clean decoder call
         self.row_logits = torch.zeros(ctx, 256, device=model.device)   # row i predicts byte i + 1
         self.pending_clean_rows = 0         # decoder rows at the end not yet in the decoder's cache (BLT-D)
 
@@ -56,12 +57,20 @@ class Sequence:
     def next_logits(self):
         return self.row_logits[self.n - 1]
 
+    def next_argmax(self):
+        """The greedy pick for byte n (first of equals): read with the whole batch's picks when row n − 1 came from
+        the last clean decoder call."""
+        if self._best is not None and self._best[0] <= self.n - 1 < self._best[1]:
+            return self._best[2]()[self.n - 1 - self._best[0]]
+        return int(self.next_logits.argmax())
+
     def entropy(self, pos):
         """H(pos); reads the last entropy call's results from the device only when first needed (for the v1
         rule in AR, one step later, after the sampled byte's read has synchronised anyway)."""
         if self._entropy_pending is not None:
-            p0, H = self._entropy_pending
-            self.entropy_at[p0 + 1:p0 + 1 + len(H)] = H.tolist()
+            p0, read = self._entropy_pending
+            H = read()
+            self.entropy_at[p0 + 1:p0 + 1 + len(H)] = H
             self._entropy_pending = None
         return self.entropy_at[pos]
 
@@ -97,9 +106,10 @@ class Sequence:
                 yield Op("encoder", self.slot, e0, chunk[e0 - pos0:])
                 self.c.count("encoder")
             yield from self.latents_up_to(self.read_of[end - 1] + 1, end)
-            logits = yield Op("decoder", self.slot, pos0, reads=self.read_of[pos0:end])
+            logits, best = yield Op("decoder", self.slot, pos0, reads=self.read_of[pos0:end])
             self.c.count("decoder")
             self.row_logits[pos0:end] = logits
+            self._best = (pos0, end, best)
             self.n = end
 
     def latents_up_to(self, count, end=None):
@@ -146,7 +156,7 @@ class Sequence:
         pooling, no global). Returns the logits (256,) of the byte after it."""
         yield Op("encoder", self.slot, pos, [token])
         self.c.count("encoder")
-        logits = yield Op("decoder", self.slot, pos, reads=[read])
+        logits, _ = yield Op("decoder", self.slot, pos, reads=[read])
         self.c.count("decoder")
         return logits[0]
 
@@ -154,6 +164,7 @@ class Sequence:
         """Rolls back to the first n tokens (BLT-S / BLT-DV rejection)."""
         self.entropy(0)
         self.n = n
+        self._best = None
         while self.starts and self.starts[-1] >= n:
             self.starts.pop()
         self.n_latents = min(self.n_latents, len(self.starts))
@@ -216,6 +227,6 @@ class Sequence:
             yield Op("decoder", self.slot, s - clean, reads=reads)
             self.c.count("decoder")
             clean, reads = 0, []
-        logits = yield Op("decoder", self.slot, s - clean, ids=list(ids), reads=reads + [q - 1] * B)
+        logits, _ = yield Op("decoder", self.slot, s - clean, ids=list(ids), reads=reads + [q - 1] * B)
         self.c.count("decoder")
         return logits[clean:]
