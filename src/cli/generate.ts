@@ -2,6 +2,7 @@
 //  [--top-p 1] [--top-k 0] [--block-size 8] [--threshold 0.9] [--entropy-bound γ] [--draft 8] [--seed 1]
 //  [--stop "…"] [--q8] [--json]`. Streams text to the terminal, or prints one JSON object with --json.
 import { DECODE_MODES, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
+import { MAX_NEW_BYTES } from "../engine/engine.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
 
 function num(flags: Map<string, string>, name: string, fallback: number): number {
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
   const dir = flags.get("model") ?? "models/blt-d-small";
   const prompt = new TextEncoder().encode(flags.get("prompt") ?? "");
   const maxNewBytes = num(flags, "max-bytes", 200);
-  const { engine } = await loadNodeEngine(dir, Math.max(1024, prompt.length + maxNewBytes + 1), flags.has("q8") ? "q8" : "f32");
+  // the prompt must fit the model's window; generation runs past it (the caches slide)
+  const { engine } = await loadNodeEngine(dir, undefined, flags.has("q8") ? "q8" : "f32", { maxNewBytes: Math.max(MAX_NEW_BYTES, maxNewBytes) });
   const blockSize = num(flags, "block-size", 8);
   const request: DecodeRequest = {
     model: dir, prompt, maxNewBytes, mode,

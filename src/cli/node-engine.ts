@@ -3,16 +3,17 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readCheckpoint, type Checkpoint } from "../checkpoint/reader.ts";
 import type { WeightVariant } from "../checkpoint/format.ts";
-import { Engine } from "../engine/engine.ts";
+import { Engine, type EngineOptions } from "../engine/engine.ts";
 import { loadModel } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
 import { compileKernelsModuleNode } from "../../wasm/node.ts";
 
-export async function loadNodeEngine(dir: string, ctx: number, variant: WeightVariant = "f32"): Promise<{ engine: Engine; checkpoint: Checkpoint }> {
+/** ctx: the most bytes a prompt may fill with BOS (default and cap: the model's max_seq_len). */
+export async function loadNodeEngine(dir: string, ctx?: number, variant: WeightVariant = "f32", options: EngineOptions = {}): Promise<{ engine: Engine; checkpoint: Checkpoint }> {
   const checkpoint = await readCheckpoint(dir, async (name) => new Uint8Array(await readFile(join(dir, name))), variant);
   const module = compileKernelsModuleNode();
   const model = await loadModel(checkpoint, (bytes) => WasmKernels.create(module, bytes), ctx);
-  return { engine: new Engine(model), checkpoint };
+  return { engine: new Engine(model, options), checkpoint };
 }
 
 /** --name value flags; bare --flag is "true". */

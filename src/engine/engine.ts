@@ -23,15 +23,22 @@ export class RequestError extends Error {
   constructor(readonly param: string, message: string) { super(message); }
 }
 
-/** Checks a request against the model; throws RequestError naming the field. */
-export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">): void {
+/** Default most bytes one request may generate (EngineOptions.maxNewBytes). */
+export const MAX_NEW_BYTES = 8192;
+
+/**
+ * Checks a request against the model: the prompt must fit the model's window (ctx bytes with BOS), generation
+ * may run past it (the caches slide) up to maxNewBytes. Throws RequestError naming the field.
+ */
+export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">, maxNewBytes = MAX_NEW_BYTES): void {
   const int = (v: number, lo: number, hi: number, param: string) => {
     if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(param, `${param} must be an integer in [${lo}, ${hi}], got ${v}`);
   };
   if (!DECODE_MODES.includes(r.mode)) throw new RequestError("mode", `unknown mode ${JSON.stringify(r.mode)}; use one of ${DECODE_MODES.join(", ")}`);
-  const room = model.ctx - 1 - r.prompt.length;
-  if (room < 1) throw new RequestError("prompt", `prompt of ${r.prompt.length} bytes leaves no room in the ${model.ctx}-byte context`);
-  int(r.maxNewBytes, 0, room, "max_new_bytes");
+  if (r.prompt.length > model.ctx - 1) {
+    throw new RequestError("prompt", `the prompt is ${r.prompt.length} bytes; this model reads prompts of at most ${model.ctx - 1} bytes (its ${model.ctx}-byte window, BOS included)`);
+  }
+  int(r.maxNewBytes, 0, maxNewBytes, "max_new_bytes");
   int(r.knobs.blockSize, 1, MAX_BLOCK, "block_size");
   int(r.knobs.maxStepsPerBlock, 1, MAX_BLOCK, "max_steps_per_block");
   int(r.knobs.draftLength, 1, MAX_BLOCK, "draft_length");
@@ -54,14 +61,23 @@ export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">):
 const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
 const breathe = immediate ? () => new Promise<void>((r) => { immediate(r); }) : () => new Promise<void>((r) => setTimeout(r, 0));
 
+export interface EngineOptions {
+  /** Most bytes one request may generate (default MAX_NEW_BYTES); memory does not depend on it. */
+  maxNewBytes?: number;
+}
+
 export class Engine {
-  constructor(readonly model: BltModel) {}
+  readonly maxNewBytes: number;
+
+  constructor(readonly model: BltModel, options: EngineOptions = {}) {
+    this.maxNewBytes = options.maxNewBytes ?? MAX_NEW_BYTES;
+  }
 
   /** Streams one request. The model has one run state: callers serialise requests (see backends/local.ts). */
   async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
     const t0 = performance.now();
     try {
-      validateRequest(r, this.model);
+      validateRequest(r, this.model, this.maxNewBytes);
     } catch (e) {
       if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message, param: e.param }; return; }
       throw e;

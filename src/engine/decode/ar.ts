@@ -4,5 +4,5 @@ import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";
 
 export async function* decodeAr(c: ModeContext): ModeGenerator {
-  while (c.budget() > 0 && c.seq.room > 0) yield await decodeArStep(c);
+  while (c.budget() > 0) yield await decodeArStep(c);
 }

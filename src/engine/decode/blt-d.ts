@@ -5,8 +5,8 @@ import { fillBlock } from "./denoise.ts";
 
 export async function* decodeBltD(c: ModeContext): ModeGenerator {
   const { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs, s = c.scratch;
-  while (c.budget() > 0 && c.seq.room > 0) {
-    const B = Math.min(blockSize, c.seq.room);
+  while (c.budget() > 0) {
+    const B = blockSize;
     // close the open patch: one pooling step + one global step give the latent the block reads
     const q = c.seq.closePatch();
     // fill the block by diffusion

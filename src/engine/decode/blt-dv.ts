@@ -7,8 +7,8 @@ import { verifyAndAccept } from "./speculate.ts";
 
 export async function* decodeBltDv(c: ModeContext): ModeGenerator {
   const seq = c.seq, { blockSize, threshold, entropyBound, maxStepsPerBlock } = c.knobs;
-  while (c.budget() > 0 && seq.room > 0) {
-    const B = Math.min(blockSize, c.budget(), seq.room);
+  while (c.budget() > 0) {
+    const B = Math.min(blockSize, c.budget());
     const steps = Math.min(maxStepsPerBlock, B);
     // a draft is made only where its worst case fits the work budget
     if (B < 2 || !seq.nextStartsPatch() || !c.work.takeBlockDraft(B, steps)) { yield await decodeArStep(c); continue; }

@@ -7,8 +7,8 @@ import { verifyAndAccept } from "./speculate.ts";
 export async function* decodeBltS(c: ModeContext): ModeGenerator {
   const seq = c.seq, m = seq.model, { ids, drafts, tok } = c.scratch;
   const open = new Int32Array(1); // the read index of every drafted row
-  while (c.budget() > 0 && seq.room > 0) {
-    const k = Math.min(c.knobs.draftLength, c.budget(), seq.room);
+  while (c.budget() > 0) {
+    const k = Math.min(c.knobs.draftLength, c.budget());
     // a draft is made only where its worst case fits the work budget
     if (k < 2 || !seq.nextStartsPatch() || !c.work.takeDraft(k)) { yield await decodeArStep(c); continue; }
     // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the newest latent it has

@@ -17,7 +17,7 @@ export async function fillBlock(c: ModeContext, q: number, B: number, threshold:
   while (masked > 0) {
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
     const pending = c.seq.pendingCleanRows;
-    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.readOf.subarray(s - pending, s));
+    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.pendingReads());
     c.seq.pendingCleanRows = 0;
     passes++;
     const logits = await m.readLogits(B, rows);

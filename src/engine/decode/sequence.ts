@@ -1,49 +1,97 @@
 // The state of one sequence being decoded on a BltModel: committed tokens, their patches, which patches have
 // latents, and the model's prediction for the next byte. Every mode drives the model through this. The calls
 // that read model results (the entropy and decoder logits) are async: the kernels may still be computing them.
+// A sequence may grow without limit: what it keeps per byte and per patch lives in rings of the recent ones.
 import { BOS, VOCAB_OUT } from "../../config.ts";
 import { MAX_ROWS, type BltModel } from "../model/blt-model.ts";
 import { entropyNats, startsPatch } from "../model/patcher.ts";
 
+/** An Int32 or Float32 ring: index i lives at i mod capacity. */
+class Ring<T extends Int32Array | Float32Array> {
+  constructor(readonly a: T) {}
+  get(i: number): number { return this.a[i % this.a.length]; }
+  set(i: number, v: number): void { this.a[i % this.a.length] = v; }
+}
+
 export class Sequence {
   /** Committed tokens, BOS included; position n is the next to fill. */
   n = 0;
-  /** First position of each patch; patch 0 is BOS. */
-  readonly starts: number[] = [];
-  /** Patch index of every committed position. */
-  readonly patchOf: Int32Array;
-  /** The latent read index of every committed decoder row (config.ts DecoderLatents). */
-  readonly readOf: Int32Array;
+  /** Number of patches; patch 0 is BOS. */
+  nPatches = 0;
   /** Patches 0..nLatents−1 have latents (and the decoder's cross-attention keys for them). */
   nLatents = 0;
+  /** First position of each recent patch. */
+  private readonly startRing: Ring<Int32Array>;
   /** End position of the bytes each latent was pooled from (a truncation inside a patch invalidates it). */
-  private readonly latentEnd: number[] = [];
-  /** entropyAt[i] = H(i), the entropy model's entropy of its prediction for byte i (nats). */
+  private readonly latentEnd: Ring<Int32Array>;
+  /**
+   * Per-position state of the recent positions, in rings of `capacity` positions (the training window plus two
+   * chunks): position i lives at i mod capacity, so below capacity they read as plain arrays. patchOf: the patch
+   * index of every committed position; readOf: the latent read index of its decoder row (config.ts
+   * DecoderLatents); entropyAt: H(i), the entropy model's entropy of its prediction for byte i (nats); rowLogits:
+   * the decoder logits of every committed row (row i predicts byte i+1, at rowLogits[(i mod capacity)·256..]).
+   */
+  readonly capacity: number;
+  readonly patchOf: Int32Array;
+  readonly readOf: Int32Array;
   readonly entropyAt: Float32Array;
-  /** Decoder logits of every committed row: row i predicts byte i+1. */
   readonly rowLogits: Float32Array;
+  private readonly patchRing: Ring<Int32Array>;
+  private readonly readRing: Ring<Int32Array>;
+  private readonly entropyRing: Ring<Float32Array>;
   private readonly ids = new Int32Array(MAX_ROWS);
+  private readonly reads = new Int32Array(MAX_ROWS);
   private readonly poolStart = new Int32Array(MAX_ROWS);
   private readonly poolEnd = new Int32Array(MAX_ROWS);
+  private readonly firstVisible = new Int32Array(MAX_ROWS);
 
+  /** A new sequence on the model: its caches start over (one sequence at a time per model). */
   constructor(readonly model: BltModel) {
-    this.patchOf = new Int32Array(model.ctx);
-    this.readOf = new Int32Array(model.ctx);
-    this.entropyAt = new Float32Array(model.ctx + 1);
-    this.rowLogits = new Float32Array(model.ctx * VOCAB_OUT);
+    model.reset();
+    this.capacity = model.config.maxSeqLen + 2 * MAX_ROWS;
+    this.patchOf = new Int32Array(this.capacity);
+    this.readOf = new Int32Array(this.capacity);
+    this.entropyAt = new Float32Array(this.capacity);
+    this.rowLogits = new Float32Array(this.capacity * VOCAB_OUT);
+    this.patchRing = new Ring(this.patchOf);
+    this.readRing = new Ring(this.readOf);
+    this.entropyRing = new Ring(this.entropyAt);
+    // the global window holds at most max_seq_len patches; a rollback and a chunk add at most 2 × MAX_ROWS
+    const patches = model.config.maxSeqLen + 4 * MAX_ROWS;
+    this.startRing = new Ring(new Int32Array(patches));
+    this.latentEnd = new Ring(new Int32Array(patches));
+  }
+
+  /** First position of patch j (one of the recent ones). */
+  start(j: number): number { return this.startRing.get(j); }
+  /** Patch index of the committed position pos (a recent one). */
+  patchAt(pos: number): number { return this.patchRing.get(pos); }
+  /** Latent read index of the decoder row at pos (a recent one). */
+  readAt(pos: number): number { return this.readRing.get(pos); }
+  /** H(pos) in nats. */
+  entropyOf(pos: number): number { return this.entropyRing.get(pos); }
+
+  /** Logits of row r (predicting byte r+1), one of the recent rows: a view into rowLogits. */
+  logitsOf(r: number): Float32Array {
+    const i = r % this.capacity;
+    return this.rowLogits.subarray(i * VOCAB_OUT, (i + 1) * VOCAB_OUT);
   }
 
   /** Logits of the prediction for the byte at position n. */
-  get nextLogits(): Float32Array { return this.rowLogits.subarray((this.n - 1) * VOCAB_OUT, this.n * VOCAB_OUT); }
+  get nextLogits(): Float32Array { return this.logitsOf(this.n - 1); }
 
-  get room(): number { return this.model.ctx - this.n; }
+  /** First positions of the patches, oldest first (the recent ones: a debugging and test aid). */
+  get starts(): number[] {
+    const first = Math.max(0, this.nPatches - this.startRing.a.length);
+    return Array.from({ length: this.nPatches - first }, (_, i) => this.start(first + i));
+  }
 
-  /** Starts the sequence with BOS and the prompt, AR-style (entropy patches). */
+  /** Starts the sequence with BOS and the prompt, AR-style (entropy patches); only the last row's logits are made. */
   async prefill(prompt: Uint8Array): Promise<void> {
     const ids = new Int32Array(prompt.length + 1);
     ids[0] = BOS;
     ids.set(prompt, 1);
-    await this.appendClean(ids);
+    await this.appendClean(ids, 0, false);
   }
 
   /**
@@ -52,56 +100,77 @@ export class Sequence {
    * pass per component per chunk (this is also BLT-S/BLT-DV verification). Positions below `encodedUpTo` already
    * hold the encoder's states for exactly these tokens (BLT-S drafted them): the encoder skips them. Its rows
    * do not depend on patches or latents, and a batched row equals a single one bit for bit, so this is exact.
+   * With allLogits false only the last row's logits are made (the rest only fill the decoder's caches).
    */
-  async appendClean(ids: ArrayLike<number>, encodedUpTo = 0): Promise<void> {
+  async appendClean(ids: ArrayLike<number>, encodedUpTo = 0, allLogits = true): Promise<void> {
     const m = this.model, { threshold, maxPatchLen } = m.config.patching;
     for (let off = 0; off < ids.length; off += MAX_ROWS) {
-      const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n;
-      if (pos0 + rows > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
+      const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n, end = pos0 + rows;
       for (let i = 0; i < rows; i++) this.ids[i] = ids[off + i];
       m.setTokens(pos0, this.ids.subarray(0, rows));
 
       m.entropyForward(pos0, rows);
       const ent = await m.readLogits(rows);
-      for (let i = 0; i < rows; i++) this.entropyAt[pos0 + i + 1] = entropyNats(ent, i * VOCAB_OUT);
+      for (let i = 0; i < rows; i++) this.entropyRing.set(pos0 + i + 1, entropyNats(ent, i * VOCAB_OUT));
 
-      for (let i = 0; i < rows; i++) {
-        const pos = pos0 + i;
-        const last = this.starts.length - 1;
-        const curLen = last < 0 ? 0 : pos - this.starts[last];
-        if (pos === 0 || startsPatch(pos, this.entropyAt[pos], curLen, threshold, maxPatchLen)) this.starts.push(pos);
-        this.patchOf[pos] = this.starts.length - 1;
+      for (let pos = pos0; pos < end; pos++) {
+        const curLen = this.nPatches === 0 ? 0 : pos - this.start(this.nPatches - 1);
+        if (pos === 0 || startsPatch(pos, this.entropyOf(pos), curLen, threshold, maxPatchLen)) this.startRing.set(this.nPatches++, pos);
+        this.patchRing.set(pos, this.nPatches - 1);
       }
       // which latent each row reads; the paper's rule needs a patch's latent at its last byte, so a patch the
       // next byte closes gets its latent (pooling + global) before the decoder rows run
-      const end = pos0 + rows;
       for (let pos = pos0; pos < end; pos++) {
-        this.readOf[pos] = this.readIndex(pos, pos + 1 < end ? this.patchOf[pos + 1] !== this.patchOf[pos] : this.startsAt(end));
+        const r = this.readIndex(pos, pos + 1 < end ? this.patchAt(pos + 1) !== this.patchAt(pos) : this.startsAt(end));
+        this.readRing.set(pos, r);
+        this.reads[pos - pos0] = r;
       }
       const e0 = Math.min(Math.max(pos0, encodedUpTo), end);
       if (e0 < end) m.encoderForward(e0, end - e0);
-      this.latentsUpTo(this.readOf[end - 1] + 1, end);
-      m.decoderForward(pos0, rows, this.readOf.subarray(pos0, end));
-      this.rowLogits.set(await m.readLogits(rows), pos0 * VOCAB_OUT);
-      this.n = pos0 + rows;
+      this.latentsUpTo(this.reads[rows - 1] + 1, end);
+      const from = allLogits ? 0 : off + rows < ids.length ? rows : rows - 1;
+      m.decoderForward(pos0, rows, this.reads, from);
+      if (from < rows) {
+        const logits = await m.readLogits(rows - from);
+        for (let i = from; i < rows; i++) this.logitsOf(pos0 + i).set(logits.subarray((i - from) * VOCAB_OUT, (i - from + 1) * VOCAB_OUT));
+      }
+      this.n = end;
     }
   }
 
   /**
    * Computes latents for patches nLatents..count−1 (each complete, the last ending at `end` if no later patch
-   * starts): one pooling pass and one global pass per group of patches whose bytes fit in one call.
+   * starts): one pooling pass and one global pass per group of patches whose bytes fit in one call. Each global
+   * row attends to the patches inside the training window that ends with its patch (every earlier patch while
+   * the sequence is shorter than that window).
    */
   latentsUpTo(count: number, end = this.n): void {
+    const window = this.model.config.maxSeqLen;
     while (this.nLatents < count) {
       const j0 = this.nLatents;
       let j1 = j0;
-      const endOf = (j: number) => (j + 1 < this.starts.length ? this.starts[j + 1] : end);
-      while (j1 < count && j1 - j0 < MAX_ROWS && endOf(j1) - this.starts[j0] <= MAX_ROWS) j1++;
+      const endOf = (j: number) => (j + 1 < this.nPatches ? this.start(j + 1) : end);
+      while (j1 < count && j1 - j0 < MAX_ROWS && endOf(j1) - this.start(j0) <= MAX_ROWS) j1++;
       const n = j1 - j0;
-      for (let j = j0; j < j1; j++) { this.poolStart[j - j0] = this.starts[j]; this.poolEnd[j - j0] = endOf(j); this.latentEnd[j] = endOf(j); }
-      this.model.globalForward(this.model.poolPatches(this.poolStart, this.poolEnd, n), j0, n);
+      for (let j = j0; j < j1; j++) {
+        const e = endOf(j);
+        this.poolStart[j - j0] = this.start(j); this.poolEnd[j - j0] = e; this.latentEnd.set(j, e);
+        this.firstVisible[j - j0] = this.firstPatchFrom(e - window, j);
+      }
+      this.model.globalForward(this.model.poolPatches(this.poolStart, this.poolEnd, n), j0, n, this.firstVisible);
       this.nLatents = j1;
     }
+  }
+
+  /** The first patch k ≤ j that starts at or after position `from` (binary search over the recent patches). */
+  private firstPatchFrom(from: number, j: number): number {
+    if (from <= 0) return 0;
+    let lo = Math.max(0, j - this.startRing.a.length + 1), hi = j;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.start(mid) >= from) hi = mid; else lo = mid + 1;
+    }
+    return lo;
   }
 
   /** Whether the byte at position n starts a new patch under entropy patching. */
@@ -111,9 +180,8 @@ export class Sequence {
 
   /** Whether a byte at position `pos` (just past the committed or the just-patched bytes) starts a patch. */
   private startsAt(pos: number): boolean {
-    const last = this.starts.length - 1;
     const { threshold, maxPatchLen } = this.model.config.patching;
-    return startsPatch(pos, this.entropyAt[pos], pos - this.starts[last], threshold, maxPatchLen);
+    return startsPatch(pos, this.entropyOf(pos), pos - this.start(this.nPatches - 1), threshold, maxPatchLen);
   }
 
   /**
@@ -121,21 +189,21 @@ export class Sequence {
    * paper's rule reads the patch just before the one holding x(pos+1); v1 the patch before the row's own.
    */
   readIndex(pos: number, nextStarts: boolean): number {
-    const own = this.patchOf[pos];
+    const own = this.patchAt(pos);
     return this.model.config.decoderLatents === "v1" ? own - 1 : own + (nextStarts ? 1 : 0) - 1;
   }
 
   /** The read index the decoder uses for bytes drafted past position n (BLT-S): the newest latent it has. */
   draftRead(): number {
-    return this.model.config.decoderLatents === "v1" ? this.starts.length - 2 : this.starts.length - 1;
+    return this.model.config.decoderLatents === "v1" ? this.nPatches - 2 : this.nPatches - 1;
   }
 
   /** Rolls back to the first n tokens (caches are slot-indexed: later slots are simply overwritten). */
   truncate(n: number): void {
     this.n = n;
-    while (this.starts[this.starts.length - 1] >= n) this.starts.pop();
-    this.nLatents = Math.min(this.nLatents, this.starts.length);
-    while (this.nLatents > 0 && this.latentEnd[this.nLatents - 1] > n) this.nLatents--;
+    while (this.start(this.nPatches - 1) >= n) this.nPatches--;
+    this.nLatents = Math.min(this.nLatents, this.nPatches);
+    while (this.nLatents > 0 && this.latentEnd.get(this.nLatents - 1) > n) this.nLatents--;
   }
 
   // --- BLT-D: committing blocks ------------------------------------------------------------------------
@@ -149,10 +217,10 @@ export class Sequence {
     const last = this.n - 1;
     if (last >= 0) {
       const read = this.readIndex(last, true);
-      if (this.readOf[last] !== read) { this.readOf[last] = read; this.pendingCleanRows = Math.max(this.pendingCleanRows, 1); }
+      if (this.readAt(last) !== read) { this.readRing.set(last, read); this.pendingCleanRows = Math.max(this.pendingCleanRows, 1); }
     }
-    this.latentsUpTo(this.starts.length);
-    return this.starts.length;
+    this.latentsUpTo(this.nPatches);
+    return this.nPatches;
   }
 
   /**
@@ -164,24 +232,23 @@ export class Sequence {
    */
   async appendBlock(ids: ArrayLike<number>, commit: BlockCommit = "entropy"): Promise<void> {
     const m = this.model, rows = ids.length, pos0 = this.n, end = pos0 + rows;
-    if (end > m.ctx) throw new RangeError(`context of ${m.ctx} bytes is full`);
     for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
     m.setTokens(pos0, this.ids.subarray(0, rows));
-    this.starts.push(pos0);
+    this.startRing.set(this.nPatches++, pos0);
+    this.patchRing.set(pos0, this.nPatches - 1);
     if (commit === "entropy") {
       const { threshold, maxPatchLen } = m.config.patching;
       m.entropyForward(pos0, rows);
       const ent = await m.readLogits(rows);
-      for (let i = 0; i < rows; i++) this.entropyAt[pos0 + i + 1] = entropyNats(ent, i * VOCAB_OUT);
-      this.patchOf[pos0] = this.starts.length - 1;
+      for (let i = 0; i < rows; i++) this.entropyRing.set(pos0 + i + 1, entropyNats(ent, i * VOCAB_OUT));
       for (let pos = pos0 + 1; pos < end; pos++) {
-        if (startsPatch(pos, this.entropyAt[pos], pos - this.starts[this.starts.length - 1], threshold, maxPatchLen)) this.starts.push(pos);
-        this.patchOf[pos] = this.starts.length - 1;
+        if (startsPatch(pos, this.entropyOf(pos), pos - this.start(this.nPatches - 1), threshold, maxPatchLen)) this.startRing.set(this.nPatches++, pos);
+        this.patchRing.set(pos, this.nPatches - 1);
       }
     } else {
-      this.patchOf.fill(this.starts.length - 1, pos0, end);
+      for (let pos = pos0 + 1; pos < end; pos++) this.patchRing.set(pos, this.nPatches - 1);
     }
-    for (let pos = pos0; pos < end; pos++) this.readOf[pos] = this.readIndex(pos, pos + 1 === end || this.patchOf[pos + 1] !== this.patchOf[pos]);
+    for (let pos = pos0; pos < end; pos++) this.readRing.set(pos, this.readIndex(pos, pos + 1 === end || this.patchAt(pos + 1) !== this.patchAt(pos)));
     m.encoderForward(pos0, rows);
     this.n = end;
     this.pendingCleanRows = Math.min(this.pendingCleanRows + rows, end);
@@ -189,6 +256,13 @@ export class Sequence {
 
   /** Decoder rows at the end of the committed text not yet in the decoder's cache (BLT-D). */
   pendingCleanRows = 0;
+
+  /** The read indices of the pending clean rows n − pendingCleanRows..n−1 (a view, valid until the next call). */
+  pendingReads(): Int32Array {
+    const k = this.pendingCleanRows, s = this.n;
+    for (let i = 0; i < k; i++) this.reads[i] = this.readAt(s - k + i);
+    return this.reads.subarray(0, k);
+  }
 }
 
 /** How BLT-D commits a filled block: re-patched by the entropy model (Algorithm 1) or as one patch. */

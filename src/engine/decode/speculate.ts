@@ -21,7 +21,7 @@ export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: b
   // accept
   for (let i = 0; i < k; i++) {
     if (i === 0 && firstIsExact) continue;
-    const row = seq.rowLogits.subarray((n0 + i - 1) * 256, (n0 + i) * 256);
+    const row = seq.logitsOf(n0 + i - 1);
     const d = drafts[i], qi = q.subarray(i * 256, (i + 1) * 256);
     let ok: boolean;
     if (c.sampler.greedy) ok = argmax(row) === d;

@@ -1,6 +1,8 @@
 // The BLT-D model on the Kernels interface (docs/model.md): entropy model, local encoder with hashed n-grams,
-// patch pooling, global transformer, local decoder (clean rows and noisy BLT-D blocks). KV caches are indexed
-// by position (bytes) or patch index (global); every buffer is allocated once, when the model is loaded.
+// patch pooling, global transformer, local decoder (clean rows and noisy BLT-D blocks). Every buffer is allocated
+// once, when the model is loaded, and its size does not depend on how long a sequence grows: the KV caches slide
+// (the byte caches hold the local windows, the patch caches the global model's trained window, both with margin),
+// RoPE positions keep counting, and the global model attends to the patches within its trained window only.
 // Forward passes only call ops (which may merely record GPU work): every CPU write into the arena is followed by
 // K.upload, and results are read through readLogits, which awaits K.sync where the kernels have one.
 import { VOCAB_OUT, type ModelConfig, type TransformerShape } from "../../config.ts";
@@ -15,22 +17,43 @@ const NO_IDS: ArrayLike<number> = [];
 
 interface KV { k: Ptr; v: Ptr }
 
+/**
+ * A sliding cache domain (bytes or patches): slot = index − base. A write that would pass the capacity first
+ * moves the newest `keep` entries to the front (base grows), so `keep` entries before any write stay readable.
+ */
+export interface SlideDomain { keep: number; capacity: number }
+
+/** The two domains' sizes: bytes keep the longest local window plus a chunk and a rollback; patches keep the
+ * global window (at most maxSeqLen patches: each has ≥ 1 byte) plus the same margin. */
+export function slideDomains(c: ModelConfig): { bytes: SlideDomain; patches: SlideDomain } {
+  const domain = (keep: number): SlideDomain => ({ keep, capacity: keep + Math.max(4 * MAX_ROWS, Math.ceil(keep / 4)) });
+  return {
+    bytes: domain(Math.max(c.entropy.window, c.encoder.window, c.decoder.window) + 2 * MAX_ROWS),
+    patches: domain(c.maxSeqLen + 2 * MAX_ROWS),
+  };
+}
+
 export interface PassCounters { entropy: number; encoder: number; global: number; decoder: number; bytesMoved: number }
 
-/** Arena bytes the run state needs for a context of ctx positions (weights not included). */
-export function runStateBytes(c: ModelConfig, ctx: number): number {
-  const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim;
+/**
+ * Arena bytes the run state needs (weights not included). It does not grow with the sequence: for blt-d-small
+ * (local window 128, max_seq_len 512) about 7 MB, for a 2,048-byte model of the same widths about 27 MB.
+ */
+export function runStateBytes(c: ModelConfig, domains = slideDomains(c)): number {
+  const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim, { bytes, patches } = domains;
   const maxDim = Math.max(de, dl, dg), maxHidden = Math.max(c.entropy.ffnHidden, c.encoder.ffnHidden, c.global.ffnHidden, maxDim);
-  const f = 4;
-  const caches = 2 * ctx * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl * 2 + c.global.nLayers * dg);
-  const state = ctx * (1 + dl + dg);
-  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 6) + ctx + 2 * maxHidden;
-  const ropes = ctx * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
-  return f * (caches + state + scratch + ropes) + 64 * 64;
+  const f = 4, B = bytes.capacity, P = patches.capacity;
+  const byteCaches = 2 * B * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl) + B * (1 + dl);
+  const patchCaches = 2 * P * (c.global.nLayers * dg + c.decoder.nLayers * dl) + P * (dg + c.decoder.nLayers * dl);
+  const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 8) + Math.max(B, P) + 2 * maxHidden;
+  const ropes = MAX_ROWS * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
+  return f * (byteCaches + patchCaches + scratch + ropes) + 64 * 64;
 }
 
 export class BltModel {
   readonly counters: PassCounters = { entropy: 0, encoder: 0, global: 0, decoder: 0, bytesMoved: 0 };
+  /** Most bytes a prompt may fill with BOS: the training window (max_seq_len), or less if the loader asked. */
+  readonly ctx: number;
 
   // weights
   private readonly entropyLayers: Layer[];
@@ -39,7 +62,8 @@ export class BltModel {
   private readonly decoderLayers: DecoderLayer[];
   private readonly cost: { entropy: number; encoder: number; pooling: number; global: number; decoder: number };
 
-  // state: tokens(ctx) i32, byte states h(ctx, dl), latents(ctx, dg), KV caches
+  // state, in sliding slots (bytes: slot = position − byteBase; patches: slot = patch − patchBase):
+  // tokens(bytes) i32, byte states h(bytes, dl), latents(patches, dg), KV caches
   readonly tokens: Ptr;
   readonly h: Ptr;
   readonly latents: Ptr;
@@ -48,6 +72,15 @@ export class BltModel {
   private readonly globalKV: KV[];
   private readonly decoderKV: KV[];
   private readonly latentKV: KV[];
+  /** Decoder rule "one": wo·wv·latent per decoder layer, what the cross-attention sublayer adds (patches, dl). */
+  private readonly crossAdd: Ptr[];
+  private readonly domains: { bytes: SlideDomain; patches: SlideDomain };
+  /** Position of byte slot 0, and one past the highest position written. */
+  private byteBase = 0; private byteHigh = 0;
+  /** Patch index of patch slot 0, and one past the highest patch written. */
+  private patchBase = 0; private patchHigh = 0;
+  /** The first patch each latent's global row attended to (its window): rules "v1"/"all" read latents from there. */
+  private readonly latentLo: Int32Array;
 
   // scratch, MAX_ROWS rows each
   private readonly x: Ptr; private readonly xn: Ptr; private readonly q: Ptr; private readonly kb: Ptr;
@@ -56,56 +89,72 @@ export class BltModel {
   /** Logits of the last entropy or decoder call, (rows, 256). */
   readonly logits: Ptr;
   private readonly ids: Ptr; private readonly pos: Ptr; private readonly lo: Ptr; private readonly hi: Ptr;
-  /** The decoder's cross-attention key ranges: row i reads latents xLo[i]..xHi[i]−1 (kept apart from lo/hi so a
-   * decoder pass writes and uploads its ranges once, not per layer). */
-  private readonly xLo: Ptr; private readonly xHi: Ptr;
+  /** The decoder's cross-attention key ranges: row i reads latent slots xLo[i]..xHi[i]−1 (kept apart from lo/hi so
+   * a decoder pass writes and uploads its ranges once, not per layer); rule "one": xSlot[i], the one slot. */
+  private readonly xLo: Ptr; private readonly xHi: Ptr; private readonly xSlot: Ptr;
   private readonly gx: Ptr;
-  /** Views of ids, pos, lo, hi, xLo, xHi (the arena never grows, so they stay valid). */
-  private readonly idsV: Int32Array; private readonly posV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
-  private readonly xLoV: Int32Array; private readonly xHiV: Int32Array;
+  /** Views of ids, lo, hi, xLo, xHi, xSlot (the arena never grows, so they stay valid). */
+  private readonly idsV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
+  private readonly xLoV: Int32Array; private readonly xHiV: Int32Array; private readonly xSlotV: Int32Array;
   private readonly scores: Ptr; private readonly xq: Ptr;
   private readonly ngramNs: Ptr; private readonly ngramRows: Ptr; private readonly ngramTables: Ptr;
-  private readonly ropeEntropy: Ptr; private readonly ropeLocal: Ptr; private readonly ropeGlobal: Ptr;
+  /** RoPE cos/sin rows of the current call, (MAX_ROWS, headDim) per head width; `pos` holds 0..MAX_ROWS−1. */
+  private readonly ropeEntropy: RopeRows; private readonly ropeLocal: RopeRows; private readonly ropeGlobal: RopeRows;
 
-  constructor(readonly K: Kernels, readonly w: Weights, readonly config: ModelConfig, readonly ctx: number) {
+  /**
+   * @param ctx the most bytes (BOS included) a prompt may fill; at most max_seq_len, which it defaults to.
+   * @param domains the sliding caches' sizes (tests shrink or grow the capacities; keep must stay as planned).
+   */
+  constructor(readonly K: Kernels, readonly w: Weights, readonly config: ModelConfig, ctx = config.maxSeqLen,
+              domains = slideDomains(config)) {
     const c = config, a = K.arena;
+    this.ctx = Math.min(ctx, c.maxSeqLen);
     this.entropyLayers = range(c.entropy.nLayers).map((l) => w.layer(`entropy_model.layers.${l}`));
     this.encoderLayers = range(c.encoder.nLayers).map((l) => w.layer(`local_encoder.layers.${l}`));
     this.globalLayers = range(c.global.nLayers).map((l) => w.layer(`global_transformer.layers.${l}`));
     this.decoderLayers = range(c.decoder.nLayers).map((l) => w.decoderLayer(`local_decoder.layers.${l}`));
     // the decoder's cross-attention keys and values of a latent are made once, by the global step that makes the
-    // latent (globalForward): their weights are read there, not by decoder passes
-    const latentKV = range(c.decoder.nLayers).reduce((n, l) =>
-      n + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wk.`) + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wv.`), 0);
+    // latent (globalForward): their weights are read there, not by decoder passes (rule "one": wo too)
+    const one = c.decoderLatents === "one";
+    const latentKV = range(c.decoder.nLayers).reduce((n, l) => n + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wk.`) +
+      w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wv.`) + (one ? w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wo.`) : 0), 0);
+    const oneSkipped = one ? range(c.decoder.nLayers).reduce((n, l) => n + w.bytesUnder(`local_decoder.layers.${l}.cross_attn.wq.`) +
+      w.bytesUnder(`local_decoder.layers.${l}.cross_norm.`), 0) : 0;
     this.cost = {
       entropy: w.bytesUnder("entropy_model.layers") + w.bytesUnder("entropy_model.norm") + w.bytesUnder("entropy_model.head"),
       encoder: w.bytesUnder("local_encoder.layers"),
       pooling: w.bytesUnder("local_encoder.pooling"),
       global: w.bytesUnder("global_transformer") + latentKV,
-      decoder: w.bytesUnder("local_decoder.layers") - latentKV + w.bytesUnder("local_decoder.norm") + w.bytesUnder("local_decoder.head"),
+      decoder: w.bytesUnder("local_decoder.layers") - latentKV - oneSkipped + w.bytesUnder("local_decoder.norm") + w.bytesUnder("local_decoder.head"),
     };
 
     const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim;
-    const kv = (n: number, d: number): KV[] => range(n).map(() => ({ k: a.allocF32(ctx * d), v: a.allocF32(ctx * d) }));
-    this.tokens = a.allocI32(ctx);
-    this.h = a.allocF32(ctx * dl);
-    this.latents = a.allocF32(ctx * dg);
-    this.entropyKV = kv(c.entropy.nLayers, de);
-    this.encoderKV = kv(c.encoder.nLayers, dl);
-    this.globalKV = kv(c.global.nLayers, dg);
-    this.decoderKV = kv(c.decoder.nLayers, dl);
-    this.latentKV = kv(c.decoder.nLayers, dl);
+    this.domains = domains;
+    const B = this.domains.bytes.capacity, P = this.domains.patches.capacity;
+    const kv = (n: number, d: number, slots: number): KV[] => range(n).map(() => ({ k: a.allocF32(slots * d), v: a.allocF32(slots * d) }));
+    this.tokens = a.allocI32(B);
+    this.h = a.allocF32(B * dl);
+    this.latents = a.allocF32(P * dg);
+    this.entropyKV = kv(c.entropy.nLayers, de, B);
+    this.encoderKV = kv(c.encoder.nLayers, dl, B);
+    this.decoderKV = kv(c.decoder.nLayers, dl, B);
+    this.globalKV = kv(c.global.nLayers, dg, P);
+    this.latentKV = kv(c.decoder.nLayers, dl, P);
+    this.crossAdd = one ? range(c.decoder.nLayers).map(() => a.allocF32(P * dl)) : [];
+    this.latentLo = new Int32Array(P);
 
     const maxDim = Math.max(de, dl, dg), maxHidden = Math.max(c.entropy.ffnHidden, c.encoder.ffnHidden, c.global.ffnHidden, maxDim);
     [this.x, this.xn, this.q, this.kb, this.vb, this.att, this.o] = range(7).map(() => a.allocF32(MAX_ROWS * maxDim));
     this.f1 = a.allocF32(MAX_ROWS * maxHidden);
     this.f3 = a.allocF32(MAX_ROWS * maxHidden);
     this.logits = a.allocF32(MAX_ROWS * VOCAB_OUT);
-    [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi] = range(6).map(() => a.allocI32(MAX_ROWS));
-    [this.idsV, this.posV, this.loV, this.hiV, this.xLoV, this.xHiV] =
-      [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi].map((p) => a.i32(p, MAX_ROWS));
+    [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi, this.xSlot] = range(7).map(() => a.allocI32(MAX_ROWS));
+    [this.idsV, this.loV, this.hiV, this.xLoV, this.xHiV, this.xSlotV] =
+      [this.ids, this.lo, this.hi, this.xLo, this.xHi, this.xSlot].map((p) => a.i32(p, MAX_ROWS));
+    a.i32(this.pos, MAX_ROWS).set(range(MAX_ROWS));
+    K.upload?.(this.pos, MAX_ROWS * 4);
     this.gx = a.allocF32(MAX_ROWS * dg);
-    this.scores = a.allocF32(ctx);
+    this.scores = a.allocF32(Math.max(B, P));
     this.xq = a.alloc(8 * maxHidden); // matmulQ8 quantises up to four rows at once
 
     const ng = c.ngram;
@@ -125,17 +174,29 @@ export class BltModel {
       if ((ng.tableSizes[i] * dl * 4) % 16 !== 0) throw new Error("n-gram table size is not a multiple of 16 bytes");
     });
 
-    this.ropeEntropy = ropeTable(K, ctx, c.entropy.headDim, c.ropeBase);
-    this.ropeLocal = ropeTable(K, ctx, c.encoder.headDim, c.ropeBase);
-    this.ropeGlobal = ropeTable(K, ctx, c.global.headDim, c.ropeBase);
+    this.ropeEntropy = new RopeRows(K, MAX_ROWS, c.entropy.headDim, c.ropeBase);
+    this.ropeLocal = new RopeRows(K, MAX_ROWS, c.encoder.headDim, c.ropeBase);
+    this.ropeGlobal = new RopeRows(K, MAX_ROWS, c.global.headDim, c.ropeBase);
+  }
+
+  /** Starts a new sequence: the caches' slots start at position 0 and patch 0 again. */
+  reset(): void {
+    this.byteBase = 0; this.byteHigh = 0; this.patchBase = 0; this.patchHigh = 0;
   }
 
   /** Writes token ids at positions pos0.. (BOS first). */
   setTokens(pos0: number, ids: ArrayLike<number>): void {
-    if (pos0 + ids.length > this.ctx) throw new RangeError(`context of ${this.ctx} bytes exceeded`);
-    this.K.arena.i32(this.tokens + pos0 * 4, ids.length).set(ids);
-    this.K.upload?.(this.tokens + pos0 * 4, ids.length * 4);
+    this.slideBytes(pos0, ids.length);
+    const slot = pos0 - this.byteBase;
+    this.K.arena.i32(this.tokens + slot * 4, ids.length).set(ids);
+    this.K.upload?.(this.tokens + slot * 4, ids.length * 4);
   }
+
+  /** Arena pointer of the byte state h of position pos (valid until the next forward call). */
+  hAt(pos: number): Ptr { return this.h + (pos - this.byteBase) * this.config.encoder.dim * 4; }
+
+  /** Arena pointer of the latent of patch j (valid until the next forward call). */
+  latentAt(j: number): Ptr { return this.latents + (j - this.patchBase) * this.config.global.dim * 4; }
 
   /**
    * The first `rows` rows of this.logits (or of logits at `ptr`, e.g. decoderBlock's), once the ops before this
@@ -152,11 +213,13 @@ export class BltModel {
   /** Entropy-model logits for positions pos0..pos0+m−1 into this.logits (row i predicts byte pos0+i+1). */
   entropyForward(pos0: number, m: number): void {
     const c = this.config, K = this.K, d = c.entropy.dim;
-    K.embedGatherF32(this.x, this.w.f32("entropy_model.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
-    this.fillPositions(pos0, m);
+    this.slideBytes(pos0, m);
+    const slot0 = pos0 - this.byteBase;
+    K.embedGatherF32(this.x, this.w.f32("entropy_model.tok_emb.weight"), this.tokens + slot0 * 4, m, d);
+    this.ropeEntropy.fill(pos0, m);
     this.causalRanges(pos0, m, c.entropy.window); // the same for every layer: written and uploaded once
     for (let l = 0; l < this.entropyLayers.length; l++) {
-      this.selfLayer(this.entropyLayers[l], c.entropy, this.x, m, pos0, this.entropyKV[l], this.ropeEntropy);
+      this.selfLayer(this.entropyLayers[l], c.entropy, this.x, m, slot0, this.entropyKV[l], this.ropeEntropy.ptr);
     }
     K.rmsNormF32(this.xn, this.x, this.w.f32("entropy_model.norm.weight"), m, d, c.normEps);
     this.linear(this.logits, this.xn, this.w.linear("entropy_model.head.weight"), m);
@@ -169,13 +232,16 @@ export class BltModel {
   /** Byte states h[pos0..pos0+m) from the tokens there (windowed causal over the cached earlier bytes). */
   encoderForward(pos0: number, m: number): void {
     const c = this.config, K = this.K, d = c.encoder.dim;
-    const hRows = this.h + pos0 * d * 4;
-    K.embedGatherF32(hRows, this.w.f32("local_encoder.tok_emb.weight"), this.tokens + pos0 * 4, m, d);
-    K.ngramEmbedSumF32(hRows, this.tokens, this.ngramTables, this.ngramNs, this.ngramRows, pos0, m, c.ngram.sizes.length, d);
-    this.fillPositions(pos0, m);
+    this.slideBytes(pos0, m);
+    const slot0 = pos0 - this.byteBase, hRows = this.h + slot0 * d * 4;
+    K.embedGatherF32(hRows, this.w.f32("local_encoder.tok_emb.weight"), this.tokens + slot0 * 4, m, d);
+    // the n-gram hash reads up to n − 1 earlier tokens; a slot before 0 means a position before BOS, and a slide
+    // keeps far more than n − 1 bytes, so slots before 0 occur only at the true start
+    K.ngramEmbedSumF32(hRows, this.tokens, this.ngramTables, this.ngramNs, this.ngramRows, slot0, m, c.ngram.sizes.length, d);
+    this.ropeLocal.fill(pos0, m);
     this.causalRanges(pos0, m, c.encoder.window);
     for (let l = 0; l < this.encoderLayers.length; l++) {
-      this.selfLayer(this.encoderLayers[l], c.encoder, hRows, m, pos0, this.encoderKV[l], this.ropeLocal);
+      this.selfLayer(this.encoderLayers[l], c.encoder, hRows, m, slot0, this.encoderKV[l], this.ropeLocal.ptr);
     }
     this.counters.encoder++;
     this.counters.bytesMoved += this.cost.encoder + m * d * 4 * (1 + c.ngram.sizes.length);
@@ -189,9 +255,10 @@ export class BltModel {
     const c = this.config, K = this.K, d = c.encoder.dim, w = this.w, p = "local_encoder.pooling";
     const base = starts[0], total = ends[count - 1] - base;
     if (count > MAX_ROWS || total > MAX_ROWS) throw new RangeError(`pooling ${count} patches over ${total} bytes exceeds ${MAX_ROWS} rows`);
-    const hBase = this.h + base * d * 4;
+    if (base < this.byteBase) throw new RangeError(`pooling bytes from ${base}: the byte caches start at ${this.byteBase}`);
+    const hBase = this.hAt(base);
     // q0(count, dl): the max over each patch's byte states; then the query and keys, normed
-    for (let j = 0; j < count; j++) K.maxPoolF32(this.x + j * d * 4, this.h + starts[j] * d * 4, ends[j] - starts[j], d);
+    for (let j = 0; j < count; j++) K.maxPoolF32(this.x + j * d * 4, this.hAt(starts[j]), ends[j] - starts[j], d);
     K.rmsNormF32(this.xn, this.x, w.f32(`${p}.query_norm.weight`), count, d, c.normEps);
     K.rmsNormF32(this.att, hBase, w.f32(`${p}.kv_norm.weight`), total, d, c.normEps);
     this.linear(this.q, this.xn, w.linear(`${p}.attn.wq.weight`), count);
@@ -211,25 +278,35 @@ export class BltModel {
   // --- global transformer ----------------------------------------------------------------------------
 
   /**
-   * One global pass over `count` patch vectors (count, dg) at `vecs`, as patches index0..: causal over all earlier
-   * patches. Stores their latents and the decoder's cross-attention keys and values of those latents.
+   * One global pass over `count` patch vectors (count, dg) at `vecs`, as patches index0..: causal, patch index0+i
+   * attending to patches firstVisible[i]..index0+i (its window; all earlier ones when omitted). Stores their
+   * latents and the decoder's cross-attention keys and values of those latents (rule "one": what it adds).
    */
-  globalForward(vecs: Ptr, index0: number, count: number): void {
+  globalForward(vecs: Ptr, index0: number, count: number, firstVisible?: ArrayLike<number>): void {
     const c = this.config, K = this.K, dg = c.global.dim, dl = c.decoder.dim;
     const x = this.gx;
     K.copyF32(x, vecs, count * dg);
-    this.fillPositions(index0, count);
-    for (let i = 0; i < count; i++) { this.loV[i] = 0; this.hiV[i] = index0 + i + 1; }
+    this.slidePatches(index0, count);
+    const slot0 = index0 - this.patchBase;
+    this.ropeGlobal.fill(index0, count);
+    for (let i = 0; i < count; i++) {
+      const lo = Math.max(firstVisible ? firstVisible[i] : 0, this.patchBase);
+      this.latentLo[slot0 + i] = lo;
+      this.loV[i] = lo - this.patchBase; this.hiV[i] = slot0 + i + 1;
+    }
     this.uploadRanges(count);
     for (let l = 0; l < this.globalLayers.length; l++) {
-      this.selfLayer(this.globalLayers[l], c.global, x, count, index0, this.globalKV[l], this.ropeGlobal);
+      this.selfLayer(this.globalLayers[l], c.global, x, count, slot0, this.globalKV[l], this.ropeGlobal.ptr);
     }
-    const latents = this.latents + index0 * dg * 4;
+    const latents = this.latents + slot0 * dg * 4;
     K.rmsNormF32(latents, x, this.w.f32("global_transformer.norm.weight"), count, dg, c.normEps);
     for (let l = 0; l < this.decoderLayers.length; l++) {
       const cross = this.decoderLayers[l].cross;
-      this.linear(this.latentKV[l].k + index0 * dl * 4, latents, cross.wk, count);
-      this.linear(this.latentKV[l].v + index0 * dl * 4, latents, cross.wv, count);
+      this.linear(this.latentKV[l].k + slot0 * dl * 4, latents, cross.wk, count);
+      this.linear(this.latentKV[l].v + slot0 * dl * 4, latents, cross.wv, count);
+      // rule "one": a row reads one latent, so its softmax weight is exactly 1 and the attention output is the
+      // value row itself; the sublayer adds wo·v, made here once per latent (matmul rows do not depend on m)
+      if (this.crossAdd.length) this.linear(this.crossAdd[l] + slot0 * dl * 4, this.latentKV[l].v + slot0 * dl * 4, cross.wo, count);
     }
     this.counters.global++;
     this.counters.bytesMoved += this.cost.global;
@@ -239,13 +316,15 @@ export class BltModel {
 
   /**
    * Clean rows pos0..pos0+m−1 (inputs: byte states h); reads[i] is the latent read index of row i (config.ts
-   * DecoderLatents; Sequence.readOf). Logits into this.logits; row i predicts byte pos0+i+1.
+   * DecoderLatents; Sequence.readOf). Logits into this.logits for rows logitsFrom..m−1 (row i predicts byte
+   * pos0+i+1, at logits row i − logitsFrom); rows before logitsFrom only fill the decoder's caches.
    */
-  decoderForward(pos0: number, m: number, reads: ArrayLike<number>): void {
+  decoderForward(pos0: number, m: number, reads: ArrayLike<number>, logitsFrom = 0): void {
     const d = this.config.decoder.dim;
-    this.K.copyF32(this.x, this.h + pos0 * d * 4, m * d);
+    this.slideBytes(pos0, m);
+    this.K.copyF32(this.x, this.hAt(pos0), m * d);
     for (let i = 0; i < m; i++) this.setRead(i, reads[i]);
-    this.decoderLayersForward(pos0, m, Infinity);
+    this.decoderLayersForward(pos0, m, Infinity, logitsFrom);
   }
 
   /**
@@ -253,8 +332,8 @@ export class BltModel {
    * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself, and
    * reads latent q−1 (the patch just before it). With cleanRows > 0, the clean rows s−cleanRows..s−1 (the
    * block committed just before, whose decoder rows are not cached yet; cleanReads their read indices) run in
-   * the same pass, first. Logits into this.logits: the clean rows' (unused), then row k of the block predicts
-   * the byte at position s+k.
+   * the same pass, first; nobody reads their logits, so the last layer stops at their keys and values. Returns
+   * the block's logits: row k predicts the byte at position s+k.
    */
   decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0, cleanReads: ArrayLike<number> = NO_IDS): Ptr {
     if (cleanRows > 0 && cleanRows + blockIds.length > MAX_ROWS) {
@@ -264,13 +343,14 @@ export class BltModel {
     }
     const B = blockIds.length, d = this.config.decoder.dim, c0 = s - cleanRows, m = cleanRows + B;
     if (m > MAX_ROWS) throw new RangeError(`${m} decoder rows exceed ${MAX_ROWS}`);
-    if (cleanRows > 0) this.K.copyF32(this.x, this.h + c0 * d * 4, cleanRows * d);
+    this.slideBytes(c0, m);
+    if (cleanRows > 0) this.K.copyF32(this.x, this.hAt(c0), cleanRows * d);
     for (let k = 0; k < B; k++) this.idsV[k] = blockIds[k];
     this.K.upload?.(this.ids, B * 4);
     this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
     for (let i = 0; i < m; i++) this.setRead(i, i < cleanRows ? cleanReads[i] : q - 1);
-    this.decoderLayersForward(c0, m, s);
-    return this.logits + cleanRows * VOCAB_OUT * 4;
+    this.decoderLayersForward(c0, m, s, cleanRows);
+    return this.logits;
   }
 
   /**
@@ -279,72 +359,101 @@ export class BltModel {
    */
   ablateLatents = false;
 
-  /** Row i's cross-attention key range from its read index r: latent r alone ("one"), else latents 0..r. */
+  /** Rule "one" adds the precomputed wo·wv·latent (globalForward); false runs the cross-attention as written (tests). */
+  crossShortcut = true;
+
+  /**
+   * Row i's cross-attention reads from its read index r: latent r alone ("one"), else latents lo..r, lo the first
+   * patch in latent r's own global window (0 within the training window). r < 0 (v1's BOS) reads nothing.
+   */
   private setRead(i: number, r: number): void {
-    this.xHiV[i] = this.ablateLatents ? 0 : r + 1;
-    this.xLoV[i] = this.ablateLatents ? 0 : this.config.decoderLatents === "one" ? Math.max(0, r) : 0;
+    const slot = r - this.patchBase;
+    if (this.ablateLatents || r < 0) { this.xLoV[i] = 0; this.xHiV[i] = 0; this.xSlotV[i] = -1; return; }
+    if (r >= this.patchHigh || slot < 0) throw new RangeError(`decoder row reads latent ${r}: latents ${this.patchBase}..${this.patchHigh - 1} are held`);
+    this.xHiV[i] = slot + 1;
+    this.xLoV[i] = this.config.decoderLatents === "one" ? slot : Math.max(0, this.latentLo[slot] - this.patchBase);
+    this.xSlotV[i] = slot;
   }
 
   /**
    * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents xLo[i]..xHi[i]−1. Rows before
-   * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself.
+   * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself. Logits of
+   * rows logitsFrom..m−1 into this.logits (from its row 0).
    */
-  private decoderLayersForward(pos0: number, m: number, blockStart: number): void {
+  private decoderLayersForward(pos0: number, m: number, blockStart: number, logitsFrom: number): void {
     const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
-    const end = pos0 + m;
-    this.fillPositions(pos0, m);
+    const end = pos0 + m, slot0 = pos0 - this.byteBase, nLayers = this.decoderLayers.length;
+    const one = this.crossAdd.length > 0 && this.crossShortcut;
+    this.ropeLocal.fill(pos0, m);
     // cross-attention to the latents of completed patches (xLo, xHi set by the caller through setRead)
-    let maxLatents = 0;
-    for (let i = 0; i < m; i++) maxLatents = Math.max(maxLatents, this.xHiV[i] - this.xLoV[i]);
-    K.upload?.(this.xLo, m * 4);
-    K.upload?.(this.xHi, m * 4);
+    let maxLatents = 0, reading = 0;
+    for (let i = 0; i < m; i++) { maxLatents = Math.max(maxLatents, this.xHiV[i] - this.xLoV[i]); if (this.xHiV[i] > this.xLoV[i]) reading++; }
+    if (one && reading === m) K.upload?.(this.xSlot, m * 4);
+    else { K.upload?.(this.xLo, m * 4); K.upload?.(this.xHi, m * 4); }
     // self-attention: windowed causal for clean rows; a block sees its clean prefix and itself
     for (let i = 0; i < m; i++) {
       const p = pos0 + i;
-      this.loV[i] = Math.max(0, p - sh.window + 1);
-      this.hiV[i] = p < blockStart ? p + 1 : end;
+      this.loV[i] = Math.max(0, p - sh.window + 1) - this.byteBase;
+      this.hiV[i] = (p < blockStart ? p + 1 : end) - this.byteBase;
     }
     this.uploadRanges(m);
-    for (let l = 0; l < this.decoderLayers.length; l++) {
+    for (let l = 0; l < nLayers; l++) {
       const layer = this.decoderLayers[l];
-      K.rmsNormF32(this.xn, this.x, layer.crossNorm, m, d, c.normEps);
-      this.linear(this.q, this.xn, layer.cross.wq, m);
-      K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.xLo, this.xHi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
-      this.linear(this.o, this.att, layer.cross.wo, m);
-      K.addF32(this.x, this.x, this.o, m * d);
-      this.counters.bytesMoved += maxLatents * d * 8;
-      this.selfLayer(layer, sh, this.x, m, pos0, this.decoderKV[l], this.ropeLocal);
+      if (one && reading === m) {
+        // rule "one": the sublayer adds wo·wv·latent of the row's one latent, made by globalForward
+        K.embedGatherF32(this.o, this.crossAdd[l], this.xSlot, m, d);
+        K.addF32(this.x, this.x, this.o, m * d);
+      } else if (reading > 0) {
+        K.rmsNormF32(this.xn, this.x, layer.crossNorm, m, d, c.normEps);
+        this.linear(this.q, this.xn, layer.cross.wq, m);
+        K.attentionF32(this.att, this.q, this.latentKV[l].k, this.latentKV[l].v, this.xLo, this.xHi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
+        this.linear(this.o, this.att, layer.cross.wo, m);
+        K.addF32(this.x, this.x, this.o, m * d);
+      }
+      this.counters.bytesMoved += maxLatents * d * (one ? 4 : 8);
+      // the last layer's rows whose logits nobody reads stop at their keys and values
+      this.selfLayer(layer, sh, this.x, m, slot0, this.decoderKV[l], this.ropeLocal.ptr, l === nLayers - 1 ? logitsFrom : 0);
     }
-    K.rmsNormF32(this.xn, this.x, this.w.f32("local_decoder.norm.weight"), m, d, c.normEps);
-    this.linear(this.logits, this.xn, this.w.linear("local_decoder.head.weight"), m);
+    const r0 = Math.min(logitsFrom, m), rows = m - r0;
+    if (rows > 0) {
+      K.rmsNormF32(this.xn, this.x + r0 * d * 4, this.w.f32("local_decoder.norm.weight"), rows, d, c.normEps);
+      this.linear(this.logits, this.xn, this.w.linear("local_decoder.head.weight"), rows);
+    }
     this.counters.decoder++;
     this.counters.bytesMoved += this.cost.decoder;
   }
 
   // --- shared pieces ---------------------------------------------------------------------------------
 
-  /** Pre-norm self-attention + SwiGLU layer on x(m, dim) in place; K/V written at cache slots slot0..; ranges preset. */
-  private selfLayer(layer: Layer, sh: TransformerShape, x: Ptr, m: number, slot0: number, kv: KV, rope: Ptr): void {
+  /**
+   * Pre-norm self-attention + SwiGLU layer on x(m, dim) in place; K/V written at cache slots slot0..; ranges and
+   * RoPE rows preset. Rows before `from` only write their keys and values (nothing reads their outputs).
+   */
+  private selfLayer(layer: Layer, sh: TransformerShape, x: Ptr, m: number, slot0: number, kv: KV, rope: Ptr, from = 0): void {
     const K = this.K, d = sh.dim, eps = this.config.normEps;
     const kRows = kv.k + slot0 * d * 4, vRows = kv.v + slot0 * d * 4;
     K.rmsNormF32(this.xn, x, layer.attnNorm, m, d, eps);
-    this.linear(this.q, this.xn, layer.attn.wq, m);
     this.linear(kRows, this.xn, layer.attn.wk, m);
     this.linear(vRows, this.xn, layer.attn.wv, m);
-    K.ropeF32(this.q, this.pos, rope, m, sh.nHeads, sh.headDim, d);
     K.ropeF32(kRows, this.pos, rope, m, sh.nHeads, sh.headDim, d);
-    K.attentionF32(this.att, this.q, kv.k, kv.v, this.lo, this.hi, this.scores, m, sh.nHeads, sh.nHeads, sh.headDim);
-    this.linear(this.o, this.att, layer.attn.wo, m);
-    K.addF32(x, x, this.o, m * d);
-    K.rmsNormF32(this.xn, x, layer.ffnNorm, m, d, eps);
-    this.linear(this.f1, this.xn, layer.w1, m);
-    this.linear(this.f3, this.xn, layer.w3, m);
-    K.swigluF32(this.f1, this.f1, this.f3, m * sh.ffnHidden);
-    this.linear(this.o, this.f1, layer.w2, m);
-    K.addF32(x, x, this.o, m * d);
+    const n = m - from, row = d * 4;
+    if (n > 0) {
+      const xs = x + from * row, xns = this.xn + from * row;
+      this.linear(this.q, xns, layer.attn.wq, n);
+      K.ropeF32(this.q, this.pos + from * 4, rope, n, sh.nHeads, sh.headDim, d);
+      K.attentionF32(this.att, this.q, kv.k, kv.v, this.lo + from * 4, this.hi + from * 4, this.scores, n, sh.nHeads, sh.nHeads, sh.headDim);
+      this.linear(this.o, this.att, layer.attn.wo, n);
+      K.addF32(xs, xs, this.o, n * d);
+      K.rmsNormF32(this.xn, xs, layer.ffnNorm, n, d, eps);
+      this.linear(this.f1, this.xn, layer.w1, n);
+      this.linear(this.f3, this.xn, layer.w3, n);
+      K.swigluF32(this.f1, this.f1, this.f3, n * sh.ffnHidden);
+      this.linear(this.o, this.f1, layer.w2, n);
+      K.addF32(xs, xs, this.o, n * d);
+    }
     const lo = this.loV, hi = this.hiV;
     let first = Infinity, last = 0;
-    for (let i = 0; i < m; i++) { first = Math.min(first, lo[i]); last = Math.max(last, hi[i]); }
+    for (let i = from; i < m; i++) { first = Math.min(first, lo[i]); last = Math.max(last, hi[i]); }
     this.counters.bytesMoved += Math.max(0, last - first) * d * 8;
   }
 
@@ -353,14 +462,13 @@ export class BltModel {
     else this.K.matmulQ8(out, x, lin.w, lin.scale, this.xq, m, lin.nIn, lin.nOut);
   }
 
-  private fillPositions(pos0: number, m: number): void {
-    if (m > MAX_ROWS) throw new RangeError(`${m} rows exceed ${MAX_ROWS}`);
-    for (let i = 0; i < m; i++) this.posV[i] = pos0 + i;
-    this.K.upload?.(this.pos, m * 4);
-  }
-
+  /** Windowed causal key ranges, in byte slots, for positions pos0..pos0+m−1. */
   private causalRanges(pos0: number, m: number, window: number): void {
-    for (let i = 0; i < m; i++) { this.loV[i] = Math.max(0, pos0 + i - window + 1); this.hiV[i] = pos0 + i + 1; }
+    if (m > MAX_ROWS) throw new RangeError(`${m} rows exceed ${MAX_ROWS}`);
+    for (let i = 0; i < m; i++) {
+      this.loV[i] = Math.max(0, pos0 + i - window + 1) - this.byteBase;
+      this.hiV[i] = pos0 + i + 1 - this.byteBase;
+    }
     this.uploadRanges(m);
   }
 
@@ -368,6 +476,88 @@ export class BltModel {
   private uploadRanges(m: number): void {
     this.K.upload?.(this.lo, m * 4);
     this.K.upload?.(this.hi, m * 4);
+  }
+
+  // --- sliding caches --------------------------------------------------------------------------------
+
+  /** Before writing positions pos0..pos0+m−1: slides the byte caches if they would pass their capacity. */
+  private slideBytes(pos0: number, m: number): void {
+    const { keep, capacity } = this.domains.bytes;
+    if (m > capacity - keep) throw new RangeError(`${m} bytes at once exceed the ${capacity - keep} a write may add`);
+    // a write needs its window (and a rollback's) of earlier bytes held: writes go back at most one chunk
+    if (pos0 - this.byteBase < Math.min(pos0, keep - MAX_ROWS)) {
+      throw new RangeError(`position ${pos0} is no longer held: the byte caches start at ${this.byteBase}`);
+    }
+    if (pos0 + m - this.byteBase > capacity) {
+      const base = pos0 - keep, from = base - this.byteBase, count = Math.max(0, this.byteHigh - base);
+      const c = this.config, K = this.K;
+      // tokens are written by the CPU only: moved there, then uploaded
+      const t = K.arena.i32(this.tokens, capacity);
+      t.copyWithin(0, from, from + count);
+      K.upload?.(this.tokens, count * 4);
+      this.moveRows(this.h, c.encoder.dim, from, count);
+      for (const kv of [...this.entropyKV]) { this.moveRows(kv.k, c.entropy.dim, from, count); this.moveRows(kv.v, c.entropy.dim, from, count); }
+      for (const kv of [...this.encoderKV, ...this.decoderKV]) { this.moveRows(kv.k, c.encoder.dim, from, count); this.moveRows(kv.v, c.encoder.dim, from, count); }
+      this.byteBase = base;
+    }
+    this.byteHigh = Math.max(this.byteHigh, pos0 + m);
+  }
+
+  /** Before writing patches index0..index0+count−1: slides the patch caches if they would pass their capacity. */
+  private slidePatches(index0: number, n: number): void {
+    const { keep, capacity } = this.domains.patches;
+    if (index0 + n - this.patchBase > capacity) {
+      const base = index0 - keep, from = base - this.patchBase, count = Math.max(0, this.patchHigh - base);
+      const c = this.config;
+      this.moveRows(this.latents, c.global.dim, from, count);
+      for (const kv of this.globalKV) { this.moveRows(kv.k, c.global.dim, from, count); this.moveRows(kv.v, c.global.dim, from, count); }
+      for (const kv of this.latentKV) { this.moveRows(kv.k, c.decoder.dim, from, count); this.moveRows(kv.v, c.decoder.dim, from, count); }
+      for (const p of this.crossAdd) this.moveRows(p, c.decoder.dim, from, count);
+      this.latentLo.copyWithin(0, from, from + count);
+      this.patchBase = base;
+    }
+    this.patchHigh = index0 + n;
+  }
+
+  /** Moves rows from..from+count−1 of a (slots, d) buffer to rows 0..count−1, in pieces that never overlap. */
+  private moveRows(buf: Ptr, d: number, from: number, count: number): void {
+    for (let r = 0; r < count; r += from) {
+      const n = Math.min(from, count - r);
+      this.K.copyF32(buf + r * d * 4, buf + (from + r) * d * 4, n * d);
+    }
+  }
+}
+
+/**
+ * RoPE cos/sin rows for the positions of one call, computed the way PyTorch does (f32 frequencies and angles), so
+ * positions keep counting past any table: row i holds position pos0+i (ropeF32 reads it through `pos` = i).
+ */
+class RopeRows {
+  readonly ptr: Ptr;
+  private readonly t: Float32Array;
+  private readonly freq: number[];
+  private readonly half: number;
+
+  constructor(private readonly K: Kernels, rows: number, private readonly headDim: number, base: number) {
+    const f = Math.fround;
+    this.half = headDim / 2;
+    this.ptr = K.arena.allocF32(rows * headDim);
+    this.t = K.arena.f32(this.ptr, rows * headDim);
+    this.freq = range(this.half).map((i) => f(1 / f(Math.pow(base, f((2 * i) / headDim)))));
+  }
+
+  fill(pos0: number, m: number): void {
+    const { t, freq, half, headDim } = this;
+    if (m * headDim > t.length) throw new RangeError(`${m} rows exceed ${t.length / headDim}`);
+    for (let r = 0; r < m; r++) {
+      const p = pos0 + r;
+      for (let i = 0; i < half; i++) {
+        const a = Math.fround(p * freq[i]);
+        t[r * headDim + i] = Math.cos(a);
+        t[r * headDim + half + i] = Math.sin(a);
+      }
+    }
+    this.K.upload?.(this.ptr, m * headDim * 4);
   }
 }
 
