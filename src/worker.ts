@@ -13,7 +13,7 @@ import { LocalBackend } from "./backends/local.ts";
 import { PoolBackend } from "./backends/pool.ts";
 import { Router, type LocalModelInfo } from "./backends/router.ts";
 import { readCheckpoint, sha256Hex } from "./checkpoint/reader.ts";
-import { Engine } from "./engine/engine.ts";
+import { Engine, MAX_NEW_BYTES } from "./engine/engine.ts";
 import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
 import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
@@ -21,8 +21,11 @@ import { createApp, type RateLimiter } from "./server/app.ts";
 import { ApiError } from "./server/errors.ts";
 
 export interface Env {
+  /** "auto" (default: the lossless mode measured fastest per kind of request) or one of the four modes. */
   DEFAULT_MODE?: string;
   DEFAULT_MAX_TOKENS?: string;
+  /** Most bytes one request may generate (default 8192); generation runs past the model's window. */
+  MAX_TOKENS_LIMIT?: string;
   /** Comma-separated base URLs of GPU-pool workers, e.g. "https://gpu1.example.com,https://gpu2.example.com". */
   POOL_ENDPOINTS?: string;
   EDGE_MAX_REQUEST_BYTES?: string;
@@ -42,7 +45,6 @@ const BUNDLED = [
   { id: "blt-d-small", dir: "models/blt-d-small", weights: smallWeights, manifest: smallManifest },
   { id: "blt-d-tiny", dir: "models/blt-d-tiny", weights: tinyWeights, manifest: tinyManifest },
 ];
-const CONTEXT_BYTES = 512;
 
 /** Filled once the bundled models have loaded; the local backend serves from it. */
 const engines = new Map<string, Engine>();
@@ -51,16 +53,17 @@ const info: LocalModelInfo[] = [];
 type Bundled = (typeof BUNDLED)[number];
 const manifestBytes = (b: Bundled): Uint8Array<ArrayBuffer> => new TextEncoder().encode(JSON.stringify(b.manifest));
 
-async function loadBundled(): Promise<void> {
+async function loadBundled(maxNewBytes: number): Promise<void> {
   for (const b of BUNDLED) {
     const files: Record<string, Uint8Array> = {
       "manifest.json": manifestBytes(b),
       "model.q8.safetensors": new Uint8Array(b.weights),
     };
     const ck = await readCheckpoint(b.dir, async (name) => files[name], "q8");
-    const model = await loadModel(ck, (bytes) => WasmKernels.create(kernelsModule, bytes), CONTEXT_BYTES);
-    engines.set(b.id, new Engine(model));
-    info.push({ id: b.id, contextBytes: model.ctx, weightBytes: b.weights.byteLength });
+    // prompts fill at most the model's training window; the caches slide, so answers may run past it
+    const model = await loadModel(ck, (bytes) => WasmKernels.create(kernelsModule, bytes));
+    engines.set(b.id, new Engine(model, { maxNewBytes }));
+    info.push({ id: b.id, contextBytes: model.ctx, maxNewBytes, weightBytes: b.weights.byteLength });
   }
 }
 
@@ -105,19 +108,20 @@ let app: Hono | undefined;
 
 function build(env: Env): Hono {
   // a failed load is retried by the next request, and its error answered to this one
-  const ready = () => (loading ??= loadBundled().then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
+  const maxNewBytes = num(env.MAX_TOKENS_LIMIT, MAX_NEW_BYTES);
+  const ready = () => (loading ??= loadBundled(maxNewBytes).then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
   const local = new LocalBackend(engines, num(env.MAX_DECODES_PER_MODEL, 2));
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
-  const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "blt-s";
+  const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "auto";
   const app = createApp({
     router, ready, isReady: () => loaded, kernels: "wasm-simd128",
-    defaults: { mode, maxNewBytes: num(env.DEFAULT_MAX_TOKENS, 256), blockSize: 8, threshold: 0.9, draftLength: 8 },
+    defaults: { mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, 256), maxNewBytes), blockSize: 8, threshold: 0.9, draftLength: 8 },
     apiKey: env.API_KEY || undefined,
     rateLimiter: env.RATE_LIMITER,
     maxBodyBytes: num(env.MAX_BODY_BYTES, 64 * 1024),
-    maxPromptBytes: num(env.MAX_PROMPT_BYTES, 480),
+    maxPromptBytes: num(env.MAX_PROMPT_BYTES, 4096),
     maxConcurrentDecodes: num(env.MAX_CONCURRENT_DECODES, 4),
   });
   addModelFileRoutes(app);

@@ -2,6 +2,7 @@
 // request fits the edge budget; a model only the pool serves, or a request over the budget, goes to the GPU pool.
 // A request is never moved to another model: an unknown model is a 404, a pool model with no worker up a 503.
 import type { DecodeBackend, DecodeRequest } from "../protocol.ts";
+import { MAX_NEW_BYTES } from "../engine/engine.ts";
 import type { PoolBackend } from "./pool.ts";
 
 /** Why no backend takes a request; `code` is a DecodeEvent error code (the server maps it to a status). */
@@ -12,8 +13,10 @@ export class RouteError extends Error {
 
 export interface LocalModelInfo {
   id: string;
-  /** Bytes of context: prompt + BOS + new bytes must fit. */
+  /** The model's window in bytes: BOS + the prompt must fit; generation runs past it (the caches slide). */
   contextBytes: number;
+  /** Most bytes one request may generate (default 8192). */
+  maxNewBytes?: number;
   weightBytes: number;
 }
 
@@ -48,13 +51,16 @@ export class Router {
   async pick(r: DecodeRequest, lengthIsDefault = false): Promise<DecodeBackend> {
     const local = this.local.models().find((m) => m.id === r.model);
     if (local) {
-      if (lengthIsDefault) r.maxNewBytes = Math.max(1, Math.min(r.maxNewBytes, local.contextBytes - 1 - r.prompt.length));
-      const need = r.prompt.length + 1 + r.maxNewBytes;
-      if (need > local.contextBytes) {
-        const param = r.prompt.length + 1 >= local.contextBytes ? "prompt" : "max_tokens";
-        throw new RouteError("context_length_exceeded",
-          `model ${r.model} reads ${local.contextBytes} bytes of context; the prompt (${r.prompt.length} bytes) + 1 + max_tokens (${r.maxNewBytes}) = ${need}`, param);
+      const maxNew = local.maxNewBytes ?? MAX_NEW_BYTES;
+      if (lengthIsDefault) r.maxNewBytes = Math.min(r.maxNewBytes, maxNew);
+      if (r.prompt.length + 1 > local.contextBytes) {
+        throw new RouteError("context_length_exceeded", `model ${r.model} reads a window of ${local.contextBytes} bytes: prompts of at most ` +
+          `${local.contextBytes - 1} bytes (this one is ${r.prompt.length}); the answer may run past the window, up to max_tokens ${maxNew}`, "prompt");
       }
+      if (r.maxNewBytes > maxNew) {
+        throw new RouteError("context_length_exceeded", `max_tokens is at most ${maxNew} for model ${r.model} (asked for ${r.maxNewBytes})`, "max_tokens");
+      }
+      const need = r.prompt.length + 1 + r.maxNewBytes;
       if (need <= this.options.edgeMaxRequestBytes || !this.pool) return this.local.backend;
       await this.pool.refresh(true);
       // over the edge budget: the pool takes it if a worker serves the model now, else the edge still does

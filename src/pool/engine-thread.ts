@@ -16,7 +16,7 @@ export interface ThreadOptions {
   /** Model directories, e.g. models/blt-d-tiny; a model's id is its directory's name. */
   dirs: string[];
   variant: WeightVariant;
-  /** Context in bytes (BOS + prompt + new bytes); 0 takes each model's max_seq_len, as the PyTorch worker does. */
+  /** The prompt window in bytes (BOS + prompt), capped at and by default (0) each model's max_seq_len; generation runs past it. */
   contextBytes: number;
   /** Holds each `bytes` event back this long (a slow device; lets tests act mid-stream). 0: none. */
   eventDelayMs: number;

@@ -15,7 +15,7 @@ const HELP = `usage: npm run pool:ts -- --models <dir>[,<dir>…] [--port 8790] 
   --threads         engine threads, one decode each at a time (default: the cores, ${availableParallelism()})
   --capacity        decodes admitted at once, running or waiting for a thread; more get 503 busy (default: 2 × threads)
   --q8              int8 weights (model.q8.safetensors) instead of f32
-  --context-bytes   context per model in bytes (default: the model's max_seq_len, as the PyTorch worker)
+  --context-bytes   the most bytes a prompt fills with BOS (default and cap: the model's max_seq_len); answers run past it
   --event-delay-ms  hold each bytes event back this long (a slow device: lets tests act mid-stream; default 0)
   --verbose         log every request to stderr
   --max-connections connections at once; more are refused (default 64)

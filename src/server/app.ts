@@ -1,6 +1,7 @@
 // createApp: the Hono app of the OpenAI-compatible API. Middleware runs CORS → body limit → rate limit → API
 // key; routes serve /health, /v1/models, /v1/chat/completions and /v1/completions. Runtime-agnostic: the
 // Worker (worker.ts) and the Node tests compose it with their own backends.
+import { ModePicker } from "./mode-picker.ts";
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -27,6 +28,8 @@ export interface Services {
   maxBodyBytes: number;
   maxPromptBytes: number;
   maxConcurrentDecodes: number;
+  /** Resolves mode "auto" (default: a new ModePicker on the calibrated table). */
+  modes?: ModePicker;
 }
 
 function sameKey(a: string, b: string): boolean {
@@ -44,6 +47,7 @@ export function createApp(s: Services): Hono {
   const app = new Hono();
   let active = 0;
   const decodes = { started: 0, completed: 0, failed: 0, cancelled: 0 };
+  const modes = s.modes ?? new ModePicker();
   const admit = () => {
     if (active >= s.maxConcurrentDecodes) {
       throw new ApiError({ status: 429, code: "too_many_concurrent_requests", retryAfterS: 1,
@@ -67,7 +71,7 @@ export function createApp(s: Services): Hono {
       s.ready().catch(() => {});
       return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
     }
-    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, decodes, pool });
+    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, decodes, pool, autoModes: modes.snapshot() });
   });
 
   app.use("/v1/*", bodyLimit({
@@ -104,7 +108,7 @@ export function createApp(s: Services): Hono {
     return c.json(m);
   });
 
-  const deps = { pick: (r: Parameters<Router["pick"]>[0], d: boolean) => s.router.pick(r, d), defaults: s.defaults, maxPromptBytes: s.maxPromptBytes, admit };
+  const deps = { pick: (r: Parameters<Router["pick"]>[0], d: boolean) => s.router.pick(r, d), defaults: s.defaults, maxPromptBytes: s.maxPromptBytes, admit, modes };
   const jsonBody = async (req: Request) => {
     try {
       return await req.json();

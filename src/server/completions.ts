@@ -1,10 +1,11 @@
 // POST /v1/chat/completions and /v1/completions: validate, pick a backend, then either stream Server-Sent
 // Events in OpenAI's chunk shapes or answer one JSON object. The first decode event is awaited before any
 // header is sent, so an error the backend reports up front (unknown model, no pool up) is a proper HTTP error.
-import type { DecodeBackend, DecodeEvent, DecodeRequest } from "../protocol.ts";
+import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats } from "../protocol.ts";
 import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.ts";
 import { chunk, newHead, usageChunk, usageOf, whole, type Head, type Kind, type Usage } from "./openai-shapes.ts";
-import { chatPrompt, chatSchema, completionSchema, parseBody, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
+import type { ModePicker } from "./mode-picker.ts";
+import { chatPrompt, chatSchema, completionSchema, parseBody, requestedMode, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
 
 export type DecodeEnd = "completed" | "failed" | "cancelled";
 
@@ -17,6 +18,16 @@ export interface CompletionDeps {
   waitUntil(p: Promise<unknown>): void;
   /** Takes a decode slot or throws a 429; returns its release, told how the decode ended. */
   admit(): (end: DecodeEnd) => void;
+  /** Resolves mode "auto" and learns from the requests it resolved. */
+  modes: ModePicker;
+}
+
+/** The events, passing a done event's stats to onDone on the way. */
+async function* recorded(events: AsyncIterable<DecodeEvent>, onDone: (s: DecodeStats) => void): AsyncGenerator<DecodeEvent> {
+  for await (const e of events) {
+    if (e.type === "done") onDone(e.stats);
+    yield e;
+  }
 }
 
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" };
@@ -36,6 +47,8 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   }
   if (request.stop.some((s) => s.length > 64)) throw new ApiError({ status: 400, code: "invalid_value", param: "stop", message: "each stop sequence may be at most 64 bytes" });
   const backend = await deps.pick(request, body.max_tokens == null && body.max_completion_tokens == null);
+  const auto = requestedMode(body, deps.defaults) === "auto", greedy = request.sampling.temperature === 0;
+  if (auto) request.mode = deps.modes.choose(backend.name, request.model, greedy);
 
   const release = once(deps.admit());
   const abort = new AbortController();
@@ -51,7 +64,8 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
 
   let first: IteratorResult<DecodeEvent>;
   try {
-    events = backend.decode(request, abort.signal)[Symbol.asyncIterator]();
+    const decoded = backend.decode(request, abort.signal);
+    events = (auto ? recorded(decoded, (s) => deps.modes.record(backend.name, request.model, greedy, s)) : decoded)[Symbol.asyncIterator]();
     first = await events.next();
   } catch (e) {
     finish("failed");

@@ -6,7 +6,8 @@ import { ApiError, badRequest } from "./errors.ts";
 
 /** Server-wide defaults a deployment may change (wrangler.toml [vars]). */
 export interface RequestDefaults {
-  mode: DecodeMode;
+  /** "auto": the server picks a lossless mode per request (mode-picker.ts). */
+  mode: DecodeMode | "auto";
   maxNewBytes: number;
   blockSize: number;
   threshold: number;
@@ -34,7 +35,7 @@ const common = {
   seed: z.number().int().nullish(),
   n: z.number().int().nullish(),
   // extensions
-  mode: z.enum(DECODE_MODES as [DecodeMode, ...DecodeMode[]]).optional(),
+  mode: z.enum(["auto", ...DECODE_MODES] as [DecodeMode | "auto", ...DecodeMode[]]).optional(),
   top_k: int(0, 256).optional(),
   block_size: int(1, 64).optional(),
   threshold: z.number().gt(0).max(1).optional(),
@@ -110,7 +111,15 @@ export function chatPrompt(messages: ChatBody["messages"]): string {
 
 const utf8 = new TextEncoder();
 
-/** The DecodeRequest of a validated body; `promptText` is already rendered (chat) or taken (completion). */
+/** The mode a body asks for, "auto" included (resolved once the backend is known). */
+export function requestedMode(body: ChatBody | CompletionBody, d: RequestDefaults): DecodeMode | "auto" {
+  return body.mode ?? d.mode;
+}
+
+/**
+ * The DecodeRequest of a validated body; `promptText` is already rendered (chat) or taken (completion). A mode of
+ * "auto" is left as "ar" here: the caller resolves it (ModePicker) once the backend is picked.
+ */
 export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: string, d: RequestDefaults, randomSeed: () => number): DecodeRequest {
   const stops = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const blockSize = body.block_size ?? d.blockSize;
@@ -118,7 +127,7 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
     model: body.model,
     prompt: utf8.encode(promptText),
     maxNewBytes: body.max_completion_tokens ?? body.max_tokens ?? d.maxNewBytes,
-    mode: body.mode ?? d.mode,
+    mode: ((m) => (m === "auto" ? "ar" : m))(requestedMode(body, d)),
     sampling: {
       temperature: body.temperature ?? 1,
       topP: body.top_p ?? 1,

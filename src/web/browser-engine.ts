@@ -8,9 +8,6 @@ import { loadModel } from "../engine/load.ts";
 import { pickKernels } from "./kernels-select.ts";
 import { fetchModelFiles, type FileProgress } from "./model-files.ts";
 
-/** The context the Worker serves with (src/worker.ts): the same prompts and lengths fit. */
-export const CONTEXT_BYTES = 512;
-
 export interface LoadOptions {
   /** The page's origin, e.g. "http://127.0.0.1:8787": models at /models/<name>/, kernels at /kernels.wasm. */
   origin: string;
@@ -52,7 +49,7 @@ export async function loadBrowserEngine(o: LoadOptions, onProgress: (p: LoadProg
   onProgress({ file: "kernels", loaded: 0, total: 1, fromCache: files.fromCache });
   const factory = await choice.provider.factory({ wasmUrl: `${o.origin}/kernels.wasm` });
   onProgress({ file: "load", loaded: 0, total: 1, fromCache: files.fromCache });
-  const model = await loadModel(ck, factory, CONTEXT_BYTES);
+  const model = await loadModel(ck, factory);
   const backend = new LocalBackend(new Map([[o.model, new Engine(model)]]));
   return {
     backend,

@@ -118,7 +118,7 @@ describe("the TypeScript pool worker", () => {
     ["an unknown model", (b: Body) => { b.request.model = "nope"; }, 404, "model_not_found", undefined],
     ["block size 0", (b: Body) => { b.request.knobs.blockSize = 0; }, 400, "invalid_request", "block_size"],
     ["max new bytes -1", (b: Body) => { b.request.maxNewBytes = -1; }, 400, "invalid_request", "max_new_bytes"],
-    ["max new bytes past the context", (b: Body) => { b.request.maxNewBytes = 5000; }, 400, "invalid_request", "max_new_bytes"],
+    ["max new bytes over the limit (8,192)", (b: Body) => { b.request.maxNewBytes = 9000; }, 400, "invalid_request", "max_new_bytes"],
     ["no seed", (b: Body) => { delete b.request.sampling.seed; }, 400, "invalid_request", "seed"],
     ["top p as a string", (b: Body) => { b.request.sampling.topP = "1"; }, 400, "invalid_request", "top_p"],
     ["a prompt that is not base64", (b: Body) => { b.request.promptBase64 = "***"; }, 400, "invalid_request", "prompt"],

@@ -1,0 +1,64 @@
+// mode "auto" (the API default): per request, the lossless mode (AR, BLT-S, BLT-DV: their output is AR's, greedy
+// byte for byte, sampled in distribution) with the best decoding bytes/s for that kind of request — greedy or
+// sampled, on this model and backend — from what this isolate measured, else from a calibrated table.
+import type { DecodeMode, DecodeStats } from "../protocol.ts";
+
+export const LOSSLESS_MODES: readonly DecodeMode[] = ["ar", "blt-s", "blt-dv"];
+
+/** Relative decoding speed (AR = 1) per kind of request, from `npm run bench` in workerd on int8 weights. */
+export type ModeTable = Record<"greedy" | "sampled", Partial<Record<DecodeMode, number>>>;
+
+export const CALIBRATED: ModeTable = {
+  greedy: { ar: 1, "blt-s": 1.3, "blt-dv": 0.8 },
+  sampled: { ar: 1, "blt-s": 0.9, "blt-dv": 0.5 },
+};
+
+/** Samples a mode needs before its measurement replaces the table; every EXPLORE-th request tries the least measured. */
+const MIN_SAMPLES = 3;
+const EXPLORE = 16;
+
+interface Track { bytesPerS: number; samples: number }
+
+export class ModePicker {
+  private readonly tracks = new Map<string, { requests: number; modes: Map<DecodeMode, Track> }>();
+
+  constructor(private readonly table: ModeTable = CALIBRATED) {}
+
+  /** The mode for a request on `model` served by `backend`; greedy = temperature 0. */
+  choose(backend: string, model: string, greedy: boolean): DecodeMode {
+    const kind = greedy ? "greedy" : "sampled", t = this.track(backend, model, kind);
+    t.requests++;
+    const samples = (m: DecodeMode) => t.modes.get(m)?.samples ?? 0;
+    const measured = LOSSLESS_MODES.every((m) => samples(m) >= MIN_SAMPLES);
+    if (t.requests % EXPLORE === 0 || (!measured && t.requests % 4 === 0)) {
+      // keep the measurements current: the least measured mode (all are lossless, only speed differs)
+      return LOSSLESS_MODES.reduce((a, b) => (samples(b) < samples(a) ? b : a));
+    }
+    const score = (m: DecodeMode) => (measured ? t.modes.get(m)!.bytesPerS : this.table[kind][m] ?? 0);
+    return LOSSLESS_MODES.reduce((a, b) => (score(b) > score(a) ? b : a));
+  }
+
+  /** Records a finished request's decoding speed (bytes after the prompt, per second of decoding). */
+  record(backend: string, model: string, greedy: boolean, stats: DecodeStats): void {
+    const ms = stats.wallMs - stats.prefillMs;
+    if (!LOSSLESS_MODES.includes(stats.mode) || stats.generatedBytes < 16 || !(ms > 0)) return;
+    const t = this.track(backend, model, greedy ? "greedy" : "sampled");
+    const speed = stats.generatedBytes / (ms / 1000), old = t.modes.get(stats.mode);
+    if (!old) t.modes.set(stats.mode, { bytesPerS: speed, samples: 1 });
+    else { old.bytesPerS += (speed - old.bytesPerS) * 0.25; old.samples++; }
+  }
+
+  /** What was measured, for /health: bytes/s and samples per backend/model/kind and mode. */
+  snapshot(): Record<string, Record<string, { bytesPerS: number; samples: number }>> {
+    const out: Record<string, Record<string, { bytesPerS: number; samples: number }>> = {};
+    for (const [key, t] of this.tracks) out[key] = Object.fromEntries([...t.modes].map(([m, v]) => [m, { bytesPerS: Math.round(v.bytesPerS), samples: v.samples }]));
+    return out;
+  }
+
+  private track(backend: string, model: string, kind: string) {
+    const key = `${backend}/${model}/${kind}`;
+    let t = this.tracks.get(key);
+    if (!t) this.tracks.set(key, (t = { requests: 0, modes: new Map() }));
+    return t;
+  }
+}
