@@ -3,7 +3,9 @@ TS engine's src/engine/model/blt-model.ts is the twin; docs/model.md the contrac
 slot: its rows of the caches — tokens, encoder byte states h, the KV caches of the entropy model, encoder, global
 transformer and decoder, and the decoder's cross-attention keys/values of its latents. One call runs one
 component for several requests at once, their rows padded to the longest; each reads and writes its own slot.
-Weights and caches are f32 on the CPU, bf16 (else f16) on CUDA; logits leave a call as f32, on the device.
+Weights and caches are f32 on the CPU, bf16 (else f16) on CUDA; logits leave a call as f32, on the device, and the
+host reads a call's results once (greedy picks, entropies) for all its requests; on CUDA nothing else waits for the
+device (layouts go up from pinned buffers).
 """
 import json
 import math
@@ -111,6 +113,11 @@ class PoolModel:
                 angles = torch.cat([angles, angles], -1)
                 self.rope[hd] = (angles.cos().to(dev), angles.sin().to(dev))
         self.free_slots = list(range(slots - 1, -1, -1))
+        # on CUDA a call's layout goes up through pinned buffers, copied without waiting for the device (a ring, each
+        # buffer reused only once the copy out of it is done)
+        self._staging = [] if self.device.type != "cuda" else [
+            (torch.empty(1 << 16, dtype=torch.long).pin_memory(), torch.cuda.Event()) for _ in range(8)]
+        self._stage = 0
         self.slots = slots
 
     def take_slot(self):
@@ -118,6 +125,27 @@ class PoolModel:
 
     def give_slot(self, slot):
         self.free_slots.append(slot)
+
+    def _upload(self, values):
+        """A list of ints -> a long tensor on the device."""
+        host = torch.tensor(values, dtype=torch.long)
+        if not self._staging or len(values) > self._staging[0][0].numel():
+            return host.to(self.device)
+        buf, done = self._staging[self._stage]
+        self._stage = (self._stage + 1) % len(self._staging)
+        done.synchronize()
+        buf[:len(values)] = host
+        out = buf[:len(values)].to(self.device, non_blocking=True)
+        done.record()
+        return out
+
+    def compile(self):
+        """torch.compile on the layer step where the installed torch has it (2.x); else False."""
+        if not hasattr(torch, "compile"):
+            return False
+        self._self_layer = torch.compile(self._self_layer, dynamic=True)
+        self._attend = torch.compile(self._attend, dynamic=True)
+        return True
 
     def run(self, kind, ops):
         """One batched call of `kind` for ops of distinct slots; one result per op (None for the encoder and
@@ -167,7 +195,7 @@ class PoolModel:
         dev = self.device
         # pooling: every patch of every op at once, (P, Lp) byte slots
         flat = [(op.slot, s, e) for op in ops for s, e in zip(op.starts, op.ends)]
-        meta = torch.tensor(flat, dtype=torch.long).to(dev)
+        meta = self._upload([x for patch in flat for x in patch]).view(-1, 3)
         Lp = max(e - s for _, s, e in flat)
         offs = torch.arange(Lp, device=dev)
         valid = offs[None] < (meta[:, 2] - meta[:, 1])[:, None]                        # (P, Lp)
@@ -246,7 +274,7 @@ class PoolModel:
         if rows2 is None:
             flat += [0] * (b * M)
         flat += [op.slot for op in ops] + [op.pos0 for op in ops] + list(extra)
-        host = torch.tensor(flat, dtype=torch.long).to(self.device)
+        host = self._upload(flat)
         r = _Rows()
         grid, tail = host[:3 * b * M].view(3, b, M), host[3 * b * M:]
         r.M, r.ids, r.valid, r.ids2 = M, grid[0], grid[1].bool(), grid[2]

@@ -3,11 +3,11 @@ the decoding wire protocol, version 1 (request body: scripts/pool/wire.py).
 
   /usr/bin/python3 -m scripts.pool.worker --models models/blt-d-tiny,models/blt-d-small --port 8790 \
       [--host 127.0.0.1] [--device auto|cpu|cuda] [--dtype auto|f32|f16|bf16] [--threads 1] [--capacity 4] \
-      [--batch N] [--verbose] \
+      [--batch N] [--compile] [--verbose] \
       [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
 
 GET /health      200 {"version":1,"status":"ok","models":[...],"modes":[...],"busy":n,"capacity":c,"device":"cpu",
-                      "running":r,"queued":q,"batch":b}
+                      "running":r,"queued":q,"batch":b,"dtype":"float32"}
 POST /v1/decode  200 text/event-stream (chunked): `bytes` events, then one `done` or `error` event; or, before
                  streaming, a JSON {"error":{"code","message"}}: 400 invalid_request / unsupported_version /
                  unsupported_mode, 404 model_not_found, 503 busy (retry-after: 1).
@@ -119,7 +119,8 @@ class PoolServer(ThreadingHTTPServer):
         running, queued = self.batcher.counts
         return {"version": VERSION, "status": "ok", "models": list(self.models), "modes": list(MODES),
                 "busy": self.slots.busy, "capacity": self.slots.capacity, "device": self.device,
-                "running": running, "queued": queued, "batch": next(iter(self.models.values())).slots}
+                "running": running, "queued": queued, "batch": next(iter(self.models.values())).slots,
+                "dtype": str(next(iter(self.models.values())).dtype).replace("torch.", "")}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -276,6 +277,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=0, help="decodes per model run together (default: capacity); the rest wait")
     ap.add_argument("--dtype", choices=("auto", "f32", "f16", "bf16"), default="auto",
                     help="weights and caches (auto: f32 on the CPU, bf16 or f16 on CUDA)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the layer steps where torch has it (2.x)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     ap.add_argument("--max-connections", type=int, default=64, help="connections at once; more are closed at once")
     ap.add_argument("--socket-timeout", type=float, default=30.0, help="seconds a connection may stay silent")
@@ -287,6 +289,8 @@ def main(argv=None):
     models = {}
     for path in filter(None, (p.strip() for p in args.models.split(","))):
         m = PoolModel(path, device, max(1, args.batch or args.capacity), args.dtype)
+        if args.compile and not m.compile():
+            print(f"--compile: torch {torch.__version__} has no torch.compile; running eagerly", file=sys.stderr)
         if m.id in models:
             sys.exit(f"--models: two models are named {m.id}")
         models[m.id] = m

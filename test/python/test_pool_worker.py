@@ -82,7 +82,8 @@ def health(port):
 def test_health_names_models_modes_and_slots(port):
     h = health(port)
     assert h == {"version": 1, "status": "ok", "models": ["blt-d-tiny"], "modes": ["ar", "blt-d", "blt-s", "blt-dv"],
-                 "busy": 0, "capacity": 2, "device": DEVICE, "running": 0, "queued": 0, "batch": 2}
+                 "busy": 0, "capacity": 2, "device": DEVICE, "running": 0, "queued": 0, "batch": 2,
+                 "dtype": {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[DTYPE]}
 
 
 def test_ar_greedy_stream_reassembles_and_ends_with_stats(port):
