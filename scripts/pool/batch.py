@@ -18,6 +18,8 @@ from .passes import KINDS
 
 _END = object()
 POLL_S = 0.01          # how often a running request's client is asked whether it is still there
+FLUSH_S = 0.02         # a stream's bytes go to its handler at most this often (the first ones and the end at once):
+                       # waking a handler thread per byte costs the batching thread more than the byte
 SHORT_OP = 16           # ops of at most this many rows (decoding steps, blocks) share a call; longer ones have their own
 
 
@@ -32,6 +34,22 @@ class _Job:
         self.stopped = False            # the handler stopped reading (its client went away)
         self.decode = self.op = None
         self._polled = 0.0
+        self.pending = b""              # bytes not yet handed to the handler
+        self.flushed = None             # when bytes were last handed over (None: never)
+
+    def emit(self, event):
+        """A Decode event: bytes are held for the next flush; done goes out at once, after them."""
+        if event[0] == "bytes":
+            self.pending += event[1]
+        else:
+            self.flush()
+            self.events.put(event)
+
+    def flush(self, now=None):
+        if self.pending:
+            self.events.put(("bytes", self.pending))
+            self.pending = b""
+            self.flushed = now if now is not None else time.monotonic()
 
     def cancelled(self):
         return self.stopped or self._cancelled()
@@ -115,7 +133,7 @@ class Batcher:
             if slot is None:
                 waiting.append(job)
                 continue
-            job.decode = Decode(job.model, slot, job.request, job.gone, job.events.put)
+            job.decode = Decode(job.model, slot, job.request, job.gone, job.emit)
             job.slot = slot
             self._running.append(job)
             self._advance(job, None)
@@ -132,6 +150,10 @@ class Batcher:
                 for group in ([j for j in jobs if _rows(j.op) <= SHORT_OP], [j for j in jobs if _rows(j.op) > SHORT_OP]):
                     if group:
                         self._call(model, kind, group)
+        now = time.monotonic()
+        for job in self._running:
+            if job.pending and (job.flushed is None or now - job.flushed >= FLUSH_S):
+                job.flush(now)
 
     def _call(self, model, kind, jobs):
         try:
@@ -158,6 +180,8 @@ class Batcher:
             return
         job.decode.close()
         job.op = None
+        if final is _END:
+            job.flush()
         job.events.put(final)
         with self._cond:
             self._running.remove(job)
