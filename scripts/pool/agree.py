@@ -43,7 +43,7 @@ def main(argv=None):
                         capture_output=True, text=True, timeout=600)
     if ts.returncode != 0:
         sys.exit(f"the TypeScript engine failed: {ts.stderr[-2000:]}")
-    expected = [base64.b64decode(x) for x in json.loads(ts.stdout)]
+    expected = [base64.b64decode(x["bytes"]) for x in json.loads(ts.stdout)]
     loaded = {m: PoolModel(os.path.join(ROOT, m), args.device, 1, args.dtype) for m in models}
     agree_total, identical = 0, 0
     for case, want in zip(cases, expected):

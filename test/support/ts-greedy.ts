@@ -1,16 +1,17 @@
 // The TypeScript engine's greedy bytes for a list of cases, for the PyTorch-vs-TypeScript checks of the pool
 // worker (test/python/test_pool_worker.py, scripts/device-check.sh). Reads a JSON array of
-// {model (a directory), mode, prompt, maxNewBytes, knobs?} on stdin; prints one JSON array of base64 outputs.
+// {model (a directory), mode, prompt, maxNewBytes, knobs?} on stdin; prints one JSON array of {bytes (base64),
+// passes (per component)}.
 //   echo '[{"model":"models/blt-d-tiny","mode":"ar","prompt":"Hi","maxNewBytes":16}]' | npx tsx test/support/ts-greedy.ts
 import { text } from "node:stream/consumers";
 import { loadNodeEngine } from "../../src/cli/node-engine.ts";
-import type { DecodeMode, DecodeRequest, ModeKnobs } from "../../src/protocol.ts";
+import type { DecodeMode, DecodeRequest, DecodeStats, ModeKnobs } from "../../src/protocol.ts";
 
 interface Case { model: string; mode: DecodeMode; prompt: string; maxNewBytes: number; knobs?: Partial<ModeKnobs> }
 
 const cases = JSON.parse(await text(process.stdin)) as Case[];
 const engines = new Map<string, Awaited<ReturnType<typeof loadNodeEngine>>["engine"]>();
-const out: string[] = [];
+const out: { bytes: string; passes: DecodeStats["passes"] }[] = [];
 for (const c of cases) {
   if (!engines.has(c.model)) engines.set(c.model, (await loadNodeEngine(c.model, 1024)).engine);
   const request: DecodeRequest = {
@@ -23,7 +24,7 @@ for (const c of cases) {
   for await (const e of engines.get(c.model)!.decode(request)) {
     if (e.type === "bytes") chunks.push(e.bytes);
     else if (e.type === "error") throw new Error(`${e.code}: ${e.message}`);
+    else out.push({ bytes: Buffer.concat(chunks).toString("base64"), passes: e.stats.passes });
   }
-  out.push(Buffer.concat(chunks).toString("base64"));
 }
 console.log(JSON.stringify(out));
