@@ -10,6 +10,7 @@ device (layouts go up from pinned buffers).
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -140,11 +141,14 @@ class PoolModel:
         return out
 
     def compile(self):
-        """torch.compile on the layer step where the installed torch has it (2.x); else False."""
+        """torch.compile on the layer step and attention where the installed torch has it (2.x); else False. A
+        compiled step that fails runs eagerly from then on (a step only rewrites its own cache rows: re-running it
+        is harmless)."""
         if not hasattr(torch, "compile"):
             return False
-        self._self_layer = torch.compile(self._self_layer, dynamic=True)
-        self._attend = torch.compile(self._attend, dynamic=True)
+        for name in ("_self_layer", "_attend"):
+            eager = getattr(self, name)
+            setattr(self, name, _or_eager(torch.compile(eager, dynamic=True), eager, name))
         return True
 
     def run(self, kind, ops):
@@ -335,6 +339,20 @@ class PoolModel:
         x = x + self._attend(qk[:, :h], kv, h, r.masked) @ attn.wo.wt
         h1, h3 = (layer.ffn_norm(x) @ layer.w13).split(layer.ffn.w2.in_features, -1)
         return x + (F.silu(h1) * h3) @ layer.ffn.w2.wt
+
+
+def _or_eager(fast, eager, name):
+    failed = []
+
+    def step(*args):
+        if not failed:
+            try:
+                return fast(*args)
+            except Exception as e:          # a torch.compile limitation: note it once, keep serving
+                failed.append(e)
+                print(f"--compile: {name} runs eagerly ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr)
+        return eager(*args)
+    return step
 
 
 class OnHost:
