@@ -12,12 +12,14 @@ export async function* decodeBltDv(c: ModeContext): ModeGenerator {
     const steps = Math.min(maxStepsPerBlock, B);
     // a draft is made only where its worst case fits the work budget
     if (B < 2 || !seq.nextStartsPatch() || !c.work.takeBlockDraft(B, steps)) { yield await decodeArStep(c); continue; }
+    // byte 0 is AR's own: the row before the block predicts it already (drawn as AR draws it, so it is exact)
+    const first = c.sampler.pick(seq.nextLogits, c.scratch.dist);
     // AR would close the patch here too: its latent is what the block reads
     const q = seq.closePatch();
-    // draft a block by diffusion
-    await fillBlock(c, q, B, threshold, entropyBound, steps);
-    c.counters.draftedBytes += B;
+    // draft bytes 1..B−1 by diffusion, given byte 0
+    await fillBlock(c, q, B, threshold, entropyBound, steps, first);
+    c.counters.draftedBytes += B - 1;
     // verify with the AR path, accept the agreeing prefix
-    yield await verifyAndAccept(c, B, false);
+    yield await verifyAndAccept(c, B, true);
   }
 }

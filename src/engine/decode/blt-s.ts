@@ -11,8 +11,8 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
     const k = Math.min(c.knobs.draftLength, c.budget());
     // a draft is made only where its worst case fits the work budget
     if (k < 2 || !seq.nextStartsPatch() || !c.work.takeDraft(k)) { yield await decodeArStep(c); continue; }
-    // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the newest latent it has
-    // (past the next patch boundary that latent is stale: verification catches it)
+    // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the latent AR's rows of this
+    // patch read (past the next patch boundary it is stale: verification catches it)
     const n0 = seq.n;
     open[0] = seq.draftRead();
     ids[0] = c.sampler.pick(seq.nextLogits, drafts.subarray(0, 256));
@@ -22,12 +22,15 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
       m.setTokens(pos, tok);
       m.encoderForward(pos, 1);
       m.decoderForward(pos, 1, open);
-      const qi = c.sampler.distribution(await m.readLogits(1), drafts.subarray(i * 256, (i + 1) * 256));
+      const row = await m.readLogits(1);
+      seq.setDraftLogits(pos, row);
+      const qi = c.sampler.distribution(row, drafts.subarray(i * 256, (i + 1) * 256));
       ids[i] = c.sampler.greedy ? qi.indexOf(1) : c.sampler.draw(qi);
     }
     c.counters.draftedBytes += k - 1;
-    // verify with one full forward, accept the agreeing prefix
-    // (the drafted bytes but the last already went through the encoder: its states do not depend on latents)
-    yield await verifyAndAccept(c, k, true, n0 + k - 1);
+    // verify with one full forward, accept the agreeing prefix (the drafted bytes but the last already went
+    // through the encoder, whose states do not depend on latents; and through the decoder: rows that read the
+    // draft's latent in verification too are not run again)
+    yield await verifyAndAccept(c, k, true, n0 + k - 1, { upTo: n0 + k - 1, read: open[0] });
   }
 }

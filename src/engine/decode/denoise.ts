@@ -8,12 +8,15 @@ import { confidenceInto } from "./context.ts";
 /**
  * Fills a block of B bytes starting at the sequence end, the start of patch q (its rows read latent q−1).
  * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
- * from in scratch.drafts (B × 256). Returns the number of decoder passes.
+ * from in scratch.drafts (B × 256). With `first`, byte 0 is given (BLT-DV: AR's own byte, which the row before the
+ * block already predicts) and only bytes 1..B−1 are denoised. Returns the number of decoder passes.
  */
-export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number): Promise<number> {
+export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
+                                first?: number): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order } = c.scratch;
   ids.fill(MASK, 0, B);
   let masked = B, passes = 0;
+  if (first !== undefined) { ids[0] = first; masked--; }
   while (masked > 0) {
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
     const pending = c.seq.pendingCleanRows;

@@ -101,8 +101,11 @@ export class Sequence {
    * hold the encoder's states for exactly these tokens (BLT-S drafted them): the encoder skips them. Its rows
    * do not depend on patches or latents, and a batched row equals a single one bit for bit, so this is exact.
    * With allLogits false only the last row's logits are made (the rest only fill the decoder's caches).
+   * `drafted` (BLT-S): rows below drafted.upTo were run by the decoder while drafting, reading latent drafted.read,
+   * their logits stored (setDraftLogits); the leading ones whose read index is that one are not run again: same
+   * token, byte state, earlier keys and latent give the same keys, values and logits bit for bit.
    */
-  async appendClean(ids: ArrayLike<number>, encodedUpTo = 0, allLogits = true): Promise<void> {
+  async appendClean(ids: ArrayLike<number>, encodedUpTo = 0, allLogits = true, drafted?: { upTo: number; read: number }): Promise<void> {
     const m = this.model, { threshold, maxPatchLen } = m.config.patching;
     for (let off = 0; off < ids.length; off += MAX_ROWS) {
       const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n, end = pos0 + rows;
@@ -128,8 +131,10 @@ export class Sequence {
       const e0 = Math.min(Math.max(pos0, encodedUpTo), end);
       if (e0 < end) m.encoderForward(e0, end - e0);
       this.latentsUpTo(this.reads[rows - 1] + 1, end);
-      const from = allLogits ? 0 : off + rows < ids.length ? rows : rows - 1;
-      m.decoderForward(pos0, rows, this.reads, from);
+      let d = 0; // leading rows the draft already ran
+      if (drafted) while (pos0 + d < Math.min(end, drafted.upTo) && this.reads[d] === drafted.read) d++;
+      const from = allLogits ? d : off + rows < ids.length ? rows : rows - 1;
+      if (d < rows) m.decoderForward(pos0 + d, rows - d, this.reads.subarray(d, rows), from - d);
       if (from < rows) {
         const logits = await m.readLogits(rows - from);
         for (let i = from; i < rows; i++) this.logitsOf(pos0 + i).set(logits.subarray((i - from) * VOCAB_OUT, (i - from + 1) * VOCAB_OUT));
@@ -193,9 +198,19 @@ export class Sequence {
     return this.model.config.decoderLatents === "v1" ? own - 1 : own + (nextStarts ? 1 : 0) - 1;
   }
 
-  /** The read index the decoder uses for bytes drafted past position n (BLT-S): the newest latent it has. */
+  /**
+   * The read index for bytes drafted past position n, where a patch starts (BLT-S): the latent of the patch that
+   * ends at n − 1, made here if it is not yet (v1 rows read it first at n), the one AR's rows of the new patch read.
+   * Past the next patch boundary it is stale: verification catches that.
+   */
   draftRead(): number {
-    return this.model.config.decoderLatents === "v1" ? this.nPatches - 2 : this.nPatches - 1;
+    this.latentsUpTo(this.nPatches);
+    return this.nPatches - 1;
+  }
+
+  /** Stores the logits a draft's decoder row at pos made (one row), for appendClean's `drafted` rows. */
+  setDraftLogits(pos: number, logits: Float32Array): void {
+    this.logitsOf(pos).set(logits.subarray(0, VOCAB_OUT));
   }
 
   /** Rolls back to the first n tokens (caches are slot-indexed: later slots are simply overwritten). */

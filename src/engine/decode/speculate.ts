@@ -9,14 +9,16 @@ import { argmax } from "./sampler.ts";
 /**
  * scratch.ids[0..k) hold draft bytes for positions n0..n0+k−1 (n0 = the sequence end), scratch.drafts their draft
  * distributions (k × 256). firstIsExact: the first draft byte was drawn from the model's own prediction (BLT-S).
- * Positions below encodedUpTo already have their encoder states (BLT-S's drafting computed them).
+ * Positions below encodedUpTo already have their encoder states, and `drafted` says which decoder rows BLT-S's
+ * drafting ran (Sequence.appendClean).
  * Returns the committed bytes (a view into scratch.out); the sequence ends right after them.
  */
-export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean, encodedUpTo = 0): Promise<Uint8Array> {
+export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean, encodedUpTo = 0,
+                                      drafted?: { upTo: number; read: number }): Promise<Uint8Array> {
   const seq = c.seq, n0 = seq.n, { ids, drafts: q, p, residual, out, tok } = c.scratch;
   const drafts = ids.subarray(0, k);
   // verify: the drafted bytes through the whole model, as AR would process them
-  await seq.appendClean(drafts, encodedUpTo);
+  await seq.appendClean(drafts, encodedUpTo, true, drafted);
   for (let j = 0; j < k; j++) out[j] = drafts[j];
   // accept
   for (let i = 0; i < k; i++) {

@@ -46,7 +46,7 @@ export function runStateBytes(c: ModelConfig, domains = slideDomains(c)): number
   const byteCaches = 2 * B * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl) + B * (1 + dl);
   const patchCaches = 2 * P * (c.global.nLayers * dg + c.decoder.nLayers * dl) + P * (dg + c.decoder.nLayers * dl);
   const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 8) + Math.max(B, P) + 2 * maxHidden;
-  const ropes = MAX_ROWS * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
+  const ropes = 2 * MAX_ROWS * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
   return f * (byteCaches + patchCaches + scratch + ropes) + 64 * 64;
 }
 
@@ -98,7 +98,7 @@ export class BltModel {
   private readonly xLoV: Int32Array; private readonly xHiV: Int32Array; private readonly xSlotV: Int32Array;
   private readonly scores: Ptr; private readonly xq: Ptr;
   private readonly ngramNs: Ptr; private readonly ngramRows: Ptr; private readonly ngramTables: Ptr;
-  /** RoPE cos/sin rows of the current call, (MAX_ROWS, headDim) per head width; `pos` holds 0..MAX_ROWS−1. */
+  /** RoPE cos/sin rows per head width, (2·MAX_ROWS, headDim) rings; `pos` points a call's rows at theirs. */
   private readonly ropeEntropy: RopeRows; private readonly ropeLocal: RopeRows; private readonly ropeGlobal: RopeRows;
 
   /**
@@ -151,8 +151,6 @@ export class BltModel {
     [this.ids, this.pos, this.lo, this.hi, this.xLo, this.xHi, this.xSlot] = range(7).map(() => a.allocI32(MAX_ROWS));
     [this.idsV, this.loV, this.hiV, this.xLoV, this.xHiV, this.xSlotV] =
       [this.ids, this.lo, this.hi, this.xLo, this.xHi, this.xSlot].map((p) => a.i32(p, MAX_ROWS));
-    a.i32(this.pos, MAX_ROWS).set(range(MAX_ROWS));
-    K.upload?.(this.pos, MAX_ROWS * 4);
     this.gx = a.allocF32(MAX_ROWS * dg);
     this.scores = a.allocF32(Math.max(B, P));
     this.xq = a.alloc(8 * maxHidden); // matmulQ8 quantises up to four rows at once
@@ -174,9 +172,10 @@ export class BltModel {
       if ((ng.tableSizes[i] * dl * 4) % 16 !== 0) throw new Error("n-gram table size is not a multiple of 16 bytes");
     });
 
-    this.ropeEntropy = new RopeRows(K, MAX_ROWS, c.entropy.headDim, c.ropeBase);
-    this.ropeLocal = new RopeRows(K, MAX_ROWS, c.encoder.headDim, c.ropeBase);
-    this.ropeGlobal = new RopeRows(K, MAX_ROWS, c.global.headDim, c.ropeBase);
+    const posV = a.i32(this.pos, MAX_ROWS);
+    this.ropeEntropy = new RopeRows(K, 2 * MAX_ROWS, c.entropy.headDim, c.ropeBase, this.pos, posV);
+    this.ropeLocal = new RopeRows(K, 2 * MAX_ROWS, c.encoder.headDim, c.ropeBase, this.pos, posV);
+    this.ropeGlobal = new RopeRows(K, 2 * MAX_ROWS, c.global.headDim, c.ropeBase, this.pos, posV);
   }
 
   /** Starts a new sequence: the caches' slots start at position 0 and patch 0 again. */
@@ -529,35 +528,46 @@ export class BltModel {
 }
 
 /**
- * RoPE cos/sin rows for the positions of one call, computed the way PyTorch does (f32 frequencies and angles), so
- * positions keep counting past any table: row i holds position pos0+i (ropeF32 reads it through `pos` = i).
+ * RoPE cos/sin rows, computed the way PyTorch does (f32 frequencies and angles), in a ring: position p lives at row
+ * p mod rows, computed once while it stays there, so positions keep counting past any fixed table. fill() points
+ * the shared `pos` buffer (ropeF32's positions) at the rows of one call's positions.
  */
 class RopeRows {
   readonly ptr: Ptr;
   private readonly t: Float32Array;
+  private readonly held: Int32Array;
   private readonly freq: number[];
   private readonly half: number;
 
-  constructor(private readonly K: Kernels, rows: number, private readonly headDim: number, base: number) {
+  constructor(private readonly K: Kernels, private readonly rows: number, private readonly headDim: number, base: number,
+              private readonly pos: Ptr, private readonly posV: Int32Array) {
     const f = Math.fround;
     this.half = headDim / 2;
     this.ptr = K.arena.allocF32(rows * headDim);
     this.t = K.arena.f32(this.ptr, rows * headDim);
+    this.held = new Int32Array(rows).fill(-1);
     this.freq = range(this.half).map((i) => f(1 / f(Math.pow(base, f((2 * i) / headDim)))));
   }
 
+  /** Points pos[0..m) at the rows of positions pos0..pos0+m−1, computing the rows not held. */
   fill(pos0: number, m: number): void {
-    const { t, freq, half, headDim } = this;
-    if (m * headDim > t.length) throw new RangeError(`${m} rows exceed ${t.length / headDim}`);
-    for (let r = 0; r < m; r++) {
-      const p = pos0 + r;
-      for (let i = 0; i < half; i++) {
-        const a = Math.fround(p * freq[i]);
-        t[r * headDim + i] = Math.cos(a);
-        t[r * headDim + half + i] = Math.sin(a);
+    const { t, freq, half, headDim, rows, held } = this;
+    if (m > rows / 2) throw new RangeError(`${m} rows exceed ${rows / 2}`);
+    let lo = rows, hi = -1;
+    for (let i = 0; i < m; i++) {
+      const p = pos0 + i, r = p % rows;
+      this.posV[i] = r;
+      if (held[r] === p) continue;
+      held[r] = p;
+      lo = Math.min(lo, r); hi = Math.max(hi, r);
+      for (let j = 0; j < half; j++) {
+        const a = Math.fround(p * freq[j]);
+        t[r * headDim + j] = Math.cos(a);
+        t[r * headDim + half + j] = Math.sin(a);
       }
     }
-    this.K.upload?.(this.ptr, m * headDim * 4);
+    if (hi >= lo) this.K.upload?.(this.ptr + lo * headDim * 4, (hi - lo + 1) * headDim * 4);
+    this.K.upload?.(this.pos, m * 4);
   }
 }
 
