@@ -83,15 +83,17 @@ def decode_blt_d(c):
         yield bytes(ids)
 
 
-def fill_block(c, q, B):
-    """B MASK bytes at the sequence end, repeated decoder passes; each pass unmasks the positions whose top
-    probability >= threshold (always the most confident one), or with an entropy bound the lowest-entropy
-    positions whose summed entropy stays <= the bound (always one); all that remain on the
-    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. Returns the bytes and, per byte,
-    the distribution it was drawn from."""
+def fill_block(c, q, B, first=None):
+    """B MASK bytes at the sequence end (byte 0 given as `first`: BLT-DV), repeated decoder passes; each pass unmasks
+    the positions whose top probability >= threshold (always the most confident one), or with an entropy bound the
+    lowest-entropy positions whose summed entropy stays <= the bound (always one); all that remain on the
+    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. Returns the bytes and, per byte, the
+    distribution it was drawn from."""
     k = c.knobs
     max_steps, bound = min(k["maxStepsPerBlock"], B), k["entropyBound"]
     ids, dists = [MASK_ID] * B, [None] * B
+    if first is not None:
+        ids[0] = first
     passes = 0
     while MASK_ID in ids:
         c.check()
@@ -131,9 +133,10 @@ def decode_blt_s(c):
         if k < 2 or not seq.next_starts_patch() or not c.work.take_draft(k):
             yield (yield from ar_step(c))
             continue
-        # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the newest latent it has
-        # (past the next patch boundary that latent is stale: verification catches it)
-        n0, read = seq.n, seq.draft_read()
+        # draft: byte 0 is AR's own; bytes 1..k-1 come from the decoder alone, reading the latent AR's rows of this
+        # patch read (past the next patch boundary it is stale: verification catches it)
+        n0 = seq.n
+        read = yield from seq.draft_read()
         dists = [c.sampler.distribution(seq.next_logits)]
         ids = [argmax(dists[0]) if c.sampler.greedy else c.sampler.draw(dists[0])]
         for i in range(1, k):
@@ -143,8 +146,9 @@ def decode_blt_s(c):
             ids.append(argmax(dists[-1]) if c.sampler.greedy else c.sampler.draw(dists[-1]))
         c.drafted += k - 1
         # verify with one full forward, accept the agreeing prefix (the drafted bytes but the last already went
-        # through the encoder: its states do not depend on latents)
-        yield (yield from verify_and_accept(c, ids, dists, True, n0 + k - 1))
+        # through the encoder, whose states do not depend on latents; and through the decoder: rows that read the
+        # draft's latent in verification too are not run again)
+        yield (yield from verify_and_accept(c, ids, dists, True, n0 + k - 1, (n0 + k - 1, read)))
 
 
 def decode_blt_dv(c):
@@ -156,23 +160,25 @@ def decode_blt_dv(c):
         if B < 2 or not seq.next_starts_patch() or not c.work.take_block_draft(B, min(c.knobs["maxStepsPerBlock"], B)):
             yield (yield from ar_step(c))
             continue
+        # byte 0 is AR's own: the row before the block predicts it already (drawn as AR draws it, so it is exact)
+        first = seq.next_argmax() if c.sampler.greedy else c.sampler.pick(seq.next_logits)
         # AR would close the patch here too: its latent is what the block reads
         q = yield from seq.close_patch()
-        # draft a block by diffusion
-        ids, dists = yield from fill_block(c, q, B)
-        c.drafted += B
+        # draft bytes 1..B-1 by diffusion, given byte 0
+        ids, dists = yield from fill_block(c, q, B, first)
+        c.drafted += B - 1
         # verify with the AR path, accept the agreeing prefix
-        yield (yield from verify_and_accept(c, ids, dists, False))
+        yield (yield from verify_and_accept(c, ids, dists, True))
 
 
-def verify_and_accept(c, ids, dists, first_is_exact, encoded_up_to=0):
+def verify_and_accept(c, ids, dists, first_is_exact, encoded_up_to=0, drafted=None):
     """Appends the drafts as clean bytes (one pass of each component gives the model's own prediction at
     every draft position) and keeps the longest agreeing prefix plus the model's byte at the first
     disagreement. Greedy: agreement is equality with the argmax (output = AR's). Sampling: the speculative
     sampling rule, so the output is distributed as AR sampling. Returns the committed bytes."""
     seq, s = c.seq, c.sampler
     n0 = seq.n
-    yield from seq.append_clean(ids, encoded_up_to)
+    yield from seq.append_clean(ids, encoded_up_to, drafted)
     rows = seq.row_logits[n0 - 1:n0 + len(ids) - 1]
     best = rows.argmax(-1).tolist() if s.greedy else None                       # one read for every row
     rows = rows.cpu() if not s.greedy else rows

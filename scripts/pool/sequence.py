@@ -76,11 +76,13 @@ class Sequence:
 
     # --- appending ------------------------------------------------------------------------------------
 
-    def append_clean(self, ids, encoded_up_to=0):
+    def append_clean(self, ids, encoded_up_to=0, drafted=None):
         """Appends tokens at positions n.. exactly as AR decoding processes them one by one: entropy model, patch
         starts, encoder, pooling + global for every patch whose latent a row reads, decoder rows; one call per
         component per chunk of MAX_ROWS (this is also BLT-S / BLT-DV verification). Positions below
-        encoded_up_to already hold the encoder's states for these tokens (BLT-S drafted them)."""
+        encoded_up_to already hold the encoder's states for these tokens (BLT-S drafted them). drafted = (up_to,
+        read) (BLT-S): rows below up_to were run by the decoder while drafting, reading latent `read`, their logits
+        stored; the leading ones whose read index is that one are not run again (same inputs, same results)."""
         ids = list(ids)
         for off in range(0, len(ids), MAX_ROWS):
             chunk, pos0 = ids[off:off + MAX_ROWS], self.n
@@ -106,10 +108,16 @@ class Sequence:
                 yield Op("encoder", self.slot, e0, chunk[e0 - pos0:])
                 self.c.count("encoder")
             yield from self.latents_up_to(self.read_of[end - 1] + 1, end)
-            logits, best = yield Op("decoder", self.slot, pos0, reads=self.read_of[pos0:end])
-            self.c.count("decoder")
-            self.row_logits[pos0:end] = logits
-            self._best = (pos0, end, best)
+            d = pos0                                                    # rows the draft already ran
+            while drafted and d < min(end, drafted[0]) and self.read_of[d] == drafted[1]:
+                d += 1
+            if d > pos0:
+                self._best = None
+            if d < end:
+                logits, best = yield Op("decoder", self.slot, d, reads=self.read_of[d:end])
+                self.c.count("decoder")
+                self.row_logits[d:end] = logits
+                self._best = (d, end, best)
             self.n = end
 
     def latents_up_to(self, count, end=None):
@@ -148,8 +156,11 @@ class Sequence:
         return own + (1 if next_starts else 0) - 1
 
     def draft_read(self):
-        """The read index of rows drafted past position n (BLT-S): the newest latent there is."""
-        return len(self.starts) - (2 if self.m.rule == "v1" else 1)
+        """The read index for bytes drafted past position n, where a patch starts (BLT-S): the latent of the patch
+        that ends at n − 1, made here if it is not yet (v1 rows read it first at n), the one AR's rows of the new
+        patch read. Past the next patch boundary it is stale: verification catches that."""
+        yield from self.latents_up_to(len(self.starts))
+        return len(self.starts) - 1
 
     def draft_row(self, pos, token, read):
         """BLT-S drafting: the token at pos through the encoder and one decoder row reading latent `read` (no
@@ -158,6 +169,7 @@ class Sequence:
         self.c.count("encoder")
         logits, _ = yield Op("decoder", self.slot, pos, reads=[read])
         self.c.count("decoder")
+        self.row_logits[pos] = logits[0]            # verification re-uses it (append_clean's `drafted`)
         return logits[0]
 
     def truncate(self, n):
