@@ -2,8 +2,11 @@
 // by the TypeScript engine, on the same windows as scripts/train/export.py (non-overlapping, BOS + seq_len−1 bytes
 // in, seq_len targets), with and without the latents (the global model's contribution, fast-blt.md §1), compared
 // with the PyTorch figures in the manifest.
+// `--long <bytes>`: past the training window instead: windows of that many bytes scored in one sliding pass,
+// bits per byte of the bytes inside the first max_seq_len vs those beyond it (README, "Context").
 import { readFile } from "node:fs/promises";
 import { BOS } from "../config.ts";
+import type { BltModel } from "../engine/model/blt-model.ts";
 import { bitsOf } from "../engine/score.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
 
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
   } catch {
     throw new Error(`${file} is missing: rebuild the corpus with \`/usr/bin/python3 -m scripts.train.data --set ${set}\` (see docs/training.md)`);
   }
+  if (flags.has("long")) return long(Number(flags.get("long")), test, engine.model, flags.has("json"), Number(flags.get("windows") ?? 8));
   const all = Math.floor((test.length - 1) / L);
   const windows = Math.min(all, Number(flags.get("windows") ?? all));
   const t0 = performance.now();
@@ -54,6 +58,29 @@ async function main(): Promise<void> {
   else console.log(`${dir} (${checkpoint.variant}): ${result.bitsPerByte} bits/byte over ${windows} windows (${count} bytes), ` +
     `${result.bitsPerByteWithoutLatents} without latents (+${result.latentGap})` +
     (torchBpb === undefined ? "" : `; PyTorch ${torchBpb} / ${torchAblated ?? "?"}, difference ${result.difference}`) + ` in ${result.seconds} s`);
+}
+
+/** Windows of n bytes spread over the test split, each scored in one sliding pass: bpb within vs past the window. */
+async function long(n: number, test: Uint8Array, model: BltModel, json: boolean, windows: number): Promise<void> {
+  const W = model.config.maxSeqLen - 1, t0 = performance.now();
+  if (!(n > W)) throw new Error(`--long must exceed the model's window of ${W} bytes`);
+  let inBits = 0, inBytes = 0, pastBits = 0, pastBytes = 0, shortBits = 0;
+  const count = Math.min(windows, Math.floor(test.length / n));
+  for (let w = 0; w < count; w++) {
+    const text = test.subarray(w * n, w * n + n), per = new Float64Array(n);
+    await bitsOf(model, [BOS], text, per);
+    for (let i = 0; i < n; i++) if (i < W) { inBits += per[i]; inBytes++; } else { pastBits += per[i]; pastBytes++; }
+    // the same bytes past the window, scored in fresh training-sized windows instead (BOS, then the C bytes before a
+    // chunk of C = W/2 bytes, so each byte sees C..W−1 bytes before it): what the sliding pass is compared with
+    const C = Math.floor(W / 2);
+    for (let o = W; o < n; o += C) shortBits += await bitsOf(model, [BOS, ...text.subarray(o - C, o)], text.subarray(o, Math.min(n, o + C)));
+  }
+  const r = { windowBytes: W + 1, windows: count, bytesPerWindow: n,
+    bitsPerByteWithinWindow: round4(inBits / inBytes), bitsPerBytePastWindow: round4(pastBits / pastBytes), pastSlidingMinusFresh: Math.round((pastBits - shortBits) / pastBytes * 1e6) / 1e6,
+    bitsPerBytePastWindowFreshContext: round4(shortBits / pastBytes), seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  if (json) console.log(JSON.stringify(r));
+  else console.log(`${count} windows of ${n} bytes: ${r.bitsPerByteWithinWindow} bits/byte within the ${W + 1}-byte window, ` +
+    `${r.bitsPerBytePastWindow} past it (sliding); the bytes past it in fresh windows (${Math.floor(W / 2)}–${W - 1} bytes before each): ${r.bitsPerBytePastWindowFreshContext} (${r.seconds} s)`);
 }
 
 main().catch((e) => { console.error(`eval: ${(e as Error).message}`); process.exit(1); });
