@@ -172,6 +172,34 @@ describe("bad requests", () => {
   });
 });
 
+describe("past the model's window", () => {
+  it("streams a 4,000-byte chat answer (the window is 512 bytes) in the default mode, auto, ending with length", async () => {
+    const stream = await client.chat.completions.create({
+      model: "blt-d-small", messages: [{ role: "user", content: "Write a long story about the sea." }],
+      stream: true, stream_options: { include_usage: true }, max_tokens: 4000, temperature: 0.8, seed: 7,
+    });
+    let text = "", finish: string | null = null, usage: any = null;
+    for await (const c of stream) {
+      if (c.usage) usage = c.usage;
+      text += c.choices[0]?.delta.content ?? "";
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    expect(new TextEncoder().encode(text).length).toBeGreaterThanOrEqual(4000 - 3); // a split character is held back
+    expect(usage.completion_tokens).toBe(4000);
+    expect(finish).toBe("length");
+    expect(["ar", "blt-s", "blt-dv"]).toContain(usage.bltedge.mode);
+  }, 120_000);
+
+  it("refuses a prompt over the window and max_tokens over the limit, saying the limits", async () => {
+    const p = await post("/v1/completions", { model: "blt-d-small", prompt: "x".repeat(600), max_tokens: 8 });
+    expect(p.status).toBe(400);
+    expect((await p.json()).error).toMatchObject({ code: "context_length_exceeded", param: "prompt", message: expect.stringContaining("at most 511 bytes") });
+    const m = await post("/v1/completions", { model: "blt-d-small", prompt: "x", max_tokens: 9000 });
+    expect(m.status).toBe(400);
+    expect((await m.json()).error).toMatchObject({ param: "max_tokens", message: expect.stringContaining("at most 8192") });
+  });
+});
+
 describe("limits and cancellation", () => {
   const long = { model: "blt-d-small", prompt: "Once upon a time ", max_tokens: 480, temperature: 0, mode: "ar", stream: true };
   const health = async () => (await (await fetch(`${w.url}/health`)).json()) as { activeDecodes: number; decodes: Record<string, number> };

@@ -37,14 +37,14 @@ export interface PassCounters { entropy: number; encoder: number; global: number
 
 /**
  * Arena bytes the run state needs (weights not included). It does not grow with the sequence: for blt-d-small
- * (local window 128, max_seq_len 512) about 7 MB, for a 2,048-byte model of the same widths about 27 MB.
+ * (local window 128, max_seq_len 512) 13.5 MB, for a 2,048-byte model of the same widths under rule "one" 37 MB.
  */
 export function runStateBytes(c: ModelConfig, domains = slideDomains(c)): number {
   const dl = c.encoder.dim, dg = c.global.dim, de = c.entropy.dim, { bytes, patches } = domains;
   const maxDim = Math.max(de, dl, dg), maxHidden = Math.max(c.entropy.ffnHidden, c.encoder.ffnHidden, c.global.ffnHidden, maxDim);
   const f = 4, B = bytes.capacity, P = patches.capacity;
   const byteCaches = 2 * B * (c.entropy.nLayers * de + c.encoder.nLayers * dl + c.decoder.nLayers * dl) + B * (1 + dl);
-  const patchCaches = 2 * P * (c.global.nLayers * dg + c.decoder.nLayers * dl) + P * (dg + c.decoder.nLayers * dl);
+  const patchCaches = 2 * P * (c.global.nLayers * dg + c.decoder.nLayers * dl) + P * (dg + (c.decoderLatents === "one" ? c.decoder.nLayers * dl : 0));
   const scratch = MAX_ROWS * (8 * maxDim + 2 * maxHidden + VOCAB_OUT + 8) + Math.max(B, P) + 2 * maxHidden;
   const ropes = 2 * MAX_ROWS * (c.entropy.headDim + c.encoder.headDim + c.global.headDim);
   return f * (byteCaches + patchCaches + scratch + ropes) + 64 * 64;
