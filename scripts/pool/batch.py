@@ -20,7 +20,7 @@ _END = object()
 POLL_S = 0.01          # how often a running request's client is asked whether it is still there
 FLUSH_S = 0.02         # a stream's bytes go to its handler at most this often (the first ones and the end at once):
                        # waking a handler thread per byte costs the batching thread more than the byte
-SHORT_OP = 16           # ops of at most this many rows (decoding steps, blocks) share a call; longer ones have their own
+SHORT_OP = 16           # a call takes ops of one row (decoding steps), or of 2..SHORT_OP (blocks, drafts), or longer ones
 
 
 def _rows(op):
@@ -146,8 +146,9 @@ class Batcher:
         for kind in KINDS:
             for model in self.models.values():
                 jobs = [j for j in self._running if j.model is model and j.op is not None and j.op.kind == kind]
-                # rows are padded to the longest op of a call: long ops (prompt chunks) run apart from short ones
-                for group in ([j for j in jobs if _rows(j.op) <= SHORT_OP], [j for j in jobs if _rows(j.op) > SHORT_OP]):
+                # rows are padded to the longest op of a call: single rows, blocks and prompt chunks run apart
+                for group in ([j for j in jobs if _rows(j.op) == 1], [j for j in jobs if 1 < _rows(j.op) <= SHORT_OP],
+                              [j for j in jobs if _rows(j.op) > SHORT_OP]):
                     if group:
                         self._call(model, kind, group)
         now = time.monotonic()
