@@ -30,7 +30,9 @@ async function main(): Promise<void> {
   }
   if (flags.has("long")) return long(Number(flags.get("long")), test, engine.model, flags.has("json"), Number(flags.get("windows") ?? 8));
   const all = Math.floor((test.length - 1) / L);
-  const windows = Math.min(all, Number(flags.get("windows") ?? all));
+  // by default the windows the export evaluated (all of the split, or the first --test-bytes of it)
+  const exported = Number(evaluation.test_windows ?? all);
+  const windows = Math.min(all, Number(flags.get("windows") ?? exported));
   const t0 = performance.now();
   let bits = 0, bitsAblated = 0, count = 0;
   for (let w = 0; w < windows; w++) {
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
   }
   engine.model.ablateLatents = false;
   const bpb = bits / count, bpbAblated = bitsAblated / count;
-  const full = windows === all;
+  const full = windows === exported;
   const torchBpb: number | undefined = full ? evaluation.test_bits_per_byte_ar : undefined;
   const torchAblated: number | undefined = full ? evaluation.test_bits_per_byte_without_latents : undefined;
   const result = {

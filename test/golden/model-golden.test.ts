@@ -1,5 +1,6 @@
 // Golden parity: every component of the engine's model, on the Wasm kernels, against the PyTorch outputs that
-// scripts/train/export.py saved in models/blt-d-tiny/golden.safetensors.
+// scripts/train/export.py saved in models/<name>/golden.safetensors: blt-d-tiny (the v1 latent rule) and the
+// default blt-v2 (the paper's rule, 2,048 bytes of context).
 import { beforeAll, describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { readCheckpoint } from "../../src/checkpoint/reader.ts";
@@ -9,7 +10,7 @@ import { loadModel } from "../../src/engine/load.ts";
 import { MAX_ROWS, type BltModel } from "../../src/engine/model/blt-model.ts";
 import { entropyNats, startsPatch } from "../../src/engine/model/patcher.ts";
 import { compileKernelsModuleNode } from "../../wasm/node.ts";
-import { dirReader, TINY } from "../support/node-files.ts";
+import { dirReader, TINY, V2 } from "../support/node-files.ts";
 import { worstError } from "../support/twin-kernels.ts";
 
 interface GoldenInput { prefix: string; text: string; n_tokens: number; n_patches: number; block_start: number; block_patch: number; block_size: number }
@@ -21,7 +22,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   expect(worst, `${what}: worst error ${worst.toFixed(2)}× tolerance (atol ${ATOL}, rtol ${RTOL})`).toBeLessThanOrEqual(1);
 }
 
-describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => {
+describe.each([TINY, V2])("engine model matches PyTorch golden vectors (%s, f32)", (dir) => {
   let golden: SafetensorsFile;
   let inputs: GoldenInput[];
   let model: BltModel;
@@ -29,9 +30,9 @@ describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => 
   const gi = (name: string) => i32Values(golden.tensors.get(name)!);
 
   beforeAll(async () => {
-    golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${TINY}/golden.safetensors`)));
+    golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${dir}/golden.safetensors`)));
     inputs = JSON.parse(golden.metadata.inputs);
-    const ck = await readCheckpoint(TINY, dirReader(TINY));
+    const ck = await readCheckpoint(dir, dirReader(dir));
     const module = compileKernelsModuleNode();
     model = await loadModel(ck, (bytes) => WasmKernels.create(module, bytes), 256);
   });
@@ -97,15 +98,15 @@ describe("engine model matches PyTorch golden vectors (blt-d-tiny, f32)", () => 
   });
 });
 
-describe("the int8 checkpoint of blt-d-tiny", () => {
-  it("loads and tracks the f32 golden logits within the int8 rounding error, and by no more than that", async () => {
-    const golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${TINY}/golden.safetensors`)));
+describe.each([TINY, V2])("decoding %s as AR decodes (entropy patching, each patch's latent made at its last byte)", (dir) => {
+  it("gives the f32 golden logits on f32 weights; on int8 weights it tracks them within the int8 rounding error, and by no more than that", async () => {
+    const golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${dir}/golden.safetensors`)));
     const inputs: GoldenInput[] = JSON.parse(golden.metadata.inputs);
-    const ck = await readCheckpoint(TINY, dirReader(TINY), "q8");
+    const ck = await readCheckpoint(dir, dirReader(dir), "q8");
     const module = compileKernelsModuleNode();
     const model = await loadModel(ck, (bytes) => WasmKernels.create(module, bytes), 256);
     // the same engine on the f32 weights: its distance to the int8 model is the int8 rounding error alone
-    const f32 = await loadModel(await readCheckpoint(TINY, dirReader(TINY)), (bytes) => WasmKernels.create(module, bytes), 256);
+    const f32 = await loadModel(await readCheckpoint(dir, dirReader(dir)), (bytes) => WasmKernels.create(module, bytes), 256);
     const { Sequence } = await import("../../src/engine/decode/sequence.ts");
     let absErr = 0, roundingErr = 0, n = 0, sameTop = 0, rows = 0;
     for (const inp of inputs) {
@@ -114,6 +115,7 @@ describe("the int8 checkpoint of blt-d-tiny", () => {
       const seq = new Sequence(model), ref = new Sequence(f32);
       await seq.appendClean(tokens);
       await ref.appendClean(tokens);
+      expectClose(ref.rowLogits.subarray(0, tokens.length * 256), want, `${inp.prefix}logits through Sequence (f32)`);
       for (let i = 0; i < tokens.length; i++) {
         let a = 0, b = 0;
         for (let v = 0; v < 256; v++) {

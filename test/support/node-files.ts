@@ -8,3 +8,6 @@ export const TINY = "models/blt-d-tiny";
 export function dirReader(dir: string): ReadFile {
   return async (name) => new Uint8Array(await readFile(join(dir, name)));
 }
+
+/** The default model: the paper's latent rule, 2,048 bytes of context (docs/model.md). */
+export const V2 = "models/blt-v2";
