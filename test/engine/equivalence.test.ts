@@ -1,9 +1,10 @@
 // Greedy BLT-S and greedy BLT-DV produce exactly the bytes of greedy AR (fast-blt.md §3): 20 varied prompts,
-// 256 bytes each, on the tiny model and the Wasm kernels.
+// 256 bytes each, on the Wasm kernels: the tiny model (v1 latent rule) and blt-v2 (the paper's rule, where a
+// patch's latent is made at its last byte and drafts read the newest latent).
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../src/engine/engine.ts";
 import { collect, nodeEngine, request } from "../support/engine.ts";
-import { TINY } from "../support/node-files.ts";
+import { TINY, V2 } from "../support/node-files.ts";
 
 const PROMPTS = [
   "The quick brown fox ", "In the beginning ", "It was a dark and stormy night; ", "Hello, world! ",
@@ -13,9 +14,9 @@ const PROMPTS = [
   "A man, a plan, a canal: ", "In 1961 the city ", "Why? Because ", "To be or not to be, ",
 ];
 
-describe("speculative modes reproduce AR exactly under greedy decoding", () => {
+describe.each([TINY, V2])("speculative modes reproduce AR exactly under greedy decoding (%s)", (dir) => {
   let engine: Engine;
-  beforeAll(async () => { engine = await nodeEngine(TINY); });
+  beforeAll(async () => { engine = await nodeEngine(dir); });
 
   it("blt-s (k = 8) and blt-dv (B = 8) equal ar, byte for byte, on 20 prompts × 256 bytes", async () => {
     let drafted = 0, accepted = 0;
