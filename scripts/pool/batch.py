@@ -126,7 +126,7 @@ class Batcher:
         waiting = deque()
         while self._line:
             job = self._line.popleft()
-            if job.stopped:
+            if job.gone():                  # its client left while it waited
                 job.events.put(Cancelled())
                 continue
             slot = job.model.take_slot()
