@@ -71,6 +71,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._line = deque()
         self._running = []
+        self._admitting = False
         self._threads = torch.get_num_threads()
         threading.Thread(target=self._loop, name="batcher", daemon=True).start()
 
@@ -123,6 +124,9 @@ class Batcher:
 
     def _admit(self):
         """Starts queued requests, first come first served, while their model has a free slot."""
+        if self._admitting:                 # a request that ended as it started: the loop below goes on
+            return
+        self._admitting = True
         waiting = deque()
         while self._line:
             job = self._line.popleft()
@@ -138,6 +142,7 @@ class Batcher:
             self._running.append(job)
             self._advance(job, None)
         self._line = waiting
+        self._admitting = False
 
     def _sweep(self):
         for job in list(self._running):
