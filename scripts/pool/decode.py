@@ -63,7 +63,7 @@ def ar_step(c):
 
 
 def decode_ar(c):
-    while c.budget() > 0 and c.seq.room > 0:
+    while c.budget() > 0:
         yield (yield from ar_step(c))
 
 
@@ -72,8 +72,8 @@ def decode_ar(c):
 def decode_blt_d(c):
     """Encoder and global once per block; the block is filled by a few decoder passes, then committed
     (Algorithm 1: re-patched by one entropy call, its last patch forced to end where the block ends)."""
-    while c.budget() > 0 and c.seq.room > 0:
-        B = min(c.knobs["blockSize"], c.seq.room)
+    while c.budget() > 0:
+        B = c.knobs["blockSize"]
         # close the open patch: one pooling + global call gives the latent the block reads
         q = yield from c.seq.close_patch()
         # fill the block by diffusion
@@ -128,8 +128,8 @@ def decode_blt_s(c):
     """Where AR would stop at a patch boundary to run the global model, the decoder keeps drafting k bytes
     on the newest latent it has; one full forward verifies them."""
     seq = c.seq
-    while c.budget() > 0 and seq.room > 0:
-        k = min(c.knobs["draftLength"], c.budget(), seq.room)
+    while c.budget() > 0:
+        k = min(c.knobs["draftLength"], c.budget())
         if k < 2 or not seq.next_starts_patch() or not c.work.take_draft(k):
             yield (yield from ar_step(c))
             continue
@@ -155,8 +155,8 @@ def decode_blt_dv(c):
     """At a patch boundary BLT-D drafts a block by diffusion; one full forward with the causal path
     verifies it and the agreeing prefix is kept."""
     seq = c.seq
-    while c.budget() > 0 and seq.room > 0:
-        B = min(c.knobs["blockSize"], c.budget(), seq.room)
+    while c.budget() > 0:
+        B = min(c.knobs["blockSize"], c.budget())
         if B < 2 or not seq.next_starts_patch() or not c.work.take_block_draft(B, min(c.knobs["maxStepsPerBlock"], B)):
             yield (yield from ar_step(c))
             continue
@@ -179,7 +179,7 @@ def verify_and_accept(c, ids, dists, first_is_exact, encoded_up_to=0, drafted=No
     seq, s = c.seq, c.sampler
     n0 = seq.n
     yield from seq.append_clean(ids, encoded_up_to, drafted)
-    rows = seq.row_logits[n0 - 1:n0 + len(ids) - 1]
+    rows = seq.logits_of(n0 - 1, n0 + len(ids) - 1)
     best = rows.argmax(-1).tolist() if s.greedy else None                       # one read for every row
     rows = rows.cpu() if not s.greedy else rows
     for i, d in enumerate(ids):

@@ -20,6 +20,7 @@ from ..train import safetensors_io
 from ..train.model import BLT, merge_heads
 
 MAX_ROWS = 64           # most rows of one request in one call (as the TS engine's MAX_ROWS)
+MAX_NEW_BYTES = 8192    # most bytes one request may generate (the TS engine's MAX_NEW_BYTES): the caches slide
 COMPONENTS = ("entropy", "encoder", "global", "decoder")
 KINDS = ("entropy", "encoder", "latents", "decoder")    # the calls, in the order a batching sweep runs them
 
@@ -27,9 +28,9 @@ KINDS = ("entropy", "encoder", "latents", "decoder")    # the calls, in the orde
 @dataclass
 class Op:
     """One request's part of a call. entropy / encoder: tokens `ids` at positions pos0..; latents: patches
-    index0.. over bytes [starts[j], ends[j]) pooled, then one global step; decoder: rows pos0.. whose latent
-    read indices are `reads`, the last len(ids) of them a BLT-D block (inputs: those ids) starting at
-    pos0 + len(reads) − len(ids), the others clean rows (inputs: the byte states h)."""
+    index0.. over bytes [starts[j], ends[j]) pooled, then one global step, patch j attending to patches lo[j]..j;
+    decoder: rows pos0.. reading latents lo[i]..reads[i], the last len(ids) of them a BLT-D block (inputs: those
+    ids) starting at pos0 + len(reads) − len(ids), the others clean rows (inputs: the byte states h)."""
     kind: str
     slot: int
     pos0: int
@@ -37,6 +38,7 @@ class Op:
     reads: list = field(default_factory=list)
     starts: list = field(default_factory=list)
     ends: list = field(default_factory=list)
+    lo: list = field(default_factory=list)      # latents: each patch's first visible patch; decoder: each row's first latent
 
 
 def pick_dtype(device, name="auto"):
@@ -48,8 +50,10 @@ def pick_dtype(device, name="auto"):
 
 
 class PoolModel:
-    """One checkpoint on a device with caches for `slots` concurrent requests. `ctx` (max_seq_len) bounds
-    BOS + prompt + new bytes."""
+    """One checkpoint on a device with caches for `slots` concurrent requests. `ctx` (max_seq_len, the training
+    window) bounds BOS + prompt; generation runs past it (up to MAX_NEW_BYTES), the caches sliding: position p
+    lives at p mod ctx in the byte caches (the local windows are far shorter), patch j at j mod (ctx + 2 MAX_ROWS)
+    in the patch caches (the global model attends to the patches of the last ctx bytes)."""
 
     def __init__(self, path, device, slots=4, dtype="auto"):
         file = path if path.endswith(".safetensors") else os.path.join(path, "model.safetensors")
@@ -95,15 +99,20 @@ class PoolModel:
                    if name.startswith(prefix + ".") and not (skip and skip in name))
 
     def _allocate(self, slots):
-        """The run state of `slots` requests, allocated once: (slots, ctx, dim) per cache and layer."""
-        cfg, S, dev, dt = self.cfg, self.ctx, self.device, self.dtype
+        """The run state of `slots` requests, allocated once: (slots, ring, dim) per cache and layer."""
+        cfg, dev, dt = self.cfg, self.device, self.dtype
+        RB, RP = self.ring_bytes, self.ring_patches = self.ctx, self.ctx + 2 * MAX_ROWS
+        for part in ("entropy", "local"):
+            if cfg[part]["window"] + 2 * MAX_ROWS + 8 > RB:
+                raise ValueError(f"{part}.window {cfg[part]['window']} leaves the {RB}-position byte ring no margin")
         dl, dg, de = cfg["local"]["dim"], cfg["global"]["dim"], cfg["entropy"]["dim"]
-        kv = lambda n, d: [torch.zeros(slots, S, 2 * d, device=dev, dtype=dt) for _ in range(n)]      # keys | values
-        self.tokens = torch.zeros(slots, S, dtype=torch.long, device=dev)
-        self.h = torch.zeros(slots, S, dl, device=dev, dtype=dt)
-        self.kv = {"entropy": kv(cfg["entropy"]["n_layers"], de), "encoder": kv(cfg["local"]["n_encoder_layers"], dl),
-                   "global": kv(cfg["global"]["n_layers"], dg), "decoder": kv(cfg["local"]["n_decoder_layers"], dl),
-                   "latent": kv(cfg["local"]["n_decoder_layers"], dl)}
+        kv = lambda n, R, d: [torch.zeros(slots, R, 2 * d, device=dev, dtype=dt) for _ in range(n)]   # keys | values
+        self.tokens = torch.zeros(slots, RB, dtype=torch.long, device=dev)
+        self.h = torch.zeros(slots, RB, dl, device=dev, dtype=dt)
+        self.kv = {"entropy": kv(cfg["entropy"]["n_layers"], RB, de), "encoder": kv(cfg["local"]["n_encoder_layers"], RB, dl),
+                   "global": kv(cfg["global"]["n_layers"], RP, dg), "decoder": kv(cfg["local"]["n_decoder_layers"], RB, dl),
+                   "latent": kv(cfg["local"]["n_decoder_layers"], RP, dl)}
+        S = self.max_positions = self.ctx + MAX_NEW_BYTES + 4 * MAX_ROWS           # RoPE angles for every position
         self.rope = {}
         for name in ("entropy", "local", "global"):
             hd = cfg[name]["dim"] // cfg[name]["n_heads"]
@@ -163,7 +172,7 @@ class PoolModel:
         """-> per op, H (m,): the entropy (nats) of the prediction for bytes pos0+1..pos0+m, a list read from the device
         (once for the whole call) when first called."""
         em = self.net.entropy_model
-        r = self._rows(ops, [op.ids for op in ops], em.window, self.cfg["entropy"])
+        r = self._rows(ops, [op.ids for op in ops], em.window, self.cfg["entropy"], self.ring_bytes)
         x = em.tok_emb(r.ids)
         for l, layer in enumerate(em.layers):
             x = self._self_layer(layer, x, r, self.kv["entropy"][l])
@@ -175,12 +184,13 @@ class PoolModel:
     def _encoder(self, ops):
         """Byte states h[pos0..pos0+m) of the tokens `ids` (written to the slot's tokens first)."""
         enc = self.net.local_encoder
-        r = self._rows(ops, [op.ids for op in ops], enc.window, self.cfg["local"])
+        r = self._rows(ops, [op.ids for op in ops], enc.window, self.cfg["local"], self.ring_bytes)
         _put(self.tokens, r.flat_rows, r.rows_of(r.ids))
         # hashed n-grams of the tokens ending at each position (model.ngram_hash_rows): x = id + 1, 0 before BOS
         back = torch.arange(7, -1, -1, device=self.device)                        # offsets 7..0, oldest first
         p = r.pos[..., None] - back                                               # (b, M, 8)
-        xs = torch.where(p >= 0, self.tokens[r.slot[:, None, None], p.clamp(0, self.ctx - 1)] + 1, torch.zeros_like(p))
+        xs = torch.where(p >= 0, _get(self.tokens, r.slot[:, None, None] * self.ring_bytes + p.clamp(min=0) % self.ring_bytes) + 1,
+                         torch.zeros_like(p))
         x = enc.tok_emb(r.ids)
         for n, t in zip(enc.ngram_sizes, enc.ngram_table_sizes):
             hsh = torch.full_like(r.ids, 2166136261)
@@ -203,16 +213,15 @@ class PoolModel:
         Lp = max(e - s for _, s, e in flat)
         offs = torch.arange(Lp, device=dev)
         valid = offs[None] < (meta[:, 2] - meta[:, 1])[:, None]                        # (P, Lp)
-        hb = self.h[meta[:, 0:1], (meta[:, 1:2] + offs).clamp(max=self.ctx - 1)]       # (P, Lp, dl)
+        hb = _get(self.h, meta[:, 0:1] * self.ring_bytes + (meta[:, 1:2] + offs) % self.ring_bytes)   # (P, Lp, dl)
         q0 = hb.masked_fill(~valid[..., None], torch.finfo(hb.dtype).min).amax(1)
         pa = pooling.attn
         q = self._heads(pooling.query_norm(q0)[:, None] @ pa.wq.wt, pa.n_heads)          # (P, h, 1, hd)
         pooled = self._attend(q, pooling.kv_norm(hb) @ pa.wkv, pa.n_heads, ~valid[:, None, None], 
                               valid.any(1)[:, None, None, None].to(q.dtype)) @ pa.wo.wt  # (P, 1, dl)
         vecs = (pooled[:, 0] + q0) @ pooling.proj.wt                                     # (P, dg)
-        # global: the ops' new patches as rows, causal over all earlier patches
-        counts = [len(op.starts) for op in ops]
-        r = self._rows(ops, [[0] * c for c in counts], None, self.cfg["global"])
+        # global: the ops' new patches as rows, causal over the earlier patches each one sees (lo)
+        r = self._rows(ops, [op.lo for op in ops], None, self.cfg["global"], self.ring_patches)
         x = torch.zeros(len(ops), r.M, vecs.shape[-1], device=dev, dtype=vecs.dtype)
         x[r.valid] = vecs
         for l, layer in enumerate(glob.layers):
@@ -229,25 +238,26 @@ class PoolModel:
         dec = self.net.local_decoder
         dev = self.device
         # the block's ids sit at the end of each op's rows (its first block row: first_block)
-        x0s = [min(max(0, x) for x in op.reads) if self.rule == "one" else 0 for op in ops]
-        r = self._rows(ops, [op.reads for op in ops], dec.window, self.cfg["local"],
-                       [[0] * (len(op.reads) - len(op.ids)) + op.ids for op in ops], [len(op.reads) - len(op.ids) for op in ops] + x0s)
+        x0s = [min(op.lo) for op in ops]
+        r = self._rows(ops, [op.reads for op in ops], dec.window, self.cfg["local"], self.ring_bytes,
+                       [[0] * (len(op.reads) - len(op.ids)) + op.ids for op in ops], [len(op.reads) - len(op.ids) for op in ops] + x0s,
+                       [op.lo for op in ops])
         b, M = r.ids.shape
         first_block, x0 = r.extra[:b], r.extra[b:]
         is_block = (torch.arange(M, device=dev)[None] >= first_block[:, None]) & r.valid
         emb = dec.dec_tok_emb(r.ids2)
-        x = torch.where(is_block[..., None], emb, _get(self.h, r.slot[:, None] * self.ctx + r.pos.clamp(max=self.ctx - 1)))
+        x = torch.where(is_block[..., None], emb, _get(self.h, r.slot[:, None] * self.ring_bytes + r.pos % self.ring_bytes))
         # a block's rows see up to the block's end (the op's last row); clean rows up to themselves
         r.hi = torch.where(is_block, (r.pos0 + r.valid.sum(1))[:, None], r.hi)
-        # cross-attention key ranges [xlo, xhi) over the slot's latents: latent reads[i] alone, or 0..reads[i]
-        reads = r.ids
+        # cross-attention key ranges [xlo, xhi) over the slot's latents: latent reads[i] alone ("one"), or the
+        # latents from the first one its latent's global row saw (lo) to reads[i]
+        reads, xlo = r.ids, r.ids3
         xhi = torch.where(r.valid, reads + 1, torch.zeros_like(reads))
-        xlo = reads.clamp(min=0) if self.rule == "one" else torch.zeros_like(reads)
         Lx = max(1, max(max(op.reads) + 1 - x for op, x in zip(ops, x0s)))
         xpos = x0[:, None] + torch.arange(Lx, device=dev)[None]                          # (b, Lx)
         x_masked = ~((xpos[:, None, :] >= xlo[..., None]) & (xpos[:, None, :] < xhi[..., None]))[:, None]
         x_any = (~x_masked).any(-1, keepdim=True).to(x.dtype)
-        xflat = r.slot[:, None] * self.ctx + xpos.clamp(max=self.ctx - 1)
+        xflat = r.slot[:, None] * self.ring_patches + xpos.clamp(min=0) % self.ring_patches
         for l, layer in enumerate(dec.layers):
             ca = layer.cross_attn
             q = self._heads(layer.cross_norm(x) @ ca.wq.wt, ca.n_heads)
@@ -260,38 +270,40 @@ class PoolModel:
 
     # --- shared pieces ----------------------------------------------------------------------------------
 
-    def _rows(self, ops, rows, window, shape, rows2=None, extra=()):
-        """The padded row layout of a call: row j of op i sits at position pos0 + j; ids (b, M) from `rows`;
-        self-attention key range [lo, hi) = the window ending at the row (all earlier rows when window is None);
+    def _rows(self, ops, rows, window, shape, ring, rows2=None, extra=(), rows3=None):
+        """The padded row layout of a call: row j of op i sits at position pos0 + j (its cache row: pos mod ring);
+        ids (b, M) from `rows`, and ids2, ids3 from rows2, rows3; self-attention key range [lo, hi) = the window
+        ending at the row, or with window None the rows' first visible position, given as `rows` (the global model);
         the keys gathered per op: positions key0 .. key0 + Lk − 1."""
         b, M = len(ops), max(len(x) for x in rows)
-        # ids, valid, ids2, then per op: slot, pos0, extra — one host-to-device copy
+        # ids, valid, ids2, ids3, then per op: slot, pos0, key0, extra — one host-to-device copy
         flat = []
         for ids in rows:
             flat += ids
             flat += [0] * (M - len(ids))
         for ids in rows:
             flat += [1] * len(ids) + [0] * (M - len(ids))
-        for ids in rows2 or ():
-            flat += ids
-            flat += [0] * (M - len(ids))
-        if rows2 is None:
-            flat += [0] * (b * M)
-        flat += [op.slot for op in ops] + [op.pos0 for op in ops] + list(extra)
+        for more in (rows2, rows3):
+            for ids in more or ():
+                flat += ids
+                flat += [0] * (M - len(ids))
+            if more is None:
+                flat += [0] * (b * M)
+        key0 = [max(0, op.pos0 - window + 1) for op in ops] if window else [min(ids) for ids in rows]
+        flat += [op.slot for op in ops] + [op.pos0 for op in ops] + key0 + list(extra)
         host = self._upload(flat)
         r = _Rows()
-        grid, tail = host[:3 * b * M].view(3, b, M), host[3 * b * M:]
-        r.M, r.ids, r.valid, r.ids2 = M, grid[0], grid[1].bool(), grid[2]
-        r.slot, r.pos0, r.extra = tail[:b], tail[b:2 * b], tail[2 * b:]
+        grid, tail = host[:4 * b * M].view(4, b, M), host[4 * b * M:]
+        r.M, r.ids, r.valid, r.ids2, r.ids3 = M, grid[0], grid[1].bool(), grid[2], grid[3]
+        r.slot, r.pos0, r.key0, r.extra = tail[:b], tail[b:2 * b], tail[2 * b:3 * b], tail[3 * b:]
         r.pos = r.pos0[:, None] + torch.arange(M, device=self.device)[None]
-        r.lo = (r.pos - window + 1).clamp(min=0) if window else torch.zeros_like(r.pos)
-        r.hi = r.pos + 1
-        r.key0 = (r.pos0 - window + 1).clamp(min=0) if window else torch.zeros_like(r.pos0)
-        r.Lk = max(op.pos0 + len(ids) - (max(0, op.pos0 - window + 1) if window else 0) for op, ids in zip(ops, rows))
+        r.hi, r.ring = r.pos + 1, ring
+        r.lo = (r.pos - window + 1).clamp(min=0) if window else r.ids
+        r.Lk = max(op.pos0 + len(ids) - k for op, ids, k in zip(ops, rows, key0))
         r.full = all(len(ids) == M for ids in rows)                                      # no padding rows
-        r.flat_rows = r.rows_of(r.slot[:, None] * self.ctx + r.pos)                         # slot-major cache rows
+        r.flat_rows = r.rows_of(r.slot[:, None] * ring + r.pos % ring)                    # slot-major cache rows
         cos, sin = self.rope[shape["dim"] // shape["n_heads"]]
-        pos = r.pos.clamp(max=self.ctx - 1)
+        pos = r.pos.clamp(max=self.max_positions - 1)
         r.cos, r.sin = cos[pos][:, None], sin[pos][:, None]                                # (b, 1, M, hd)
         r.masked = None                                                                  # made at the first layer
         return r
@@ -334,7 +346,7 @@ class PoolModel:
         if r.masked is None:
             kpos = r.key0[:, None] + torch.arange(r.Lk, device=self.device)[None]        # (b, Lk)
             r.masked = ~((kpos[:, None, :] >= r.lo[..., None]) & (kpos[:, None, :] < r.hi[..., None]))[:, None]
-            r.kflat = r.slot[:, None] * self.ctx + kpos.clamp(max=self.ctx - 1)
+            r.kflat = r.slot[:, None] * r.ring + kpos % r.ring
         kv = _get(cache, r.kflat)                                                         # (b, Lk, 2d)
         x = x + self._attend(qk[:, :h], kv, h, r.masked) @ attn.wo.wt
         h1, h3 = (layer.ffn_norm(x) @ layer.w13).split(layer.ffn.w2.in_features, -1)

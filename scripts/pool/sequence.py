@@ -4,6 +4,8 @@ every committed row. Every model call is an Op *yielded* by a generator method (
 batching scheduler (scripts/pool/batch.py) can run one call for many requests; a call's result is sent back.
 Passes are counted per component and priced as the weight bytes they read (fast-blt.md §4).
 """
+import bisect
+
 import torch
 
 from .passes import COMPONENTS, MAX_ROWS, Op
@@ -36,26 +38,35 @@ class Sequence:
 
     def __init__(self, model, slot, counters):
         self.m, self.slot, self.c = model, slot, counters
-        ctx = model.ctx
+        ctx = model.max_positions         # host state for every position a request may reach (ints: cheap)
         self.n = 0
         self.starts = []                    # first position of each patch; patch 0 is BOS
         self.patch_of = [0] * ctx           # patch index of every committed position
         self.read_of = [0] * ctx            # latent read index of every committed decoder row
         self.n_latents = 0                  # patches 0..n_latents−1 have latents (their K/V in the latent cache)
         self.latent_end = [0] * ctx         # end of the bytes each latent was pooled from
+        self.latent_lo = [0] * ctx          # the first patch each latent's global row saw (the last ctx bytes' patches)
         self.entropy_at = [0.0] * (ctx + 1)  # H(i): entropy (nats) of the entropy model's prediction for byte i
         self._entropy_pending = None        # (pos0, H's reader) not yet copied into entropy_at
         self._best = None                   # (pos0, end, the argmax reader) of the last clean decoder call
-        self.row_logits = torch.zeros(ctx, 256, device=model.device)   # row i predicts byte i + 1
+        self.ring = model.ring_bytes
+        self.row_logits = torch.zeros(self.ring, 256, device=model.device)   # row i (at i mod ring) predicts byte i + 1
         self.pending_clean_rows = 0         # decoder rows at the end not yet in the decoder's cache (BLT-D)
 
     @property
-    def room(self):
-        return self.m.ctx - self.n
-
-    @property
     def next_logits(self):
-        return self.row_logits[self.n - 1]
+        return self.row_logits[(self.n - 1) % self.ring]
+
+    def logits_of(self, pos0, end):
+        """Rows pos0..end−1 of the decoder's logits (end − pos0 ≤ MAX_ROWS + 1), (end − pos0, 256)."""
+        return self.row_logits[torch.arange(pos0, end) % self.ring]
+
+    def _store_logits(self, pos0, logits):
+        a, b = pos0 % self.ring, pos0 % self.ring + len(logits)
+        if b <= self.ring:
+            self.row_logits[a:b] = logits
+        else:
+            self.row_logits[torch.arange(pos0, pos0 + len(logits)) % self.ring] = logits
 
     def next_argmax(self):
         """The greedy pick for byte n (first of equals): read with the whole batch's picks when row n − 1 came from
@@ -87,8 +98,8 @@ class Sequence:
         for off in range(0, len(ids), MAX_ROWS):
             chunk, pos0 = ids[off:off + MAX_ROWS], self.n
             end = pos0 + len(chunk)
-            if end > self.m.ctx:
-                raise RuntimeError(f"context of {self.m.ctx} bytes is full")
+            if end > self.m.max_positions:
+                raise RuntimeError(f"a sequence of {self.m.max_positions} positions is full")
             self.entropy(0)                                     # flush the previous call's results
             self._entropy_pending = (pos0, (yield Op("entropy", self.slot, pos0, chunk)))
             self.c.count("entropy")
@@ -114,9 +125,9 @@ class Sequence:
             if d > pos0:
                 self._best = None
             if d < end:
-                logits, best = yield Op("decoder", self.slot, d, reads=self.read_of[d:end])
+                logits, best = yield self._decoder_op(d, self.read_of[d:end])
                 self.c.count("decoder")
-                self.row_logits[d:end] = logits
+                self._store_logits(d, logits)
                 self._best = (d, end, best)
             self.n = end
 
@@ -132,7 +143,10 @@ class Sequence:
             j1 = max(j1, j0 + 1)
             for j in range(j0, j1):
                 self.latent_end[j] = end_of(j)
-            yield Op("latents", self.slot, j0, starts=self.starts[j0:j1], ends=[end_of(j) for j in range(j0, j1)])
+                # global row j sees the patches that start inside the training window ending with patch j
+                self.latent_lo[j] = bisect.bisect_left(self.starts, end_of(j) - self.m.ctx, 0, j) if end_of(j) > self.m.ctx else 0
+            yield Op("latents", self.slot, j0, starts=self.starts[j0:j1], ends=[end_of(j) for j in range(j0, j1)],
+                     lo=self.latent_lo[j0:j1])
             self.c.count("global")
             self.n_latents = j1
 
@@ -167,10 +181,19 @@ class Sequence:
         pooling, no global). Returns the logits (256,) of the byte after it."""
         yield Op("encoder", self.slot, pos, [token])
         self.c.count("encoder")
-        logits, _ = yield Op("decoder", self.slot, pos, reads=[read])
+        logits, _ = yield self._decoder_op(pos, [read])
         self.c.count("decoder")
-        self.row_logits[pos] = logits[0]            # verification re-uses it (append_clean's `drafted`)
+        self.row_logits[pos % self.ring] = logits[0]    # verification re-uses it (append_clean's `drafted`)
         return logits[0]
+
+    def _decoder_op(self, pos0, reads, block=()):
+        """A decoder call's op: rows pos0.. reading latents lo..reads[i] (one latent under "one"; else from the first
+        patch the latent's global row saw); the last len(block) rows a BLT-D block."""
+        if self.m.rule == "one":
+            lo = [max(0, r) for r in reads]
+        else:
+            lo = [self.latent_lo[r] if r >= 0 else 0 for r in reads]
+        return Op("decoder", self.slot, pos0, ids=list(block), reads=list(reads), lo=lo)
 
     def truncate(self, n):
         """Rolls back to the first n tokens (BLT-S / BLT-DV rejection)."""
@@ -206,8 +229,8 @@ class Sequence:
         ride in the next block's first denoising pass (pending_clean_rows)."""
         ids, pos0 = list(ids), self.n
         end = pos0 + len(ids)
-        if end > self.m.ctx:
-            raise RuntimeError(f"context of {self.m.ctx} bytes is full")
+        if end > self.m.max_positions:
+            raise RuntimeError(f"a sequence of {self.m.max_positions} positions is full")
         self.starts.append(pos0)
         self.patch_of[pos0] = len(self.starts) - 1
         if commit == "entropy":
@@ -236,9 +259,9 @@ class Sequence:
         reads = self.read_of[s - clean:s]
         self.pending_clean_rows = 0
         if clean and clean + B > MAX_ROWS:
-            yield Op("decoder", self.slot, s - clean, reads=reads)
+            yield self._decoder_op(s - clean, reads)
             self.c.count("decoder")
             clean, reads = 0, []
-        logits, _ = yield Op("decoder", self.slot, s - clean, ids=list(ids), reads=reads + [q - 1] * B)
+        logits, _ = yield self._decoder_op(s - clean, reads + [q - 1] * B, list(ids))
         self.c.count("decoder")
         return logits[clean:]

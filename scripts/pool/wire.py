@@ -21,6 +21,7 @@ from dataclasses import dataclass
 VERSION = 1
 DECODE_MODES = ("ar", "blt-d", "blt-s", "blt-dv")
 MAX_BLOCK = 64              # largest block or draft (src/engine/decode/context.ts)
+MAX_NEW_BYTES = 8192        # most bytes a request may generate (src/engine/engine.ts MAX_NEW_BYTES)
 MAX_STOPS, MAX_STOP_BYTES = 4, 64
 BLOCK_COMMITS = ("entropy", "block")     # how BLT-D commits a block (src/protocol.ts ModeKnobs.blockCommit)
 
@@ -130,10 +131,11 @@ def parse_request(raw, models, modes):
     stop = [_base64(x, "stopBase64") for x in stops]
 
     # ranges (validateRequest in src/engine/engine.ts)
-    room = model.ctx - 1 - len(prompt)
-    if room < 1:
-        raise invalid("prompt", f"prompt of {len(prompt)} bytes leaves no room in the {model.ctx}-byte context")
-    max_new = _int(max_new, 0, room, "maxNewBytes")
+    # the prompt must fit the model's window; generation may run past it (the caches slide)
+    if len(prompt) > model.ctx - 1:
+        raise invalid("prompt", f"the prompt is {len(prompt)} bytes; this model reads prompts of at most {model.ctx - 1} "
+                                f"bytes (its {model.ctx}-byte window, BOS included)")
+    max_new = _int(max_new, 0, MAX_NEW_BYTES, "maxNewBytes")
     for key in ("blockSize", "maxStepsPerBlock", "draftLength"):
         knobs[key] = _int(knobs[key], 1, MAX_BLOCK, key)
     if not 0 < knobs["threshold"] <= 1:

@@ -118,7 +118,7 @@ def test_stop_sequence_ends_the_stream_before_it(port):
     (lambda b: b["request"].update(model="nope"), 404, "model_not_found", None),
     (lambda b: b["request"]["knobs"].update(blockSize=0), 400, "invalid_request", "block_size"),
     (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request", "max_new_bytes"),
-    (lambda b: b["request"].update(maxNewBytes=600), 400, "invalid_request", "max_new_bytes"),  # past the context
+    (lambda b: b["request"].update(maxNewBytes=9000), 400, "invalid_request", "max_new_bytes"),  # past MAX_NEW_BYTES
     (lambda b: b["request"]["sampling"].pop("seed"), 400, "invalid_request", "seed"),
     (lambda b: b["request"]["sampling"].update(topP="1"), 400, "invalid_request", "top_p"),
     (lambda b: b["request"].update(promptBase64="***"), 400, "invalid_request", "prompt"),
@@ -254,9 +254,9 @@ def rule_models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def batch_port(rule_models):
-    """A worker that batches up to 48 decodes, serving blt-d-tiny, blt-d-small and the latent-rule models."""
+    """A worker that batches up to 56 decodes, serving blt-d-tiny, blt-d-small and the latent-rule models."""
     models = ",".join([MODEL, "models/blt-d-small", *rule_models.values()])
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", models, "--port", "0", "--capacity", "48",
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", models, "--port", "0", "--capacity", "56",
                              "--threads", "1", "--device", DEVICE, "--dtype", DTYPE], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -281,8 +281,8 @@ def ts_greedy(cases):
 
 
 def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule_models):
-    # every mode on the v1 models and under every latent rule, BLT-D's block commits both ways; all sent at once, so
-    # that the worker batches them (batching must not change a byte)
+    # every mode on the v1 models and under every latent rule, BLT-D's block commits both ways, generation past the
+    # training window; all sent at once, so that the worker batches them (batching must not change a byte)
     cases = []
     for model in (MODEL, *rule_models.values()):
         for mode in ("ar", "blt-d", "blt-s", "blt-dv"):
@@ -290,11 +290,15 @@ def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule
         cases.append({"model": model, "mode": "blt-d", "prompt": PROMPTS[2], "maxNewBytes": 48, "knobs": {"blockCommit": "block"}})
     cases += [{"model": "models/blt-d-small", "mode": mode, "prompt": PROMPTS[2], "maxNewBytes": 48}
               for mode in ("ar", "blt-d", "blt-s", "blt-dv")]
+    # past the 512-byte training window: the caches slide, the global model sees the last window's patches
+    long_prompt = (" ".join(PROMPTS) + ". ") * 8
+    cases += [{"model": model, "mode": mode, "prompt": long_prompt[:440], "maxNewBytes": 160}
+              for model in (MODEL, rule_models["all"]) for mode in ("ar", "blt-d", "blt-s", "blt-dv")]
     expected = ts_greedy(cases)
 
     def worker_bytes(case):
         knobs = {"threshold": 0.3 if case["mode"] == "blt-dv" else 0.9, **case.get("knobs", {})}
-        out, events = decode(batch_port, body(prompt=case["prompt"].encode(), max_new=48, mode=case["mode"],
+        out, events = decode(batch_port, body(prompt=case["prompt"].encode(), max_new=case["maxNewBytes"], mode=case["mode"],
                                               model=os.path.basename(case["model"]), **knobs))
         assert events[-1]["type"] == "done", events[-1]
         return {"bytes": base64.b64encode(out).decode(), "passes": events[-1]["stats"]["passes"]}

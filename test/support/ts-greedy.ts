@@ -13,7 +13,7 @@ const cases = JSON.parse(await text(process.stdin)) as Case[];
 const engines = new Map<string, Awaited<ReturnType<typeof loadNodeEngine>>["engine"]>();
 const out: { bytes: string; passes: DecodeStats["passes"] }[] = [];
 for (const c of cases) {
-  if (!engines.has(c.model)) engines.set(c.model, (await loadNodeEngine(c.model, 1024)).engine);
+  if (!engines.has(c.model)) engines.set(c.model, (await loadNodeEngine(c.model)).engine);
   const request: DecodeRequest = {
     model: c.model, prompt: new TextEncoder().encode(c.prompt), maxNewBytes: c.maxNewBytes, mode: c.mode,
     sampling: { temperature: 0, topP: 1, topK: 0, seed: 1 },
