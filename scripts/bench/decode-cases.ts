@@ -32,6 +32,8 @@ export const CONFIGS: Config[] = [
   greedy("ar"),
   greedy("blt-s", { draft: 8 }),
   greedy("blt-s", { draft: 16 }),
+  greedy("blt-s", { draft: 32 }),
+  greedy("blt-s", { draft: 64 }),
   greedy("blt-dv", { blockSize: 8, threshold: 0.3 }),
   ...[4, 8, 16].flatMap((B) => [0.5, 0.7, 0.9].map((a) => greedy("blt-d", { blockSize: B, threshold: a }))),
   // a pass budget per block: the speed end of BLT-D's speed/quality trade-off

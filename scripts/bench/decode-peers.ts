@@ -32,13 +32,14 @@ export async function roundRobin(configs: Config[], cases: Case[], nBytes: numbe
   return reps;
 }
 
-export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void): Promise<[Config, Run[][]][]> {
+export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void,
+  model = "blt-d-small"): Promise<[Config, Run[][]][]> {
   const w = await startWorker();
   log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
   const out: [Config, Run[][]][] = [];
   try {
     // 5 s of warm-up: wrangler's own start-up work settles too
-    const reps = await roundRobin(configs, cases, nBytes, repeats, 5000, (c, k, maxBytes, seed) => streamOnce(w.url, c, k, maxBytes, seed));
+    const reps = await roundRobin(configs, cases, nBytes, repeats, 5000, (c, k, maxBytes, seed) => streamOnce(w.url, c, k, maxBytes, seed, model));
     for (const [j, c] of configs.entries()) out.push([c, reps[j]]);
   } finally {
     await w.stop();
@@ -46,10 +47,10 @@ export async function runWorkerd(configs: Config[], cases: Case[], nBytes: numbe
   return out;
 }
 
-async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed: number): Promise<Run> {
+async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed: number, model: string): Promise<Run> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({
-    model: "blt-d-small", prompt: new TextDecoder().decode(k.prompt), max_tokens: nBytes, temperature: c.temperature, seed, stream: true,
+    model, prompt: new TextDecoder().decode(k.prompt), max_tokens: nBytes, temperature: c.temperature, seed, stream: true,
     stream_options: { include_usage: true }, mode: c.mode, block_size: c.blockSize ?? 8, threshold: c.threshold ?? 0.9,
     max_steps_per_block: c.steps ?? c.blockSize ?? 8, draft_length: c.draft ?? 8 }) });
   if (!res.ok || !res.body) throw new Error(`workerd answered HTTP ${res.status}: ${await res.text()}`);

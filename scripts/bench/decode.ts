@@ -2,7 +2,8 @@
 // machine, side by side in one run: speed (bytes/s, time to first byte, passes and estimated traffic per byte)
 // and quality (agreement with AR, bits per byte under the AR model, byte accuracy against the held-out text,
 // distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
-//   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--no-workerd] [--no-peers] [--chart docs/bench.svg]
+//   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-d-small] [--no-workerd]
+//   [--no-peers] [--chart docs/bench.svg]   (workerd runs the model the Worker bundles under that name; the peers run blt-d-small only)
 import { cpus } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
@@ -29,11 +30,12 @@ const nBytes = Number(flags.get("bytes") ?? (quick ? 32 : 128));
 const json = flags.has("json");
 const log = (s: string) => { if (!json) console.log(s); else console.error(s); };
 
-const { engine } = await loadNodeEngine("models/blt-d-small", 512, "f32");
-const params = JSON.parse(readFileSync("models/blt-d-small/manifest.json", "utf8")).parameters as Record<string, number>;
+const modelDir = flags.get("model") ?? "models/blt-d-small", modelId = modelDir.split("/").filter(Boolean).pop()!;
+const { engine } = await loadNodeEngine(modelDir, undefined, "f32");
+const params = JSON.parse(readFileSync(`${modelDir}/manifest.json`, "utf8")).parameters as Record<string, number>;
 const cases = heldOutCases(nPrompts, 128, nBytes);
 const configs = quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS;
-log(`bench: models/blt-d-small, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
+log(`bench: ${modelDir}, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
 log(`command: npm run bench -- ${process.argv.slice(2).join(" ")}`);
 
 /** One implementation's runs of one configuration, scored. */
@@ -95,9 +97,9 @@ for (const [j, c] of configs.entries()) {
   emit(await score("wasm", c, "f32", wasmRuns[j], arOut, cases));
 }
 if (!flags.has("no-workerd")) {
-  for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log)) emit(await score("workerd", c, "q8", runs, arOut, cases));
+  for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log, modelId)) emit(await score("workerd", c, "q8", runs, arOut, cases));
 }
-if (!flags.has("no-peers")) {
+if (!flags.has("no-peers") && modelId === "blt-d-small") {
   const arConfig = configs[0];
   for (const [impl, c, runs] of await runPeers(arConfig, configs, cases, nBytes, repeats, quick, log)) emit(await score(impl, c, "f32", runs, arOut, cases.slice(0, runs[0].length)));
 }
@@ -132,6 +134,6 @@ else {
 const chartPath = flags.get("chart");
 if (chartPath) {
   writeFileSync(chartPath, renderChart(rows.filter((r) => r.temperature === 0).map((r) => ({ impl: r.impl, label: label(r as unknown as Config), bytesPerSec: r.bytesPerSec, bpb: r.bpb })),
-    `bltedge decoding, models/blt-d-small, greedy, ${cases.length} held-out prompts × ${nBytes} bytes`));
+    `bltedge decoding, ${modelDir}, greedy, ${cases.length} held-out prompts × ${nBytes} bytes`));
   log(`chart written to ${chartPath}`);
 }
