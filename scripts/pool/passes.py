@@ -52,7 +52,7 @@ def pick_dtype(device, name="auto"):
 class PoolModel:
     """One checkpoint on a device with caches for `slots` concurrent requests. `ctx` (max_seq_len, the training
     window) bounds BOS + prompt; generation runs past it (up to MAX_NEW_BYTES), the caches sliding: position p
-    lives at p mod ctx in the byte caches (the local windows are far shorter), patch j at j mod (ctx + 2 MAX_ROWS)
+    lives at p mod ring_bytes in the byte caches (the local windows + margin), patch j at j mod (ctx + 2 MAX_ROWS)
     in the patch caches (the global model attends to the patches of the last ctx bytes)."""
 
     def __init__(self, path, device, slots=4, dtype="auto"):
@@ -101,10 +101,10 @@ class PoolModel:
     def _allocate(self, slots):
         """The run state of `slots` requests, allocated once: (slots, ring, dim) per cache and layer."""
         cfg, dev, dt = self.cfg, self.device, self.dtype
-        RB, RP = self.ring_bytes, self.ring_patches = self.ctx, self.ctx + 2 * MAX_ROWS
-        for part in ("entropy", "local"):
-            if cfg[part]["window"] + 2 * MAX_ROWS + 8 > RB:
-                raise ValueError(f"{part}.window {cfg[part]['window']} leaves the {RB}-position byte ring no margin")
+        # a byte ring holds the longest local window plus the rows of one call (a block and the clean rows before it),
+        # a rollback and the bytes of the patches still to pool; a patch ring the patches of the last window of bytes
+        window = max(cfg["entropy"]["window"], cfg["local"]["window"])
+        RB, RP = self.ring_bytes, self.ring_patches = min(self.ctx, window + 4 * MAX_ROWS), self.ctx + 2 * MAX_ROWS
         dl, dg, de = cfg["local"]["dim"], cfg["global"]["dim"], cfg["entropy"]["dim"]
         kv = lambda n, R, d: [torch.zeros(slots, R, 2 * d, device=dev, dtype=dt) for _ in range(n)]   # keys | values
         self.tokens = torch.zeros(slots, RB, dtype=torch.long, device=dev)

@@ -267,6 +267,17 @@ def batch_port(rule_models):
         proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def v2_port():
+    """A worker on models/blt-v2, trained under the paper's latent rule ("one"; a 2,048-byte window)."""
+    proc, p = start_worker("--models", "models/blt-v2", "--capacity", "8")
+    try:
+        yield p
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def ts_greedy(cases):
     """The TypeScript engine's greedy bytes (base64) and passes per component for each case (test/support/ts-greedy.ts)."""
     # never skipped silently: without Node this check fails, unless skipping it is asked for by name
@@ -278,6 +289,30 @@ def ts_greedy(cases):
                         capture_output=True, text=True, timeout=300)
     assert ts.returncode == 0, ts.stderr
     return json.loads(ts.stdout)
+
+
+def greedy_mismatches(port, cases):
+    """Sends every case at once (the worker batches them) -> the cases whose bytes or passes differ from the engine's."""
+    expected = ts_greedy(cases)
+
+    def worker_bytes(case):
+        knobs = {"threshold": 0.3 if case["mode"] == "blt-dv" else 0.9, **case.get("knobs", {})}
+        out, events = decode(port, body(prompt=case["prompt"].encode(), max_new=case["maxNewBytes"], mode=case["mode"],
+                                        model=os.path.basename(case["model"]), **knobs))
+        assert events[-1]["type"] == "done", events[-1]
+        return {"bytes": base64.b64encode(out).decode(), "passes": events[-1]["stats"]["passes"]}
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        got = list(pool.map(worker_bytes, cases))
+    return [(c["model"], c["mode"], c.get("knobs"), c["prompt"][:40], g, e) for c, g, e in zip(cases, got, expected) if g != e]
+
+
+def test_greedy_bytes_equal_the_typescript_engine_on_the_paper_rule_model(v2_port):
+    long_prompt = (" ".join(PROMPTS) + ". ") * 12
+    cases = [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": n}
+             for mode in ("ar", "blt-d", "blt-s", "blt-dv") for p, n in ((PROMPTS[1], 48), (long_prompt[:600], 96))]
+    wrong = greedy_mismatches(v2_port, cases)
+    assert not wrong, wrong
 
 
 def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule_models):
@@ -294,19 +329,8 @@ def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule
     long_prompt = (" ".join(PROMPTS) + ". ") * 8
     cases += [{"model": model, "mode": mode, "prompt": long_prompt[:440], "maxNewBytes": 160}
               for model in (MODEL, rule_models["all"]) for mode in ("ar", "blt-d", "blt-s", "blt-dv")]
-    expected = ts_greedy(cases)
-
-    def worker_bytes(case):
-        knobs = {"threshold": 0.3 if case["mode"] == "blt-dv" else 0.9, **case.get("knobs", {})}
-        out, events = decode(batch_port, body(prompt=case["prompt"].encode(), max_new=case["maxNewBytes"], mode=case["mode"],
-                                              model=os.path.basename(case["model"]), **knobs))
-        assert events[-1]["type"] == "done", events[-1]
-        return {"bytes": base64.b64encode(out).decode(), "passes": events[-1]["stats"]["passes"]}
-
-    with ThreadPoolExecutor(len(cases)) as pool:
-        got = list(pool.map(worker_bytes, cases))
     # the same bytes, made with the same passes of each component
-    wrong = [(c["model"], c["mode"], c.get("knobs"), c["prompt"], g, e) for c, g, e in zip(cases, got, expected) if g != e]
+    wrong = greedy_mismatches(batch_port, cases)
     assert not wrong, wrong
 
 
