@@ -217,7 +217,7 @@ class PoolModel:
         q0 = hb.masked_fill(~valid[..., None], torch.finfo(hb.dtype).min).amax(1)
         pa = pooling.attn
         q = self._heads(pooling.query_norm(q0)[:, None] @ pa.wq.wt, pa.n_heads)          # (P, h, 1, hd)
-        pooled = self._attend(q, pooling.kv_norm(hb) @ pa.wkv, pa.n_heads, ~valid[:, None, None], 
+        pooled = self._attend(q, pooling.kv_norm(hb) @ pa.wkv, pa.n_heads, ~valid[:, None, None],
                               valid.any(1)[:, None, None, None].to(q.dtype)) @ pa.wo.wt  # (P, 1, dl)
         vecs = (pooled[:, 0] + q0) @ pooling.proj.wt                                     # (P, dg)
         # global: the ops' new patches as rows, causal over the earlier patches each one sees (lo)
@@ -232,9 +232,10 @@ class PoolModel:
         return [None] * len(ops)
 
     def _decoder(self, ops):
-        """-> per op, logits (rows, 256) f32 and their argmax (a list read when first called, once for the whole call):
-        a clean row predicts the byte after it, a block row the byte at its own position. Clean rows see the earlier bytes within the window; a block sees its clean prefix (within
-        the window) and itself. Row i cross-attends latent reads[i] ("one") or latents 0..reads[i]."""
+        """-> per op, logits (rows, 256) f32 and their argmax (a list read when first called, once for the whole
+        call): a clean row predicts the byte after it, a block row the byte at its own position. Clean rows see the
+        earlier bytes within the window; a block sees its clean prefix (within the window) and itself. Row i
+        cross-attends latents lo[i]..reads[i] (one latent under "one")."""
         dec = self.net.local_decoder
         dev = self.device
         # the block's ids sit at the end of each op's rows (its first block row: first_block)
