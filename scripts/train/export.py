@@ -19,7 +19,7 @@ import torch.nn as nn
 from . import data as corpus
 from . import safetensors_io
 from .model import BLT, MASK_ID, BOS_ID, NoisyBlocks, Patches, count_params, latent_index, ngram_hash_rows
-from .train import evaluate_bpb, hardware, pick_device, zero_latents
+from .train import evaluate_bpb, hardware, pick_device, shuffled_latents, zero_latents
 
 FORMAT_VERSION = "1"
 GOLDEN_TEXTS = [
@@ -177,6 +177,7 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
     test_bpb, test_patch_len = evaluate_bpb(model, tokens, targets, batch, device)
     # the latent ablation (fast-blt.md section 1): what the global model adds
     test_bpb_no_latents, _ = evaluate_bpb(model, tokens, targets, batch, device, zero_latents)
+    test_bpb_shuffled, _ = evaluate_bpb(model, tokens, targets, max(2, batch), device, shuffled_latents)
     q8_model = BLT(mcfg)
     q8_model.load_state_dict(dequantize(safetensors_io.load(q8_path)[0]))
     q8_bpb, _ = evaluate_bpb(q8_model.to(device), tokens[:64], targets[:64], batch, device)
@@ -210,6 +211,7 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
         "evaluation": {
             "test_bits_per_byte_ar": round(test_bpb, 4),
             "test_bits_per_byte_without_latents": round(test_bpb_no_latents, 4),
+            "test_bits_per_byte_shuffled_latents": round(test_bpb_shuffled, 4),
             "test_bytes": int(targets.numel()),
             "test_windows": n_windows, "window_bytes": L,
             "mean_patch_length_test": round(test_patch_len, 3),

@@ -230,6 +230,12 @@ def zero_latents(latents):
     return torch.zeros_like(latents)
 
 
+def shuffled_latents(latents):
+    """Each window gets the next window's latents (batch rolled by one): the loss rises only if the decoder
+    reads the latents' content, not just their presence (docs/model-v2.md)."""
+    return latents.roll(1, 0)
+
+
 @torch.no_grad()
 def entropy_eval_bpb(entropy_model, tokens, targets, device):
     entropy_model.eval()
@@ -436,13 +442,15 @@ def main():
             if st["step"] % tc["eval_every"] == 0 or st["step"] == tc["max_steps"]:
                 rec["val_bpb"], rec["val_mean_patch_len"] = evaluate_bpb(model, val_tokens, val_targets, B, device)
                 rec["val_bpb_without_latents"], _ = evaluate_bpb(model, val_tokens, val_targets, B, device, zero_latents)
+                rec["val_bpb_shuffled_latents"], _ = evaluate_bpb(model, val_tokens, val_targets, B, device, shuffled_latents)
                 if diffusion:
                     rec["val_masked_acc_training_layout"] = masked_accuracy(model, val_tokens[:4], val_targets[:4], device, "training")
                     rec["val_masked_acc_inference_layout"] = masked_accuracy(model, val_tokens[:4], val_targets[:4], device, "inference")
             run.log(rec)
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
                   + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
-                  + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f})"
+                  + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f}, "
+                     f"shuffled {rec['val_bpb_shuffled_latents']:.3f})"
                      if "val_bpb" in rec else "")
                   + f" | lr {lr:.2e} | {rec['bytes_per_s']:.0f} B/s | {rec['seconds']:.0f} s", flush=True)
         if time.time() - last_ckpt > tc["checkpoint_seconds"]:
