@@ -12,7 +12,7 @@ import { bitsOf } from "../../src/engine/score.ts";
 import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { compileKernelsModuleNode } from "../../wasm/node.ts";
 import { collect, request } from "../support/engine.ts";
-import { dirReader, TINY } from "../support/node-files.ts";
+import { dirReader, TINY, V2 } from "../support/node-files.ts";
 
 const module = compileKernelsModuleNode();
 type Domains = ReturnType<typeof slideDomains>;
@@ -76,6 +76,28 @@ describe("past the training window", () => {
       const spec = await collect(e.decode(request("In the beginning ", { mode, maxNewBytes: 700, knobs: { threshold: 0.3 } })));
       expect(Buffer.from(spec.bytes).toString("hex"), mode).toBe(Buffer.from(ar.bytes).toString("hex"));
     }
+  });
+
+  it("on blt-v2 (rule one, a 2,048-byte window): greedy blt-s and blt-dv equal ar over 2,600 bytes", async () => {
+    const e = new Engine(await loadModel(await readCheckpoint(V2, dirReader(V2), "q8"), (bytes) => WasmKernels.create(module, bytes)));
+    const ar = await collect(e.decode(request("The history of the city ", { mode: "ar", maxNewBytes: 2600 })));
+    expect(ar.bytes.length).toBe(2600);
+    for (const mode of ["blt-s", "blt-dv"] as const) {
+      const spec = await collect(e.decode(request("The history of the city ", { mode, maxNewBytes: 2600, knobs: { threshold: 0.3, draftLength: 32 } })));
+      expect(Buffer.from(spec.bytes).toString("hex"), mode).toBe(Buffer.from(ar.bytes).toString("hex"));
+    }
+  });
+
+  it("memory does not grow with the length: the arena and the Wasm memory are the same after 5,000 bytes as after 100", async () => {
+    const m = await model(ck), e = new Engine(m);
+    const memory = () => m.K.arena.buffer.byteLength;
+    await collect(e.decode(request("The ", { mode: "blt-s", maxNewBytes: 100 })));
+    const used = m.K.arena.usedBytes, bytes = memory();
+    for (const mode of ["ar", "blt-s", "blt-d", "blt-dv"] as const) {
+      const r = await collect(e.decode(request("The ", { mode, maxNewBytes: 5000, sampling: { temperature: 0.8 } })));
+      expect(r.bytes.length, mode).toBe(5000);
+    }
+    expect([m.K.arena.usedBytes, memory()]).toEqual([used, bytes]);
   });
 
   it("refuses a prompt longer than the window and max_new_bytes over the limit, naming the limits", async () => {
