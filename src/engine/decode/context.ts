@@ -22,6 +22,9 @@ export class ModeScratch {
   readonly ent = new Float32Array(MAX_BLOCK);
   readonly pick = new Uint8Array(MAX_BLOCK);
   readonly order = new Int32Array(MAX_BLOCK);
+  /** BLT-D: which block rows' logits a pass needs (the masked ones), and the logits row each one's are in. */
+  readonly need = new Uint8Array(MAX_BLOCK);
+  readonly rowOf = new Int32Array(MAX_BLOCK);
   readonly out = new Uint8Array(MAX_BLOCK + 1);
   readonly one = new Uint8Array(1);
   readonly tok = new Int32Array(1);
@@ -42,9 +45,9 @@ export interface ModeContext {
 /** Async: a mode awaits the model's results (the kernels may compute them elsewhere, e.g. on a GPU). */
 export type ModeGenerator = AsyncGenerator<Uint8Array, void, void>;
 
-/** Softmax of logits row k: conf[k] ← its top probability, ent[k] ← its entropy (nats); BLT-D's confidence measures. */
-export function confidenceInto(logits: ArrayLike<number>, k: number, conf: Float32Array, ent: Float32Array): void {
-  const offset = k * 256;
+/** Softmax of logits row `row`: conf[k] ← its top probability, ent[k] ← its entropy (nats); BLT-D's confidence measures. */
+export function confidenceInto(logits: ArrayLike<number>, row: number, k: number, conf: Float32Array, ent: Float32Array): void {
+  const offset = row * 256;
   let mx = -Infinity;
   for (let i = 0; i < 256; i++) mx = Math.max(mx, logits[offset + i]);
   let z = 0, s = 0;

@@ -13,22 +13,25 @@ import { confidenceInto } from "./context.ts";
  */
 export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
                                 first?: number): Promise<number> {
-  const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order } = c.scratch;
+  const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order, need, rowOf } = c.scratch;
   ids.fill(MASK, 0, B);
   let masked = B, passes = 0;
   if (first !== undefined) { ids[0] = first; masked--; }
   while (masked > 0) {
+    // only the masked positions' logits are read: the revealed rows stop at their keys and values
+    let nRows = 0;
+    for (let k = 0; k < B; k++) { need[k] = ids[k] === MASK ? 1 : 0; if (need[k]) rowOf[k] = nRows++; }
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
     const pending = c.seq.pendingCleanRows;
-    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.pendingReads());
+    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.pendingReads(), need);
     c.seq.pendingCleanRows = 0;
     passes++;
-    const logits = await m.readLogits(B, rows);
+    const logits = await m.readLogits(nRows, rows);
     let best = -1, nMasked = 0;
     for (let k = 0; k < B; k++) {
       pick[k] = 0;
       if (ids[k] !== MASK) continue;
-      confidenceInto(logits, k, conf, ent);
+      confidenceInto(logits, rowOf[k], k, conf, ent);
       order[nMasked++] = k;
       if (best < 0 || conf[k] > conf[best]) best = k;
     }
@@ -55,7 +58,7 @@ export async function fillBlock(c: ModeContext, q: number, B: number, threshold:
     }
     for (let k = 0; k < B; k++) {
       if (!pick[k]) continue;
-      const dist = c.sampler.distribution(logits, drafts.subarray(k * 256, (k + 1) * 256), k * 256);
+      const dist = c.sampler.distribution(logits, drafts.subarray(k * 256, (k + 1) * 256), rowOf[k] * 256);
       ids[k] = c.sampler.greedy ? dist.indexOf(1) : c.sampler.draw(dist);
       masked--;
     }

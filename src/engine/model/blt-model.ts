@@ -96,6 +96,9 @@ export class BltModel {
   /** Views of ids, lo, hi, xLo, xHi, xSlot (the arena never grows, so they stay valid). */
   private readonly idsV: Int32Array; private readonly loV: Int32Array; private readonly hiV: Int32Array;
   private readonly xLoV: Int32Array; private readonly xHiV: Int32Array; private readonly xSlotV: Int32Array;
+  private readonly posV: Int32Array;
+  /** Rows of the current decoder pass whose logits are wanted (decoderBlock's `need`); the rest stop at K/V. */
+  private readonly keepRows = new Int32Array(MAX_ROWS);
   private readonly scores: Ptr; private readonly xq: Ptr;
   private readonly ngramNs: Ptr; private readonly ngramRows: Ptr; private readonly ngramTables: Ptr;
   /** RoPE cos/sin rows per head width, (2·MAX_ROWS, headDim) rings; `pos` points a call's rows at theirs. */
@@ -172,7 +175,7 @@ export class BltModel {
       if ((ng.tableSizes[i] * dl * 4) % 16 !== 0) throw new Error("n-gram table size is not a multiple of 16 bytes");
     });
 
-    const posV = a.i32(this.pos, MAX_ROWS);
+    const posV = this.posV = a.i32(this.pos, MAX_ROWS);
     this.ropeEntropy = new RopeRows(K, 2 * MAX_ROWS, c.entropy.headDim, c.ropeBase, this.pos, posV);
     this.ropeLocal = new RopeRows(K, 2 * MAX_ROWS, c.encoder.headDim, c.ropeBase, this.pos, posV);
     this.ropeGlobal = new RopeRows(K, 2 * MAX_ROWS, c.global.headDim, c.ropeBase, this.pos, posV);
@@ -323,7 +326,9 @@ export class BltModel {
     this.slideBytes(pos0, m);
     this.K.copyF32(this.x, this.hAt(pos0), m * d);
     for (let i = 0; i < m; i++) this.setRead(i, reads[i]);
-    this.decoderLayersForward(pos0, m, Infinity, logitsFrom);
+    let n = 0;
+    for (let i = logitsFrom; i < m; i++) this.keepRows[n++] = i;
+    this.decoderLayersForward(pos0, m, Infinity, n);
   }
 
   /**
@@ -331,10 +336,12 @@ export class BltModel {
    * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself, and
    * reads latent q−1 (the patch just before it). With cleanRows > 0, the clean rows s−cleanRows..s−1 (the
    * block committed just before, whose decoder rows are not cached yet; cleanReads their read indices) run in
-   * the same pass, first; nobody reads their logits, so the last layer stops at their keys and values. Returns
-   * the block's logits: row k predicts the byte at position s+k.
+   * the same pass, first. Rows whose logits nobody reads (those clean rows, and block rows k with need[k] = 0, e.g.
+   * the bytes already revealed) stop at their keys and values in the last layer. Returns the logits of the block
+   * rows wanted, in order (all of them without `need`): such a row k predicts the byte at position s+k.
    */
-  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0, cleanReads: ArrayLike<number> = NO_IDS): Ptr {
+  decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0, cleanReads: ArrayLike<number> = NO_IDS,
+               need?: ArrayLike<number>): Ptr {
     if (cleanRows > 0 && cleanRows + blockIds.length > MAX_ROWS) {
       // more rows than one chunk (blocks over 32 bytes): the clean rows run first, in a pass of their own
       this.decoderBlock(s, q, NO_IDS, cleanRows, cleanReads);
@@ -348,7 +355,9 @@ export class BltModel {
     this.K.upload?.(this.ids, B * 4);
     this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
     for (let i = 0; i < m; i++) this.setRead(i, i < cleanRows ? cleanReads[i] : q - 1);
-    this.decoderLayersForward(c0, m, s, cleanRows);
+    let n = 0;
+    for (let k = 0; k < B; k++) if (!need || need[k]) this.keepRows[n++] = cleanRows + k;
+    this.decoderLayersForward(c0, m, s, n);
     return this.logits;
   }
 
@@ -377,9 +386,9 @@ export class BltModel {
   /**
    * Decoder layers over rows pos0..pos0+m−1 in this.x, cross-attending latents xLo[i]..xHi[i]−1. Rows before
    * blockStart are clean (windowed causal); rows from blockStart on form a block that also sees itself. Logits of
-   * rows logitsFrom..m−1 into this.logits (from its row 0).
+   * the rows keepRows[0..nKeep) (ascending) into this.logits, in that order.
    */
-  private decoderLayersForward(pos0: number, m: number, blockStart: number, logitsFrom: number): void {
+  private decoderLayersForward(pos0: number, m: number, blockStart: number, nKeep: number): void {
     const c = this.config, K = this.K, sh = c.decoder, d = sh.dim;
     const end = pos0 + m, slot0 = pos0 - this.byteBase, nLayers = this.decoderLayers.length;
     const one = this.crossAdd.length > 0 && this.crossShortcut;
@@ -410,16 +419,44 @@ export class BltModel {
         K.addF32(this.x, this.x, this.o, m * d);
       }
       this.counters.bytesMoved += maxLatents * d * (one ? 4 : 8);
-      // the last layer's rows whose logits nobody reads stop at their keys and values
-      this.selfLayer(layer, sh, this.x, m, slot0, this.decoderKV[l], this.ropeLocal.ptr, l === nLayers - 1 ? logitsFrom : 0);
+      if (l < nLayers - 1) this.selfLayer(layer, sh, this.x, m, slot0, this.decoderKV[l], this.ropeLocal.ptr);
     }
-    const r0 = Math.min(logitsFrom, m), rows = m - r0;
-    if (rows > 0) {
-      K.rmsNormF32(this.xn, this.x + r0 * d * 4, this.w.f32("local_decoder.norm.weight"), rows, d, c.normEps);
-      this.linear(this.logits, this.xn, this.w.linear("local_decoder.head.weight"), rows);
+    // the last layer: every row's keys and values; the rest only for the rows whose logits are read
+    const xs = this.lastDecoderLayer(m, slot0, nKeep);
+    if (nKeep > 0) {
+      K.rmsNormF32(this.xn, xs, this.w.f32("local_decoder.norm.weight"), nKeep, d, c.normEps);
+      this.linear(this.logits, this.xn, this.w.linear("local_decoder.head.weight"), nKeep);
     }
     this.counters.decoder++;
     this.counters.bytesMoved += this.cost.decoder;
+  }
+
+  /**
+   * The decoder's last layer on x(m): keys and values of every row; the rest (attention, FFN) for the rows
+   * keepRows[0..n) only, nothing reading the others' outputs. Rows are independent, so this is exact. Returns where
+   * the kept rows' outputs are, in order: a suffix stays in place; other sets are gathered first (into kb, with
+   * their normed inputs in vb, positions in ids and key ranges in xLo/xHi: all free by now).
+   */
+  private lastDecoderLayer(m: number, slot0: number, n: number): Ptr {
+    const K = this.K, sh = this.config.decoder, d = sh.dim, row = d * 4, keep = this.keepRows;
+    const layer = this.decoderLayers[this.decoderLayers.length - 1], kv = this.decoderKV[this.decoderLayers.length - 1];
+    const suffix = n === 0 || (keep[0] === m - n && keep[n - 1] === m - 1);
+    if (suffix) {
+      const from = m - n;
+      this.selfLayer(layer, sh, this.x, m, slot0, kv, this.ropeLocal.ptr, from);
+      return this.x + from * row;
+    }
+    this.selfKV(layer, sh, this.x, m, slot0, kv, this.ropeLocal.ptr);
+    for (let j = 0; j < n; j++) {
+      const i = keep[j];
+      K.copyF32(this.kb + j * row, this.x + i * row, d);
+      K.copyF32(this.vb + j * row, this.xn + i * row, d);
+      this.idsV[j] = this.posV[i]; this.xLoV[j] = this.loV[i]; this.xHiV[j] = this.hiV[i];
+    }
+    for (const p of [this.ids, this.xLo, this.xHi]) K.upload?.(p, n * 4);
+    this.selfRest(layer, sh, this.kb, this.vb, n, kv, this.ropeLocal.ptr, this.ids, this.xLo, this.xHi);
+    this.counters.bytesMoved += this.rangeBytes(keep, n, d);
+    return this.kb;
   }
 
   // --- shared pieces ---------------------------------------------------------------------------------
@@ -429,31 +466,45 @@ export class BltModel {
    * RoPE rows preset. Rows before `from` only write their keys and values (nothing reads their outputs).
    */
   private selfLayer(layer: Layer, sh: TransformerShape, x: Ptr, m: number, slot0: number, kv: KV, rope: Ptr, from = 0): void {
-    const K = this.K, d = sh.dim, eps = this.config.normEps;
+    this.selfKV(layer, sh, x, m, slot0, kv, rope);
+    const n = m - from, row = sh.dim * 4;
+    if (n > 0) this.selfRest(layer, sh, x + from * row, this.xn + from * row, n, kv, rope, this.pos + from * 4, this.lo + from * 4, this.hi + from * 4);
+    let first = Infinity, last = 0;
+    for (let i = from; i < m; i++) { first = Math.min(first, this.loV[i]); last = Math.max(last, this.hiV[i]); }
+    this.counters.bytesMoved += Math.max(0, last - first) * sh.dim * 8;
+  }
+
+  /** A layer's first part for rows x(m): xn ← RMSNorm_attn(x); keys and values (RoPE'd) at cache slots slot0... */
+  private selfKV(layer: Layer, sh: TransformerShape, x: Ptr, m: number, slot0: number, kv: KV, rope: Ptr): void {
+    const K = this.K, d = sh.dim;
     const kRows = kv.k + slot0 * d * 4, vRows = kv.v + slot0 * d * 4;
-    K.rmsNormF32(this.xn, x, layer.attnNorm, m, d, eps);
+    K.rmsNormF32(this.xn, x, layer.attnNorm, m, d, this.config.normEps);
     this.linear(kRows, this.xn, layer.attn.wk, m);
     this.linear(vRows, this.xn, layer.attn.wv, m);
     K.ropeF32(kRows, this.pos, rope, m, sh.nHeads, sh.headDim, d);
-    const n = m - from, row = d * 4;
-    if (n > 0) {
-      const xs = x + from * row, xns = this.xn + from * row;
-      this.linear(this.q, xns, layer.attn.wq, n);
-      K.ropeF32(this.q, this.pos + from * 4, rope, n, sh.nHeads, sh.headDim, d);
-      K.attentionF32(this.att, this.q, kv.k, kv.v, this.lo + from * 4, this.hi + from * 4, this.scores, n, sh.nHeads, sh.nHeads, sh.headDim);
-      this.linear(this.o, this.att, layer.attn.wo, n);
-      K.addF32(xs, xs, this.o, n * d);
-      K.rmsNormF32(this.xn, xs, layer.ffnNorm, n, d, eps);
-      this.linear(this.f1, this.xn, layer.w1, n);
-      this.linear(this.f3, this.xn, layer.w3, n);
-      K.swigluF32(this.f1, this.f1, this.f3, n * sh.ffnHidden);
-      this.linear(this.o, this.f1, layer.w2, n);
-      K.addF32(xs, xs, this.o, n * d);
-    }
-    const lo = this.loV, hi = this.hiV;
+  }
+
+  /** The rest of a layer for n rows x(n) (in place) with normed inputs xn(n), RoPE rows `pos`, key ranges lo/hi. */
+  private selfRest(layer: Layer, sh: TransformerShape, x: Ptr, xn: Ptr, n: number, kv: KV, rope: Ptr, pos: Ptr, lo: Ptr, hi: Ptr): void {
+    const K = this.K, d = sh.dim;
+    this.linear(this.q, xn, layer.attn.wq, n);
+    K.ropeF32(this.q, pos, rope, n, sh.nHeads, sh.headDim, d);
+    K.attentionF32(this.att, this.q, kv.k, kv.v, lo, hi, this.scores, n, sh.nHeads, sh.nHeads, sh.headDim);
+    this.linear(this.o, this.att, layer.attn.wo, n);
+    K.addF32(x, x, this.o, n * d);
+    K.rmsNormF32(this.xn, x, layer.ffnNorm, n, d, this.config.normEps);
+    this.linear(this.f1, this.xn, layer.w1, n);
+    this.linear(this.f3, this.xn, layer.w3, n);
+    K.swigluF32(this.f1, this.f1, this.f3, n * sh.ffnHidden);
+    this.linear(this.o, this.f1, layer.w2, n);
+    K.addF32(x, x, this.o, n * d);
+  }
+
+  /** KV-cache bytes the kept rows' attention reads (the cost model). */
+  private rangeBytes(keep: Int32Array, n: number, d: number): number {
     let first = Infinity, last = 0;
-    for (let i = from; i < m; i++) { first = Math.min(first, lo[i]); last = Math.max(last, hi[i]); }
-    this.counters.bytesMoved += Math.max(0, last - first) * d * 8;
+    for (let j = 0; j < n; j++) { first = Math.min(first, this.loV[keep[j]]); last = Math.max(last, this.hiV[keep[j]]); }
+    return Math.max(0, last - first) * d * 8;
   }
 
   private linear(out: Ptr, x: Ptr, lin: Linear, m: number): void {
