@@ -81,7 +81,32 @@ def force_cuts(is_start, n_tokens, n_cuts, rng, fraction):
     return is_start, cuts
 
 
-def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True):
+class NextBytesHead(torch.nn.Module):
+    """Training-only auxiliary head (not exported): from latent j alone, predict the K bytes that follow
+    patch j. It makes the global model carry what comes next (docs/model-v2.md: without it the latents
+    collapsed to a near-constant vector the decoder used as a bias)."""
+
+    def __init__(self, dim, n_bytes):
+        super().__init__()
+        self.n_bytes = n_bytes
+        self.proj = torch.nn.Linear(dim, n_bytes * 256, bias=False)
+        torch.nn.init.normal_(self.proj.weight, std=0.02)
+
+    def loss(self, latents, patches, tokens, targets):
+        """latents (b, P, dg); the bytes after patch j start at position starts[j+1] (targets[p-1] is the
+        byte at position p); positions past the window are ignored. Mean CE in nats."""
+        b, P, _ = latents.shape
+        L = tokens.shape[1]
+        nxt = torch.cat([patches.starts[:, 1:], torch.full_like(patches.starts[:, :1], L)], 1)    # (b, P)
+        pos = nxt[:, :, None] + torch.arange(self.n_bytes, device=tokens.device)                  # (b, P, K)
+        valid = (pos < L + 1) & (torch.arange(P, device=tokens.device)[None, :, None] < patches.count[:, None, None] - 1)
+        want = targets.gather(1, (pos - 1).clamp(0, L - 1).view(b, -1)).view(b, P, self.n_bytes)
+        want = torch.where(valid, want, torch.full_like(want, IGNORE))
+        logits = self.proj(latents).view(b, P, self.n_bytes, 256)
+        return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
+
+
+def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None):
     """L = L_AR + L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). Returns (loss, stats dict)."""
@@ -99,6 +124,11 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True):
     ar = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1))
     stats = {"ar": ar.item()}
     loss = ar
+    if aux is not None:
+        head, weight = aux
+        next_bytes = head.loss(out["latents"], patches, tokens, targets)
+        loss = loss + weight * next_bytes
+        stats["next_bytes"] = next_bytes.item()
     if diffusion:
         ce = F.cross_entropy(out["noisy_logits"].reshape(-1, 256).float(), diff_targets.reshape(-1),
                              ignore_index=IGNORE, reduction="none").view(diff_targets.shape)

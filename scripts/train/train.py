@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import data as corpus
 from .model import BLT, MASK_ID, NoisyBlocks, Patches, count_params, patch_starts
-from .objective import bltd_loss, sample_windows, windows_at
+from .objective import NextBytesHead, bltd_loss, sample_windows, windows_at
 
 ROOT = corpus.ROOT
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -316,9 +316,16 @@ def main():
           "bytes_seen": 0}
     ent_opt = make_optimizer(model.entropy_model.named_parameters(), tc["entropy_lr"], tc["weight_decay"])
     main_params = [(n, p) for n, p in model.named_parameters() if not n.startswith("entropy_model.")]
+    # training-only: the global model's next-bytes head (objective.NextBytesHead; not exported)
+    aux_cfg = mc["global"].get("next_bytes_aux")
+    aux_head = NextBytesHead(mc["global"]["dim"], aux_cfg["bytes"]).to(device) if aux_cfg else None
+    if aux_head is not None:
+        main_params += [("aux." + n, p) for n, p in aux_head.named_parameters()]
     opt = make_optimizer(main_params, tc["lr"], tc["weight_decay"])
     if state:
         model.load_state_dict(state["model"])
+        if aux_head is not None:
+            aux_head.load_state_dict(state["aux_head"])
         ent_opt.load_state_dict(state["entropy_optimizer"])
         opt.load_state_dict(state["optimizer"])
         set_rng_state(rng, state["rng"])
@@ -355,6 +362,7 @@ def main():
                        entropy_seconds=round(st["entropy_seconds"] - entropy_seconds_at_start, 1))
         progress = {**st, "segments": st["segments"] + [dict(segment)]}
         state = {"config": cfg, "model": model.state_dict(), "entropy_optimizer": ent_opt.state_dict(),
+                 **({"aux_head": aux_head.state_dict()} if aux_head is not None else {}),
                  "optimizer": opt.state_dict(), "rng": rng_state(rng), "progress": progress, "hardware": hardware()}
         run.save(state)
         if args.state:
@@ -426,7 +434,8 @@ def main():
         tok, tgt = sample_windows(train_data, B, L, rng)
         tok, tgt = tok.to(device), tgt.to(device)
         is_start = model.patch(tok, with_next=True)
-        loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion)
+        loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
+                                (aux_head, aux_cfg["weight"]) if aux_head is not None else None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
@@ -449,6 +458,7 @@ def main():
             run.log(rec)
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
                   + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
+                  + (f" | next bytes {rec['next_bytes']:.3f}" if "next_bytes" in rec else "")
                   + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f}, "
                      f"shuffled {rec['val_bpb_shuffled_latents']:.3f})"
                      if "val_bpb" in rec else "")
