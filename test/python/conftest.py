@@ -26,14 +26,19 @@ def cfg():
     return tiny_config()
 
 
-@pytest.fixture
-def model(cfg):
+def contrasted_model(cfg):
+    """A random BLT whose matrices are scaled up: random init gives near-zero attention contrast, so leaks
+    would not show."""
     from scripts.train.model import BLT
     torch.manual_seed(0)
     m = BLT(cfg).eval()
-    # Random init gives near-zero attention contrast; scale weights up so leaks would show.
     with torch.no_grad():
         for p in m.parameters():
             if p.dim() == 2:
                 p.mul_(5.0)
     return m
+
+
+@pytest.fixture
+def model(cfg):
+    return contrasted_model(cfg)

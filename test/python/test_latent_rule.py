@@ -7,7 +7,8 @@ import copy
 import pytest
 import torch
 
-from scripts.train.model import BLT, BOS_ID, NoisyBlocks, Patches, decoder_masks, latent_index
+from conftest import contrasted_model
+from scripts.train.model import BOS_ID, NoisyBlocks, Patches, decoder_masks, latent_index
 
 L = 40
 STARTS = [0, 1, 5, 9, 12, 17, 20, 24, 30, 33, 38]
@@ -23,13 +24,7 @@ def starts_with_next(next_starts):
 def rule_model(cfg, rule):
     cfg = copy.deepcopy(cfg)
     cfg["local"]["decoder_latents"] = rule
-    torch.manual_seed(0)
-    m = BLT(cfg).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            if p.dim() == 2:
-                p.mul_(5.0)
-    return m
+    return contrasted_model(cfg)
 
 
 @pytest.mark.parametrize("next_starts", [False, True])
