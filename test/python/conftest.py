@@ -1,6 +1,8 @@
 """Shared fixtures for the Python tests of scripts/train (run: /usr/bin/python3 -m pytest test/python -q)."""
+import contextlib
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -42,3 +44,17 @@ def contrasted_model(cfg):
 @pytest.fixture
 def model(cfg):
     return contrasted_model(cfg)
+
+
+@contextlib.contextmanager
+def pool_worker(*args):
+    """A PyTorch pool worker (scripts/pool/worker.py) on a free loopback port: yields (port, its ready line)."""
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--port", "0", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()          # printed once the worker is ready to serve
+        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
+        yield int(line.split("http://127.0.0.1:")[1].split()[0]), line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

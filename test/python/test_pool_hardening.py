@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from conftest import pool_worker
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECRET = "s3cret"
 MAX_CONNECTIONS = 3
@@ -19,17 +21,9 @@ MAX_CONNECTIONS = 3
 
 @pytest.fixture(scope="module")
 def port():
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", "models/blt-d-tiny", "--port", "0",
-                             "--threads", "1", "--device", "cpu", "--secret", SECRET,
-                             "--max-connections", str(MAX_CONNECTIONS), "--socket-timeout", "1"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
-        yield int(line.split("http://127.0.0.1:")[1].split()[0])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with pool_worker("--models", "models/blt-d-tiny", "--threads", "1", "--device", "cpu", "--secret", SECRET,
+                     "--max-connections", str(MAX_CONNECTIONS), "--socket-timeout", "1") as (p, _):
+        yield p
 
 
 def call(port, method, path, payload=None, secret=SECRET):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import pool_worker
 from scripts.pool.sampling import OutputFramer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,17 +27,9 @@ PROMPTS = ["The quick brown fox", "Hello, world! BLT-D fills", "It recommended t
 
 @pytest.fixture(scope="module")
 def port():
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", MODEL, "--port", "0",
-                             "--capacity", "2", "--threads", "1", "--device", DEVICE, "--dtype", DTYPE],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()          # printed once the worker is ready to serve
-        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
+    with pool_worker("--models", MODEL, "--capacity", "2", "--threads", "1", "--device", DEVICE, "--dtype", DTYPE) as (p, line):
         assert f"(device {DEVICE}; models blt-d-tiny)" in line
-        yield int(line.split("http://127.0.0.1:")[1].split()[0])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield p
 
 
 def body(prompt=b"The quick brown fox", max_new=24, mode="ar", temperature=0, seed=0, stop=(), version=1, model="blt-d-tiny", **knobs):
@@ -256,15 +249,8 @@ def rule_models(tmp_path_factory):
 def batch_port(rule_models):
     """A worker that batches up to 56 decodes, serving blt-d-tiny, blt-d-small and the latent-rule models."""
     models = ",".join([MODEL, "models/blt-d-small", *rule_models.values()])
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.pool.worker", "--models", models, "--port", "0", "--capacity", "56",
-                             "--threads", "1", "--device", DEVICE, "--dtype", DTYPE], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("pool worker listening on http://127.0.0.1:"), line
-        yield int(line.split("http://127.0.0.1:")[1].split()[0])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with pool_worker("--models", models, "--capacity", "56", "--threads", "1", "--device", DEVICE, "--dtype", DTYPE) as (p, _):
+        yield p
 
 
 @pytest.fixture(scope="module")
