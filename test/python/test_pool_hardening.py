@@ -4,17 +4,13 @@ changing greedy bytes, and blocks of 33 to 64 bytes served."""
 import base64
 import http.client
 import json
-import os
 import select
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from conftest import pool_worker
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECRET = "s3cret"
 MAX_CONNECTIONS = 3
 
