@@ -105,7 +105,7 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
         tensors[p + "latents"] = out["latents"][0]
         tensors[p + "logits"] = out["logits"][0]
         reads = latent_index(is_start, tokens.shape[1])[0]
-        tensors[p + "latent_reads"] = (reads if mcfg_rule(cfg) != "v1" else patches.ids[0] - 1).int()
+        tensors[p + "latent_reads"] = (reads if model.local_decoder.latent_rule != "v1" else patches.ids[0] - 1).int()
         tensors[p + "block_tokens"] = torch.tensor(block_tokens).int()
         tensors[p + "block_logits"] = prefix["noisy_logits"][0]
         inputs.append({"prefix": p, "text": text, "n_tokens": tokens.shape[1], "n_patches": int(patches.count[0]),
@@ -123,10 +123,6 @@ def golden_vectors(model, texts=GOLDEN_TEXTS):
         "block_tokens": "(B,) i32 noisy block input (MASK=258 or a byte) at positions s..s+B-1",
         "block_logits": "(B, 256) decoder logits for the block given only tokens[:s] (one denoising step)"})}
     return tensors, meta
-
-
-def mcfg_rule(cfg):
-    return cfg["local"].get("decoder_latents", "v1")
 
 
 def sha256_file(path):

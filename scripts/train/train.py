@@ -206,7 +206,7 @@ def masked_accuracy(model, tokens, targets, device, layout, block_size=8, per_wi
         is_start = model.patch(tok, with_next=True)
         if layout == "inference":
             is_start, cuts = force_cuts(is_start, L - block_size, per_window, rng, 1.0)
-            at = [c for c in cuts[0]]
+            at = cuts[0]
         else:
             at = rng.permutation(np.flatnonzero(is_start[0, 1:L - block_size].cpu().numpy()) + 1)[:per_window].tolist()
         if not at:
