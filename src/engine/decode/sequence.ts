@@ -106,21 +106,13 @@ export class Sequence {
    * token, byte state, earlier keys and latent give the same keys, values and logits bit for bit.
    */
   async appendClean(ids: ArrayLike<number>, encodedUpTo = 0, allLogits = true, drafted?: { upTo: number; read: number }): Promise<void> {
-    const m = this.model, { threshold, maxPatchLen } = m.config.patching;
+    const m = this.model;
     for (let off = 0; off < ids.length; off += MAX_ROWS) {
       const rows = Math.min(MAX_ROWS, ids.length - off), pos0 = this.n, end = pos0 + rows;
       for (let i = 0; i < rows; i++) this.ids[i] = ids[off + i];
       m.setTokens(pos0, this.ids.subarray(0, rows));
 
-      m.entropyForward(pos0, rows);
-      const ent = await m.readLogits(rows);
-      for (let i = 0; i < rows; i++) this.entropyRing.set(pos0 + i + 1, entropyNats(ent, i * VOCAB_OUT));
-
-      for (let pos = pos0; pos < end; pos++) {
-        const curLen = this.nPatches === 0 ? 0 : pos - this.start(this.nPatches - 1);
-        if (pos === 0 || startsPatch(pos, this.entropyOf(pos), curLen, threshold, maxPatchLen)) this.startRing.set(this.nPatches++, pos);
-        this.patchRing.set(pos, this.nPatches - 1);
-      }
+      await this.entropyPatches(pos0, end, false);
       // which latent each row reads; the paper's rule needs a patch's latent at its last byte, so a patch the
       // next byte closes gets its latent (pooling + global) before the decoder rows run
       for (let pos = pos0; pos < end; pos++) {
@@ -176,6 +168,24 @@ export class Sequence {
       if (this.start(mid) >= from) hi = mid; else lo = mid + 1;
     }
     return lo;
+  }
+
+  /**
+   * One batched entropy-model pass over positions pos0..end−1 (their tokens set): H of each next byte, then the
+   * patches by the entropy rule. forceStart: pos0 starts a patch whatever its entropy (a forced boundary).
+   */
+  private async entropyPatches(pos0: number, end: number, forceStart: boolean): Promise<void> {
+    const m = this.model, rows = end - pos0, { threshold, maxPatchLen } = m.config.patching;
+    m.entropyForward(pos0, rows);
+    const ent = await m.readLogits(rows);
+    for (let i = 0; i < rows; i++) this.entropyRing.set(pos0 + i + 1, entropyNats(ent, i * VOCAB_OUT));
+    for (let pos = pos0; pos < end; pos++) {
+      const curLen = this.nPatches === 0 ? 0 : pos - this.start(this.nPatches - 1);
+      if (pos === 0 || (forceStart && pos === pos0) || startsPatch(pos, this.entropyOf(pos), curLen, threshold, maxPatchLen)) {
+        this.startRing.set(this.nPatches++, pos);
+      }
+      this.patchRing.set(pos, this.nPatches - 1);
+    }
   }
 
   /** Whether the byte at position n starts a new patch under entropy patching. */
@@ -249,19 +259,10 @@ export class Sequence {
     const m = this.model, rows = ids.length, pos0 = this.n, end = pos0 + rows;
     for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
     m.setTokens(pos0, this.ids.subarray(0, rows));
-    this.startRing.set(this.nPatches++, pos0);
-    this.patchRing.set(pos0, this.nPatches - 1);
-    if (commit === "entropy") {
-      const { threshold, maxPatchLen } = m.config.patching;
-      m.entropyForward(pos0, rows);
-      const ent = await m.readLogits(rows);
-      for (let i = 0; i < rows; i++) this.entropyRing.set(pos0 + i + 1, entropyNats(ent, i * VOCAB_OUT));
-      for (let pos = pos0 + 1; pos < end; pos++) {
-        if (startsPatch(pos, this.entropyOf(pos), pos - this.start(this.nPatches - 1), threshold, maxPatchLen)) this.startRing.set(this.nPatches++, pos);
-        this.patchRing.set(pos, this.nPatches - 1);
-      }
-    } else {
-      for (let pos = pos0 + 1; pos < end; pos++) this.patchRing.set(pos, this.nPatches - 1);
+    if (commit === "entropy") await this.entropyPatches(pos0, end, true);
+    else {
+      this.startRing.set(this.nPatches++, pos0);
+      for (let pos = pos0; pos < end; pos++) this.patchRing.set(pos, this.nPatches - 1);
     }
     for (let pos = pos0; pos < end; pos++) this.readRing.set(pos, this.readIndex(pos, pos + 1 === end || this.patchAt(pos + 1) !== this.patchAt(pos)));
     m.encoderForward(pos0, rows);
