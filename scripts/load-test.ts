@@ -3,16 +3,17 @@
 // before the load starts, so a stream whose text differs (lost, cut or mixed with another) is counted.
 // Reports completed streams, 429s (retried after retry-after, as the SDKs do), errors, mismatches and latency
 // percentiles. Without --url it starts the Worker itself (wrangler dev, as `npm start`).
-//   npm run loadtest -- [--url http://127.0.0.1:8787] [--concurrency 8] [--seconds 20] [--max-tokens 64] [--json]
+//   npm run loadtest -- [--url http://127.0.0.1:8787] [--model blt-v2] [--concurrency 8] [--seconds 20] [--max-tokens 64] [--json]
 import { sseData } from "../src/backends/wire.ts";
 import { parseFlags } from "../src/cli/node-engine.ts";
+import { DEFAULT_MODEL } from "../src/config.ts";
 import { startWorker } from "./dev-worker.ts";
 
 const flags = parseFlags(process.argv.slice(2));
 const concurrency = Number(flags.get("concurrency") ?? 8);
 const seconds = Number(flags.get("seconds") ?? 20);
 const maxTokens = Number(flags.get("max-tokens") ?? 64);
-const model = flags.get("model") ?? "blt-d-small";
+const model = flags.get("model") ?? DEFAULT_MODEL;
 if (!(concurrency >= 1 && concurrency <= 64 && seconds > 0 && seconds <= 600)) throw new Error("--concurrency 1..64 and --seconds up to 600");
 
 const PROMPTS = ["The quick brown fox ", "In the beginning ", "The committee said that ", "She looked at him and ", "It was a cold morning "];

@@ -1,5 +1,13 @@
 // ModelConfig: the model's shape, parsed from the checkpoint's `config` metadata (docs/model.md §2) and frozen.
-// Every derived dimension is computed here and nowhere else. A leaf: it imports nothing.
+// Every derived dimension is computed here and nowhere else. Also the default model's name. A leaf: it imports nothing.
+
+/**
+ * The model used when none is named: the Worker bundles it first (`npm start`; the first model `GET /v1/models`
+ * lists), and the demo page, the CLIs, the pool worker, the load test and the benchmarks default to it.
+ * src/worker.ts imports DEFAULT_MODEL_DIR's files by literal path: change both together.
+ */
+export const DEFAULT_MODEL = "blt-v2";
+export const DEFAULT_MODEL_DIR = `models/${DEFAULT_MODEL}`;
 
 export const BOS = 256;
 export const PAD = 257;

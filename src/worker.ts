@@ -1,11 +1,13 @@
-// The Worker's composition root: the bundled models (int8 weights, so the Worker fits the platform's size
-// limit) on the Wasm SIMD kernels, imported precompiled; the local backend, the GPU pool from configuration,
-// the router, and the Hono app. Models load on the first request; /health answers 503 until they have.
+// The Worker's composition root: the bundled models (the default model and blt-d-tiny, int8 weights, so the
+// Worker fits the platform's 10 MB limit) on the Wasm SIMD kernels, imported precompiled; the local backend,
+// the GPU pool from configuration, the router, and the Hono app. Models load on the first request; /health
+// answers 503 until they have.
 // The demo page is static assets (web/dist/, wrangler.toml [assets]); its browser engine fetches the same
 // bundled checkpoint files from /models/<name>/ (manifest.json, model.q8.safetensors).
 import kernelsModule from "../wasm/kernels.wasm";
-import smallWeights from "../models/blt-d-small/model.q8.safetensors";
-import smallManifest from "../models/blt-d-small/manifest.json";
+// the default model (DEFAULT_MODEL_DIR, src/config.ts; an import path must be a literal)
+import defaultWeights from "../models/blt-v2/model.q8.safetensors";
+import defaultManifest from "../models/blt-v2/manifest.json";
 import tinyWeights from "../models/blt-d-tiny/model.q8.safetensors";
 import tinyManifest from "../models/blt-d-tiny/manifest.json";
 import type { ExecutionContext, Hono } from "hono";
@@ -13,6 +15,7 @@ import { LocalBackend } from "./backends/local.ts";
 import { PoolBackend } from "./backends/pool.ts";
 import { Router, type LocalModelInfo } from "./backends/router.ts";
 import { readCheckpoint, sha256Hex } from "./checkpoint/reader.ts";
+import { DEFAULT_MODEL, DEFAULT_MODEL_DIR } from "./config.ts";
 import { Engine, MAX_NEW_BYTES } from "./engine/engine.ts";
 import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
@@ -41,8 +44,9 @@ export interface Env {
   RATE_LIMITER?: RateLimiter;
 }
 
+/** The default model first: GET /v1/models lists them in this order. */
 const BUNDLED = [
-  { id: "blt-d-small", dir: "models/blt-d-small", weights: smallWeights, manifest: smallManifest },
+  { id: DEFAULT_MODEL, dir: DEFAULT_MODEL_DIR, weights: defaultWeights, manifest: defaultManifest },
   { id: "blt-d-tiny", dir: "models/blt-d-tiny", weights: tinyWeights, manifest: tinyManifest },
 ];
 

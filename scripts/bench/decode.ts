@@ -1,12 +1,14 @@
-// `npm run bench`: every decoding mode of the default model and the peers on the same weights, prompts and
-// machine, side by side in one run: speed (bytes/s, time to first byte, passes and estimated traffic per byte)
-// and quality (agreement with AR, bits per byte under the AR model, byte accuracy against the held-out text,
-// distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
-//   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-d-small] [--no-workerd]
-//   [--no-peers] [--chart docs/bench.svg]   (workerd runs the model the Worker bundles under that name; the peers run blt-d-small only)
+// `npm run bench`: every decoding mode of a model (default: DEFAULT_MODEL_DIR) and, on blt-d-small, the peers on
+// the same weights, prompts and machine, side by side in one run: speed (bytes/s, time to first byte, passes and
+// estimated traffic per byte) and quality (agreement with AR, bits per byte under the AR model, byte accuracy
+// against the held-out text, distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
+//   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-v2] [--no-workerd]
+//   [--no-peers] [--chart docs/bench.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
+//   blt-d-tiny, so models/blt-d-small needs --no-workerd; the peers run blt-d-small only)
 import { cpus } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
+import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import type { DecodeStats } from "../../src/protocol.ts";
 import { renderChart } from "./chart.ts";
 import { CONFIGS, agreement, bitsPerByte, distinctN, heldOutCases, label, median, request, type Case, type Config } from "./decode-cases.ts";
@@ -30,7 +32,7 @@ const nBytes = Number(flags.get("bytes") ?? (quick ? 32 : 128));
 const json = flags.has("json");
 const log = (s: string) => { if (!json) console.log(s); else console.error(s); };
 
-const modelDir = flags.get("model") ?? "models/blt-d-small", modelId = modelDir.split("/").filter(Boolean).pop()!;
+const modelDir = flags.get("model") ?? DEFAULT_MODEL_DIR, modelId = modelDir.split("/").filter(Boolean).pop()!;
 const { engine } = await loadNodeEngine(modelDir, undefined, "f32");
 const params = JSON.parse(readFileSync(`${modelDir}/manifest.json`, "utf8")).parameters as Record<string, number>;
 const cases = heldOutCases(nPrompts, 128, nBytes);

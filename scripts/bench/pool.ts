@@ -3,7 +3,7 @@
 // over the wall time from the first request sent to the last stream ended, first-byte time as the client sees it.
 // Starts the worker itself (PyTorch, or the TypeScript engine with --impl ts) unless given --url. A benchmark:
 // it prints figures and asserts nothing.
-//   npm run bench:pool -- [--json] [--impl torch|ts] [--url http://127.0.0.1:8790] [--model models/blt-d-small]
+//   npm run bench:pool -- [--json] [--impl torch|ts] [--url http://127.0.0.1:8790] [--model models/blt-v2]
 //     [--modes ar,blt-d,blt-s,blt-dv] [--concurrency 1,8] [--temperature 0] [--rounds 2] [--prompts 4] [--bytes 128]
 //     [--threads N] [--device auto|cpu|cuda] [--dtype auto|f32|f16|bf16] [--compile]
 // The PyTorch worker runs on $BLTEDGE_PYTHON (default /usr/bin/python3, Debian's PyTorch).
@@ -13,6 +13,7 @@ import { cpus } from "node:os";
 import { basename } from "node:path";
 import { decodeEvent, encodeRequest, sseData } from "../../src/backends/wire.ts";
 import { parseFlags } from "../../src/cli/node-engine.ts";
+import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import type { DecodeMode } from "../../src/protocol.ts";
 import { heldOutCases, median, request, type Config } from "./decode-cases.ts";
 
@@ -31,7 +32,7 @@ const json = flags.has("json");
 const log = (s: string) => (json ? console.error(s) : console.log(s));
 const list = (name: string, fallback: string) => (flags.get(name) ?? fallback).split(",").map((s) => s.trim()).filter(Boolean);
 const impl = flags.get("impl") ?? "torch";
-const modelDir = flags.get("model") ?? "models/blt-d-small";
+const modelDir = flags.get("model") ?? DEFAULT_MODEL_DIR;
 const model = basename(modelDir);
 const modes = list("modes", "ar,blt-d,blt-s,blt-dv") as DecodeMode[];
 const concurrencies = list("concurrency", "1,8").map(Number);

@@ -5,7 +5,7 @@
 // `--long <bytes>`: past the training window instead: windows of that many bytes scored in one sliding pass,
 // bits per byte of the bytes inside the first max_seq_len vs those beyond it (README, "Context").
 import { readFile } from "node:fs/promises";
-import { BOS } from "../config.ts";
+import { BOS, DEFAULT_MODEL_DIR } from "../config.ts";
 import type { BltModel } from "../engine/model/blt-model.ts";
 import { bitsOf } from "../engine/score.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
@@ -14,7 +14,7 @@ const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const dir = flags.get("model") ?? "models/blt-v2";
+  const dir = flags.get("model") ?? DEFAULT_MODEL_DIR;
   const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as { evaluation?: Record<string, number>; corpus?: { source_set?: string } };
   const evaluation = manifest.evaluation ?? {};
   const L = Number(evaluation.window_bytes ?? 512);

@@ -1,6 +1,7 @@
-// `npm run generate -- --model models/blt-d-small --mode blt-d --prompt "…" --max-bytes 200 [--temperature 0]
+// `npm run generate -- [--model models/blt-v2] --mode blt-d --prompt "…" --max-bytes 200 [--temperature 0]
 //  [--top-p 1] [--top-k 0] [--block-size 8] [--threshold 0.9] [--entropy-bound γ] [--draft 8] [--seed 1]
 //  [--stop "…"] [--q8] [--json]`. Streams text to the terminal, or prints one JSON object with --json.
+import { DEFAULT_MODEL_DIR } from "../config.ts";
 import { DECODE_MODES, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 import { MAX_NEW_BYTES } from "../engine/engine.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const mode = (flags.get("mode") ?? "blt-d") as DecodeMode;
   if (!DECODE_MODES.includes(mode)) throw new Error(`--mode must be one of ${DECODE_MODES.join(", ")}`);
-  const dir = flags.get("model") ?? "models/blt-d-small";
+  const dir = flags.get("model") ?? DEFAULT_MODEL_DIR;
   const prompt = new TextEncoder().encode(flags.get("prompt") ?? "");
   const maxNewBytes = num(flags, "max-bytes", 200);
   // the prompt must fit the model's window; generation runs past it (the caches slide)

@@ -1,16 +1,17 @@
 // The TypeScript pool worker: the engine (Wasm SIMD kernels, Node) behind the same wire protocol as the PyTorch
 // worker, one engine per worker_thread — a CPU pool on a many-core server, and the pool the service tests run.
 //
-//   npm run pool:ts -- --models models/blt-d-small,models/blt-d-tiny --port 8790 [--host 127.0.0.1]
+//   npm run pool:ts -- [--models models/blt-v2,models/blt-d-tiny] [--port 8790] [--host 127.0.0.1]
 //       [--threads <cores>] [--capacity <2 × threads>] [--q8] [--context-bytes <max_seq_len>] [--event-delay-ms 0] [--verbose]
 //       [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
 import { availableParallelism } from "node:os";
 import { parseFlags } from "../cli/node-engine.ts";
+import { DEFAULT_MODEL_DIR } from "../config.ts";
 import { createPoolServer } from "./server.ts";
 import { EngineThreads } from "./threads.ts";
 
-const HELP = `usage: npm run pool:ts -- --models <dir>[,<dir>…] [--port 8790] [--host 127.0.0.1] [--threads N] [--capacity C]
-  --models          comma-separated model directories, e.g. models/blt-d-tiny (a model's id is its directory's name)
+const HELP = `usage: npm run pool:ts -- [--models <dir>[,<dir>…]] [--port 8790] [--host 127.0.0.1] [--threads N] [--capacity C]
+  --models          comma-separated model directories (default ${DEFAULT_MODEL_DIR}; a model's id is its directory's name)
   --port            0 picks a free port (printed)
   --threads         engine threads, one decode each at a time (default: the cores, ${availableParallelism()})
   --capacity        decodes admitted at once, running or waiting for a thread; more get 503 busy (default: 2 × threads)
@@ -32,8 +33,9 @@ function intFlag(flags: Map<string, string>, name: string, fallback: number, min
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  if (flags.has("help") || !flags.get("models")) { console.log(HELP); process.exit(flags.has("help") ? 0 : 2); }
-  const dirs = flags.get("models")!.split(",").map((d) => d.trim()).filter(Boolean);
+  if (flags.has("help")) { console.log(HELP); process.exit(0); }
+  const dirs = (flags.get("models") ?? DEFAULT_MODEL_DIR).split(",").map((d) => d.trim()).filter(Boolean);
+  if (!dirs.length) throw new Error("--models: no model given");
   const threads = intFlag(flags, "threads", availableParallelism(), 1);
   const capacity = intFlag(flags, "capacity", 2 * threads, 1);
   const engines = await EngineThreads.start(threads, {

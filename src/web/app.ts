@@ -2,6 +2,7 @@
 // SSE API, or the engine in a Web Worker of this page), streams the bytes into #output and shows live stats.
 // ?backend=server|browser picks the backend (and ?kernels=, ?mode=, ?prompt=, … preset the rest); errors are
 // shown in #error. `window.bltedge` exposes the page's state for tests and the curious.
+import { DEFAULT_MODEL } from "../config.ts";
 import type { DecodeBackend, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
 import type { LoadedInfo, LoadProgress } from "./browser-engine.ts";
 import { ServerBackend } from "./server-backend.ts";
@@ -26,7 +27,7 @@ export interface Exposed {
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const MODEL = "blt-d-small";
+const MODEL = DEFAULT_MODEL;
 const params = new URLSearchParams(location.search);
 const exposed: Exposed = { state: "starting", runs: 0, backend: "server", kernels: null, model: null, progress: [], outputUpdates: 0, last: null, error: null };
 (window as unknown as { bltedge: Exposed }).bltedge = exposed;

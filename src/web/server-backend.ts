@@ -1,6 +1,7 @@
 // The server backend as the page sees it: a DecodeBackend over this Worker's own OpenAI-compatible
 // `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events split by the wire module. An HTTP error
 // before the stream, or an error event inside it, becomes the protocol's error event (code, message, param).
+import { DEFAULT_MODEL } from "../config.ts";
 import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats, FinishReason } from "../protocol.ts";
 import { sseData } from "../backends/wire.ts";
 
@@ -47,7 +48,7 @@ export class ServerBackend implements DecodeBackend {
   readonly name = "server";
 
   /** `origin`: the Worker's, e.g. "http://127.0.0.1:8787"; `apiKey`: sent as a bearer token when set. */
-  constructor(private readonly origin: string, private readonly apiKey = "", private readonly served: string[] = ["blt-d-small"]) {}
+  constructor(private readonly origin: string, private readonly apiKey = "", private readonly served: string[] = [DEFAULT_MODEL]) {}
 
   models(): string[] { return this.served; }
 

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_MODEL, DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import { nodeEngine, collect, request } from "../support/engine.ts";
 import { startWorker, type RunningWorker } from "../support/wrangler.ts";
 import { launchChromium } from "./support/chromium.ts";
@@ -53,9 +54,9 @@ describe("the demo page", () => {
     const page = await fetch(`${w.url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('id="generate"');
-    const manifest = await (await fetch(`${w.url}/models/blt-d-small/manifest.json`)).json();
+    const manifest = await (await fetch(`${w.url}/models/${DEFAULT_MODEL}/manifest.json`)).json();
     const entry = manifest.files["model.q8.safetensors"];
-    const url = `${w.url}/models/blt-d-small/model.q8.safetensors?sha256=${entry.sha256}`;
+    const url = `${w.url}/models/${DEFAULT_MODEL}/model.q8.safetensors?sha256=${entry.sha256}`;
     const head = await fetch(url, { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("content-type")).toBe("application/octet-stream");
@@ -63,7 +64,7 @@ describe("the demo page", () => {
     expect(head.headers.get("etag")).toBe(`"${entry.sha256}"`);
     expect(head.headers.get("cache-control")).toContain("immutable");
     expect((await fetch(url, { headers: { "if-none-match": `"${entry.sha256}"` } })).status).toBe(304);
-    expect((await fetch(`${w.url}/models/blt-d-small/model.safetensors`)).status).toBe(404);
+    expect((await fetch(`${w.url}/models/${DEFAULT_MODEL}/model.safetensors`)).status).toBe(404);
     expect((await fetch(`${w.url}/models/gpt-4o/manifest.json`)).status).toBe(404);
     expect((await fetch(`${w.url}/kernels.wasm`)).headers.get("content-type")).toBe("application/wasm");
   });
@@ -109,8 +110,8 @@ describe("the demo page", () => {
   });
 
   it("greedy output in the browser equals the Node Wasm engine's on the same q8 weights (and the server's)", async () => {
-    const engine = await nodeEngine("models/blt-d-small", 512, "q8");
-    const node = await collect(engine.decode(request(GREEDY_PROMPT, { model: "blt-d-small", mode: "ar", maxNewBytes: 64 })));
+    const engine = await nodeEngine(DEFAULT_MODEL_DIR, Infinity, "q8"); // the model's whole window, as the page loads it
+    const node = await collect(engine.decode(request(GREEDY_PROMPT, { model: DEFAULT_MODEL, mode: "ar", maxNewBytes: 64 })));
     expect(node.bytes.length).toBe(64);
     const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     const inBrowser = await generateOnPage(page, { prompt: GREEDY_PROMPT, mode: "ar", maxBytes: 64, temperature: 0 });

@@ -1,8 +1,10 @@
 // The real Worker in workerd (wrangler dev) behind real HTTP: the unchanged openai SDK streams chat and text
 // completions in every mode, the SDK's stream helper completes, bad input gets the right status and JSON
 // error, the API key, CORS and the concurrency cap hold, and a client that goes away frees its decode.
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_MODEL, DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import { startWorker, type RunningWorker } from "../support/wrangler.ts";
 
 const KEY = "test-key-1234";
@@ -26,7 +28,7 @@ const ext = (o: Record<string, unknown>) => o as unknown as Record<string, never
 describe("the openai SDK against the Worker", () => {
   it.each(MODES)("streams a chat completion in mode %s, with usage and decode stats", async (mode) => {
     const stream = await client.chat.completions.create({
-      model: "blt-d-small", messages: [{ role: "user", content: "Tell me about the weather." }],
+      model: DEFAULT_MODEL, messages: [{ role: "user", content: "Tell me about the weather." }],
       stream: true, stream_options: { include_usage: true }, max_tokens: 48, temperature: 0, ...ext({ mode }),
     });
     let text = "", roles = 0, finish: string | null = null, usage: any = null, chunks = 0;
@@ -53,7 +55,7 @@ describe("the openai SDK against the Worker", () => {
   });
 
   it.each(MODES)("streams a text completion in mode %s", async (mode) => {
-    const stream = await client.completions.create({ model: "blt-d-small", prompt: "The quick brown fox ", stream: true,
+    const stream = await client.completions.create({ model: DEFAULT_MODEL, prompt: "The quick brown fox ", stream: true,
       max_tokens: 40, temperature: 0, ...ext({ mode, block_size: 8, threshold: 0.9, draft_length: 8 }) });
     let text = "", finish: string | null = null;
     for await (const c of stream) {
@@ -66,7 +68,7 @@ describe("the openai SDK against the Worker", () => {
   });
 
   it("greedy blt-s and blt-dv stream exactly the text of greedy ar", async () => {
-    const run = async (mode: string) => (await client.completions.create({ model: "blt-d-small", prompt: "In the beginning ",
+    const run = async (mode: string) => (await client.completions.create({ model: DEFAULT_MODEL, prompt: "In the beginning ",
       max_tokens: 96, temperature: 0, ...ext({ mode }) })).choices[0].text;
     const ar = await run("ar");
     expect(await run("blt-s")).toBe(ar);
@@ -74,7 +76,7 @@ describe("the openai SDK against the Worker", () => {
   });
 
   it("the stream helper completes with the final message", async () => {
-    const stream = client.chat.completions.stream({ model: "blt-d-small", messages: [{ role: "user", content: "Hi" }], max_tokens: 32, seed: 7 });
+    const stream = client.chat.completions.stream({ model: DEFAULT_MODEL, messages: [{ role: "user", content: "Hi" }], max_tokens: 32, seed: 7 });
     let deltas = "";
     stream.on("content", (d) => { deltas += d; });
     const final = await stream.finalChatCompletion();
@@ -87,9 +89,9 @@ describe("the openai SDK against the Worker", () => {
     expect(chat.object).toBe("chat.completion");
     expect(chat.choices[0].message.role).toBe("assistant");
     expect(chat.usage!.completion_tokens).toBe(new TextEncoder().encode(chat.choices[0].message.content!).length);
-    const full = (await client.completions.create({ model: "blt-d-small", prompt: "The committee said that ", max_tokens: 64, temperature: 0 })).choices[0].text;
+    const full = (await client.completions.create({ model: DEFAULT_MODEL, prompt: "The committee said that ", max_tokens: 64, temperature: 0 })).choices[0].text;
     const stop = full.slice(10, 13);
-    const cut = await client.completions.create({ model: "blt-d-small", prompt: "The committee said that ", max_tokens: 64, temperature: 0, stop: [stop] });
+    const cut = await client.completions.create({ model: DEFAULT_MODEL, prompt: "The committee said that ", max_tokens: 64, temperature: 0, stop: [stop] });
     expect(cut.choices[0].finish_reason).toBe("stop");
     expect(cut.choices[0].text).toBe(full.slice(0, full.indexOf(stop)));
   });
@@ -106,23 +108,27 @@ describe("the openai SDK against the Worker", () => {
     expect(streamed).toBe(a);
   });
 
-  it("lists the models and answers /health", async () => {
+  it("lists the default model first, bundled from its directory, and answers /health", async () => {
     const ids = (await client.models.list()).data.map((m) => m.id);
-    expect(ids).toEqual(expect.arrayContaining(["blt-d-small", "blt-d-tiny"]));
-    expect((await client.models.retrieve("blt-d-small")).id).toBe("blt-d-small");
+    expect(ids[0]).toBe(DEFAULT_MODEL);
+    expect(ids).toContain("blt-d-tiny");
+    expect((await client.models.retrieve(DEFAULT_MODEL)).id).toBe(DEFAULT_MODEL);
+    // the Worker's literal import paths name the default model's directory
+    const served = await (await fetch(`${w.url}/models/${DEFAULT_MODEL}/manifest.json`)).json();
+    expect(served).toEqual(JSON.parse(readFileSync(`${DEFAULT_MODEL_DIR}/manifest.json`, "utf8")));
     const h = await (await fetch(`${w.url}/health`)).json();
     expect(h.status).toBe("ok");
   });
 });
 
 describe("bad requests", () => {
-  const chat = { model: "blt-d-small", messages: [{ role: "user", content: "Hi" }] };
+  const chat = { model: DEFAULT_MODEL, messages: [{ role: "user", content: "Hi" }] };
   const cases: [string, unknown, number, string | null, string?][] = [
     ["unknown mode", { ...chat, mode: "fast" }, 400, "mode"],
     ["n > 1", { ...chat, n: 2 }, 400, "n"],
     ["tools", { ...chat, tools: [{ type: "function", function: { name: "f" } }] }, 400, "tools"],
     ["logprobs", { ...chat, logprobs: true }, 400, "logprobs"],
-    ["missing messages", { model: "blt-d-small" }, 400, "messages"],
+    ["missing messages", { model: DEFAULT_MODEL }, 400, "messages"],
     ["bad message role", { ...chat, messages: [{ role: "robot", content: "x" }] }, 400, "messages[0].role"],
     ["block size 0", { ...chat, block_size: 0 }, 400, "block_size"],
     ["negative max_tokens", { ...chat, max_tokens: -1 }, 400, "max_tokens"],
@@ -145,13 +151,13 @@ describe("bad requests", () => {
   });
 
   it("a body over the limit is 413", async () => {
-    const r = await post("/v1/completions", { model: "blt-d-small", prompt: "x", pad: "y".repeat(70_000) });
+    const r = await post("/v1/completions", { model: DEFAULT_MODEL, prompt: "x", pad: "y".repeat(70_000) });
     expect(r.status).toBe(413);
     expect((await r.json()).error.code).toBe("request_too_large");
   });
 
   it("without the API key, or with a wrong one, is 401; the SDK surfaces it", async () => {
-    expect((await post("/v1/completions", { model: "blt-d-small", prompt: "x" }, { authorization: "" })).status).toBe(401);
+    expect((await post("/v1/completions", { model: DEFAULT_MODEL, prompt: "x" }, { authorization: "" })).status).toBe(401);
     const bad = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: "wrong", maxRetries: 0 });
     await expect(bad.models.list()).rejects.toMatchObject({ status: 401, code: "invalid_api_key" });
   });
@@ -173,9 +179,9 @@ describe("bad requests", () => {
 });
 
 describe("past the model's window", () => {
-  it("streams a 4,000-byte chat answer (the window is 512 bytes) in the default mode, auto, ending with length", async () => {
+  it("streams a 4,000-byte chat answer (the window is 2,048 bytes) in the default mode, auto, ending with length", async () => {
     const stream = await client.chat.completions.create({
-      model: "blt-d-small", messages: [{ role: "user", content: "Write a long story about the sea." }],
+      model: DEFAULT_MODEL, messages: [{ role: "user", content: "Write a long story about the sea." }],
       stream: true, stream_options: { include_usage: true }, max_tokens: 4000, temperature: 0.8, seed: 7,
     });
     let text = "", finish: string | null = null, usage: any = null;
@@ -190,18 +196,21 @@ describe("past the model's window", () => {
     expect(["ar", "blt-s", "blt-dv"]).toContain(usage.bltedge.mode);
   }, 120_000);
 
-  it("refuses a prompt over the window and max_tokens over the limit, saying the limits", async () => {
-    const p = await post("/v1/completions", { model: "blt-d-small", prompt: "x".repeat(600), max_tokens: 8 });
+  it("takes a prompt that fills the window, refuses one over it and max_tokens over the limit, saying the limits", async () => {
+    const window = (await client.models.retrieve(DEFAULT_MODEL) as unknown as { bltedge: { context_bytes: number } }).bltedge.context_bytes;
+    const fits = await post("/v1/completions", { model: DEFAULT_MODEL, prompt: "x".repeat(window - 1), max_tokens: 8, mode: "ar" });
+    expect(fits.status).toBe(200);
+    const p = await post("/v1/completions", { model: DEFAULT_MODEL, prompt: "x".repeat(window), max_tokens: 8 });
     expect(p.status).toBe(400);
-    expect((await p.json()).error).toMatchObject({ code: "context_length_exceeded", param: "prompt", message: expect.stringContaining("at most 511 bytes") });
-    const m = await post("/v1/completions", { model: "blt-d-small", prompt: "x", max_tokens: 9000 });
+    expect((await p.json()).error).toMatchObject({ code: "context_length_exceeded", param: "prompt", message: expect.stringContaining(`at most ${window - 1} bytes`) });
+    const m = await post("/v1/completions", { model: DEFAULT_MODEL, prompt: "x", max_tokens: 9000 });
     expect(m.status).toBe(400);
     expect((await m.json()).error).toMatchObject({ param: "max_tokens", message: expect.stringContaining("at most 8192") });
   });
 });
 
 describe("limits and cancellation", () => {
-  const long = { model: "blt-d-small", prompt: "Once upon a time ", max_tokens: 480, temperature: 0, mode: "ar", stream: true };
+  const long = { model: DEFAULT_MODEL, prompt: "Once upon a time ", max_tokens: 480, temperature: 0, mode: "ar", stream: true };
   const health = async () => (await (await fetch(`${w.url}/health`)).json()) as { activeDecodes: number; decodes: Record<string, number> };
 
   async function openStream(): Promise<{ reader: ReadableStreamDefaultReader<Uint8Array>; abort: AbortController }> {

@@ -3,6 +3,7 @@
 // max_tokens bytes, with nothing of the worker's in it, while local requests keep being answered; blocks over 32
 // bytes and the heaviest BLT-DV knobs are served; /health names no pool URL to an open API.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_MODEL } from "../../src/config.ts";
 import { startRogueWorker, type Behaviour, type RogueWorker } from "../support/rogue-worker.ts";
 import { startWorker, type RunningWorker } from "../support/wrangler.ts";
 
@@ -30,7 +31,7 @@ async function poolUp(behaviour: Behaviour): Promise<void> {
 async function poolThenLocal(body: Record<string, unknown>) {
   const order: string[] = [];
   const pool = complete({ model: "pool-only", max_tokens: 32, ...body }).then(async (r) => { const text = await r.text(); order.push("pool"); return { r, text }; });
-  const local = complete({ model: "blt-d-small", max_tokens: 16, mode: "ar" }).then(async (r) => { const json = await r.json(); order.push("local"); return { r, json }; });
+  const local = complete({ model: DEFAULT_MODEL, max_tokens: 16, mode: "ar" }).then(async (r) => { const json = await r.json(); order.push("local"); return { r, json }; });
   const [p, l] = await Promise.all([pool, local]);
   return { pool: p, local: l, order };
 }
@@ -75,14 +76,14 @@ describe("a misbehaving pool worker under workerd", () => {
 
 describe("knobs at the edge of their ranges", () => {
   it.each([33, 48, 64])("blt-d with block_size %i answers 200 with every byte", async (block_size) => {
-    const r = await complete({ model: "blt-d-small", max_tokens: 100, mode: "blt-d", block_size });
+    const r = await complete({ model: DEFAULT_MODEL, max_tokens: 100, mode: "blt-d", block_size });
     expect(r.status).toBe(200);
     expect((await r.json()).usage.completion_tokens).toBe(100);
   });
 
   it("blt-dv with the largest block, steps and threshold answers AR's text, drafting within its budget", async () => {
-    const heavy = await (await complete({ model: "blt-d-small", max_tokens: 256, mode: "blt-dv", block_size: 64, max_steps_per_block: 64, threshold: 1 })).json();
-    const ar = await (await complete({ model: "blt-d-small", max_tokens: 256, mode: "ar" })).json();
+    const heavy = await (await complete({ model: DEFAULT_MODEL, max_tokens: 256, mode: "blt-dv", block_size: 64, max_steps_per_block: 64, threshold: 1 })).json();
+    const ar = await (await complete({ model: DEFAULT_MODEL, max_tokens: 256, mode: "ar" })).json();
     expect(heavy.choices[0].text).toBe(ar.choices[0].text);
     // 64 rows per byte + one block, each draft of B ≥ 2 bytes charged ≥ 10·B (src/engine/decode/work-budget.ts)
     expect(heavy.usage.bltedge.drafted_bytes).toBeLessThanOrEqual((64 * 256 + 64 * 72) / 10);
