@@ -1,4 +1,4 @@
-// BLT-D with B = 8 against AR on the default model (greedy, so every count is deterministic): the global
+// BLT-D with B = 8 against AR on blt-d-small (greedy, so every count is deterministic): the global
 // transformer runs once per block instead of once per patch, and denoising fills several bytes per decoder pass.
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../src/engine/engine.ts";
