@@ -78,10 +78,11 @@ def merge_heads(x):
     return x.transpose(1, 2).reshape(b, L, h * hd)
 
 
-def local_attend(q, k, v, window, chunk=64):
+def local_attend(q, k, v, window, chunk=64, seg=None):
     """Windowed causal attention over consecutive positions 0..L-1, computed chunk by chunk:
     the same result as attend() with causal_window_mask(L, window) but with L x (window + chunk)
-    scores instead of L x L. q/k/v (b, h, L, hd) -> (b, h, L, hd)."""
+    scores instead of L x L. q/k/v (b, h, L, hd) -> (b, h, L, hd). seg (b, L) optional: a query
+    sees only keys of its own segment too (training's patch-bounded rows; segments_for())."""
     b, h, L, hd = q.shape
     n = -(-L // chunk)
     n_prev = -(-(window - 1) // chunk)                       # earlier chunks a query can reach
@@ -95,6 +96,10 @@ def local_attend(q, k, v, window, chunk=64):
          + torch.arange(chunk, device=q.device)[None, :, None])              # (n, chunk, 1)
     j = i - i % chunk - n_prev * chunk + torch.arange(K, device=q.device)[None, None, :]  # (n, chunk, K)
     allowed = (j >= 0) & (j <= i) & (i - j < window)
+    if seg is not None:
+        sq = F.pad(seg, (0, pad_q), value=-2).view(b, n, chunk)
+        sk = F.pad(seg, (n_prev * chunk, pad_q), value=-2).unfold(1, K, chunk)     # (b, n, K)
+        allowed = (allowed[None] & (sq[..., None] == sk[:, :, None, :]))[:, None]  # (b, 1, n, chunk, K)
     scores = qc @ kc.transpose(-1, -2) / math.sqrt(hd)                    # (b, h, n, chunk, K)
     scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
     out = scores.softmax(-1) @ vc                                          # (b, h, n, chunk, hd)
@@ -118,9 +123,9 @@ class SelfAttention(nn.Module):
         cos, sin = rope_cos_sin(positions, q.shape[-1], self.rope_base)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
-    def forward(self, x, positions, window=None, allowed=None):
+    def forward(self, x, positions, window=None, allowed=None, seg=None):
         q, k, v = self.qkv(x, positions)
-        o = local_attend(q, k, v, window) if allowed is None else attend(q, k, v, allowed)
+        o = local_attend(q, k, v, window, seg=seg) if allowed is None else attend(q, k, v, allowed)
         return self.wo(merge_heads(o))
 
 
@@ -151,8 +156,8 @@ class TransformerLayer(nn.Module):
         self.ffn_norm = RMSNorm(dim, eps)
         self.ffn = SwiGLU(dim, ffn_hidden)
 
-    def forward(self, x, positions, window=None, allowed=None):
-        x = x + self.attn(self.attn_norm(x), positions, window, allowed)
+    def forward(self, x, positions, window=None, allowed=None, seg=None):
+        x = x + self.attn(self.attn_norm(x), positions, window, allowed, seg)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -311,13 +316,13 @@ class LocalEncoder(nn.Module):
             x = x + self.ngram_emb[str(n)](ngram_hash_rows(tokens, n, t))
         return x
 
-    def forward(self, tokens, patches):
+    def forward(self, tokens, patches, seg=None):
         """-> byte states h (b, L, dl) and patch vectors (b, P, dg)."""
         b, L = tokens.shape
         h = self.embed(tokens)
         positions = byte_positions(b, L, tokens.device)
         for layer in self.layers:
-            h = layer(h, positions, window=self.window)
+            h = layer(h, positions, window=self.window, seg=seg)
         return h, self.pooling(h, patches)
 
 
@@ -365,7 +370,7 @@ class DecoderLayer(nn.Module):
         self.ffn_norm = RMSNorm(d, eps)
         self.ffn = SwiGLU(d, cfg["local"]["ffn_hidden"])
 
-    def forward(self, x, positions, n_clean, noisy_allowed, latents, cross_allowed, reads=None):
+    def forward(self, x, positions, n_clean, noisy_allowed, latents, cross_allowed, reads=None, seg=None):
         if reads is None:
             x = x + self.cross_attn(self.cross_norm(x), latents, cross_allowed)
         else:
@@ -378,7 +383,7 @@ class DecoderLayer(nn.Module):
             x = x + ca.wo(g * ok[..., None].to(g.dtype))
         q, k, v = self.attn.qkv(self.attn_norm(x), positions)
         L = n_clean
-        o = local_attend(q[:, :, :L], k[:, :, :L], v[:, :, :L], self.window)   # clean rows
+        o = local_attend(q[:, :, :L], k[:, :, :L], v[:, :, :L], self.window, seg=seg)   # clean rows
         if q.shape[2] > L:                                                      # noisy rows
             o = torch.cat([o, attend(q[:, :, L:], k, v, noisy_allowed)], 2)
         x = x + self.attn.wo(merge_heads(o))
@@ -467,7 +472,7 @@ class LocalDecoder(nn.Module):
         self.norm = RMSNorm(loc["dim"], cfg["norm_eps"])
         self.head = nn.Linear(loc["dim"], N_BYTE_LOGITS, bias=False)
 
-    def forward(self, h, latents, patch_ids, blocks=None, read_latent=None):
+    def forward(self, h, latents, patch_ids, blocks=None, read_latent=None, seg=None):
         """h (b, L, dl), latents (b, P, dg), patch_ids (b, L) -> logits (b, L+N, 256).
         Clean row i predicts byte i+1; noisy row k predicts the byte at its own position.
         read_latent (b, L): the latent each clean row reads (rules "one"/"all"; latent_index())."""
@@ -478,7 +483,7 @@ class LocalDecoder(nn.Module):
         noisy_allowed = self_allowed[:, L:]
         one = reads if self.latent_rule == "one" else None
         for layer in self.layers:
-            x = layer(x, positions, L, noisy_allowed, latents, cross_allowed, one)
+            x = layer(x, positions, L, noisy_allowed, latents, cross_allowed, one, seg)
         return self.head(self.norm(x))
 
 
@@ -506,20 +511,33 @@ class BLT(nn.Module):
         H = self.entropy_model.entropies_with_next(tokens) if with_next else self.entropy_model.entropies(tokens)
         return patch_starts(H, p["threshold"], p["max_patch_len"])
 
-    def forward(self, tokens, is_start, blocks=None, latent_hook=None):
+    def forward(self, tokens, is_start, blocks=None, latent_hook=None, bound=None):
         """tokens (b, L) clean ids starting with BOS; is_start (b, L) patch starts, or (b, L+1)
-        from patch(with_next=True); blocks optional NoisyBlocks. Returns a dict of every
-        component's output."""
+        from patch(with_next=True); blocks optional NoisyBlocks; bound (b,) bool, training only:
+        those sequences' local attention stays inside each byte's own patch (segments_for()).
+        Returns a dict of every component's output."""
         L = tokens.shape[1]
         patches = Patches(is_start[:, :L])
-        h, patch_vecs = self.local_encoder(tokens, patches)                    # (b,L,dl), (b,P,dg)
+        seg = segments_for(patches, bound)
+        h, patch_vecs = self.local_encoder(tokens, patches, seg)               # (b,L,dl), (b,P,dg)
         latents = self.global_transformer(patch_vecs)                          # (b, P, dg)
         if latent_hook is not None:
             latents = latent_hook(latents)
         reads = latent_index(is_start, L)                                      # (b, L)
-        logits = self.local_decoder(h, latents, patches.ids, blocks, reads)    # (b, L+N, 256)
+        logits = self.local_decoder(h, latents, patches.ids, blocks, reads, seg)  # (b, L+N, 256)
         return {"patches": patches, "byte_states": h, "patch_vectors": patch_vecs, "latents": latents,
                 "logits": logits[:, :L], "noisy_logits": logits[:, L:]}
+
+
+def segments_for(patches, bound):
+    """Training-only patch-bounded rows (docs/model-v2.md, the fourth run): for the sequences where
+    bound is true, every byte's local attention (encoder, and the decoder's clean rows) sees only
+    bytes of its own patch, so what lies before the patch reaches a decoder row through the latent
+    alone -- MegaByte's layout. The other sequences, and inference, keep the plain window.
+    Returns seg (b, L) for local_attend, or None."""
+    if bound is None or not bool(bound.any()):
+        return None
+    return torch.where(bound[:, None], patches.ids, torch.full_like(patches.ids, -1))
 
 
 def init_weights(module):

@@ -106,10 +106,11 @@ class NextBytesHead(torch.nn.Module):
         return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
 
 
-def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None):
+def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0):
     """L = L_AR + L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
-    is the mean CE per masked byte). Returns (loss, stats dict)."""
+    is the mean CE per masked byte). bound_fraction: the last round(f * b) sequences of the batch
+    train with patch-bounded local attention (model.segments_for). Returns (loss, stats dict)."""
     blocks = diff_targets = None
     cuts = None
     if diffusion and model.cfg["diffusion"].get("forced_cut_fraction", 0) > 0:
@@ -120,9 +121,15 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None):
     if diffusion:
         d = model.cfg["diffusion"]
         blocks, diff_targets, t, real = sample_blocks(tokens, patches, d["block_sizes"], d["train_slots"], rng, d["t_min"], cuts)
-    out = model(tokens, is_start, blocks)
+    b = tokens.shape[0]
+    n_bound = round(bound_fraction * b)
+    bound = (torch.arange(b, device=tokens.device) >= b - n_bound) if n_bound else None
+    out = model(tokens, is_start, blocks, bound=bound)
     ar = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1))
     stats = {"ar": ar.item()}
+    if n_bound and n_bound < b:
+        per = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1), reduction="none").view(b, -1)
+        stats["ar_bounded"] = per[b - n_bound:].mean().item()
     loss = ar
     if aux is not None:
         head, weight = aux

@@ -291,6 +291,14 @@ def main():
     run = Run(args.run or os.path.join(ROOT, "runs", name))
     state = run.load(device, args.state)
     cfg = state["config"] if state else load_config(args.config)
+    if state:
+        # a resumed run keeps its model config; its training settings (schedule, objective weights) follow
+        # the config file, so a change made there between segments takes effect and is printed
+        file_tc = load_config(args.config)["train"]
+        changed = {k: (cfg["train"].get(k), v) for k, v in file_tc.items() if cfg["train"].get(k) != v}
+        if changed:
+            print(f"[{name}] training settings changed on resume (old, new): {changed}", flush=True)
+        cfg["train"] = {**cfg["train"], **file_tc}
     cfg["name"] = name
     if args.max_steps:
         cfg["train"]["max_steps"] = args.max_steps
@@ -435,7 +443,8 @@ def main():
         tok, tgt = tok.to(device), tgt.to(device)
         is_start = model.patch(tok, with_next=True)
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
-                                (aux_head, aux_cfg["weight"]) if aux_head is not None else None)
+                                (aux_head, aux_cfg["weight"]) if aux_head is not None else None,
+                                tc.get("patch_bound_fraction", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
@@ -459,6 +468,7 @@ def main():
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
                   + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
                   + (f" | next bytes {rec['next_bytes']:.3f}" if "next_bytes" in rec else "")
+                  + (f" | bounded ar bpb {rec['ar_bounded'] / math.log(2):.3f}" if "ar_bounded" in rec else "")
                   + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f}, "
                      f"shuffled {rec['val_bpb_shuffled_latents']:.3f})"
                      if "val_bpb" in rec else "")
