@@ -1,6 +1,7 @@
-// The decoding protocol on the wire between the edge and a GPU-pool worker, version 1 (README, "GPU pool").
-// POST <worker>/v1/decode {"version":1,"request":{…}} answers text/event-stream whose events carry DecodeEvents
-// as JSON with bytes in base64; GET <worker>/health describes the worker. Versioned so edge and pool deploy apart.
+// The decoding protocol on the wire between the edge and a GPU-pool worker, version 1 (docs/pool.md, "Wire
+// protocol, router and hardening"). POST <worker>/v1/decode {"version":1,"request":{…}} answers text/event-stream
+// whose events carry DecodeEvents as JSON with bytes in base64; GET <worker>/health describes the worker.
+// Versioned so edge and pool deploy apart.
 import { DECODE_MODES, type DecodeEvent, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 
 export const WIRE_VERSION = 1;

@@ -3,7 +3,8 @@
 // in, seq_len targets), with and without the latents (the global model's contribution, fast-blt.md §1), compared
 // with the PyTorch figures in the manifest.
 // `--long <bytes>`: past the training window instead: windows of that many bytes scored in one sliding pass,
-// bits per byte of the bytes inside the first max_seq_len vs those beyond it (README, "Context").
+// bits per byte of the bytes inside the first max_seq_len vs those beyond it (docs/engine.md, "Context and long
+// answers").
 import { readFile } from "node:fs/promises";
 import { BOS, DEFAULT_MODEL_DIR } from "../config.ts";
 import type { BltModel } from "../engine/model/blt-model.ts";

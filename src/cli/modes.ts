@@ -1,5 +1,5 @@
 // `npm run modes -- [--model models/blt-v2] [--max-bytes 96]`: every mode on a handful of prompts, greedy,
-// side by side, with passes per byte and estimated traffic per byte, as a Markdown table (used in the README).
+// side by side, with passes per byte and estimated traffic per byte, as a Markdown table (used in docs/engine.md).
 import { DEFAULT_MODEL_DIR } from "../config.ts";
 import type { DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";

@@ -1,7 +1,7 @@
-// Generation past the training window (README, "Context"): the caches slide, RoPE positions keep counting, the
-// global model attends to the patches within its trained window. Sliding is exact (a model that never slides
-// gives the same bits), greedy BLT-S and BLT-DV still equal AR far past the window, rule "one"'s shortcut equals
-// its cross-attention, and the limits are stated in the errors.
+// Generation past the training window (docs/engine.md, "Context and long answers"): the caches slide, RoPE
+// positions keep counting, the global model attends to the patches within its trained window. Sliding is exact (a
+// model that never slides gives the same bits), greedy BLT-S and BLT-DV still equal AR far past the window, rule
+// "one"'s shortcut equals its cross-attention, and the limits are stated in the errors.
 import { beforeAll, describe, expect, it } from "vitest";
 import { BOS, type ModelConfig } from "../../src/config.ts";
 import { readCheckpoint, type Checkpoint } from "../../src/checkpoint/reader.ts";
