@@ -111,6 +111,6 @@ def test_one_latent_gather_equals_masked_cross_attention(cfg):
 def _generic(layer):
     orig = type(layer).forward
 
-    def forward(x, positions, n_clean, noisy_allowed, latents, cross_allowed, reads=None):
-        return orig(layer, x, positions, n_clean, noisy_allowed, latents, cross_allowed, None)
+    def forward(x, positions, n_clean, noisy_allowed, latents, cross_allowed, reads=None, seg=None):
+        return orig(layer, x, positions, n_clean, noisy_allowed, latents, cross_allowed, None, seg)
     return forward
