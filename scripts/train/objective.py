@@ -125,11 +125,11 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
     n_bound = round(bound_fraction * b)
     bound = (torch.arange(b, device=tokens.device) >= b - n_bound) if n_bound else None
     out = model(tokens, is_start, blocks, bound=bound)
-    ar = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1))
+    per_byte = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1), reduction="none").view(b, -1)
+    ar = per_byte.mean()
     stats = {"ar": ar.item()}
     if n_bound and n_bound < b:
-        per = F.cross_entropy(out["logits"].reshape(-1, 256).float(), targets.reshape(-1), reduction="none").view(b, -1)
-        stats["ar_bounded"] = per[b - n_bound:].mean().item()
+        stats["ar_bounded"] = per_byte[b - n_bound:].mean().item()
     loss = ar
     if aux is not None:
         head, weight = aux
