@@ -79,7 +79,8 @@ def hardware():
     except OSError:
         pass
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({cpu}), {torch.get_num_threads()} threads"
-    return f"{dev}; torch {torch.__version__}"
+    malloc = "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc malloc"
+    return f"{dev}; torch {torch.__version__}; {malloc}"
 
 
 class RunningClock:
@@ -483,4 +484,5 @@ def main():
 
 
 if __name__ == "__main__":
+    cpu.reexec_with_jemalloc()
     main()
