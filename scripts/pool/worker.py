@@ -1,7 +1,7 @@
 """The reference GPU-pool worker: an HTTP server (stdlib only) serving models/<name>/model.safetensors over
 the decoding wire protocol, version 1 (request body: scripts/pool/wire.py).
 
-  /usr/bin/python3 -m scripts.pool.worker --models models/blt-d-tiny,models/blt-d-small --port 8790 \
+  /usr/bin/python3 -m scripts.pool.worker [--models models/blt-v2,models/blt-d-tiny] --port 8790 \
       [--host 127.0.0.1] [--device auto|cpu|cuda] [--dtype auto|f32|f16|bf16] [--threads 1] [--capacity 4] \
       [--batch N] [--compile] [--verbose] \
       [--max-connections 64] [--socket-timeout 30] [--secret S | env BLTEDGE_POOL_SECRET]
@@ -25,6 +25,7 @@ import hmac
 import json
 import os
 import select
+import re
 import socket
 import sys
 import threading
@@ -266,9 +267,25 @@ def pick_device(name):
     return name
 
 
+def default_model_dir():
+    """The service's default model directory, read from src/config.ts (DEFAULT_MODEL), so the two pools and
+    the Worker start on the same model."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "src", "config.ts")
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = re.search(r'export const DEFAULT_MODEL = "([^"]+)"', f.read())
+    except OSError:
+        m = None
+    if not m:
+        sys.exit(f"--models not given and no DEFAULT_MODEL found in {path}: name the model directories")
+    return os.path.join(root, "models", m.group(1))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", required=True, help="comma-separated model directories, e.g. models/blt-d-tiny")
+    ap.add_argument("--models", default=None,
+                    help="comma-separated model directories (default: the service's default model, DEFAULT_MODEL in src/config.ts)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8790, help="0 picks a free port (printed)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -287,7 +304,7 @@ def main(argv=None):
     torch.set_num_threads(max(1, args.threads))
     device = pick_device(args.device)
     models = {}
-    for path in filter(None, (p.strip() for p in args.models.split(","))):
+    for path in filter(None, (p.strip() for p in (args.models or default_model_dir()).split(","))):
         m = PoolModel(path, device, max(1, args.batch or args.capacity), args.dtype)
         if args.compile and not m.compile():
             print(f"--compile: torch {torch.__version__} has no torch.compile; running eagerly", file=sys.stderr)

@@ -4,6 +4,8 @@ changing greedy bytes, and blocks of 33 to 64 bytes served."""
 import base64
 import http.client
 import json
+import os
+import re
 import select
 import socket
 
@@ -83,3 +85,14 @@ def test_heaviest_blt_dv_knobs_draft_within_the_budget_and_emit_ar_bytes(port):
 def test_blocks_over_32_bytes_decode(port, block):
     out, stats = decode(port, "blt-d", max_new=100, blockSize=block, maxStepsPerBlock=4)
     assert len(out) == 100 and stats["generatedBytes"] == 100
+
+
+def test_models_default_to_the_services_default_model():
+    """Without --models the worker serves DEFAULT_MODEL from src/config.ts, as the Worker and the TS pool do."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "src", "config.ts"), encoding="utf-8") as f:
+        default = re.search(r'export const DEFAULT_MODEL = "([^"]+)"', f.read()).group(1)
+    with pool_worker("--threads", "1", "--device", "cpu") as (port, line):
+        assert f"models {default})" in line
+        status, raw = call(port, "GET", "/health", secret=None)
+        assert status == 200 and json.loads(raw)["models"] == [default]
