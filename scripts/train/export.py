@@ -133,6 +133,13 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def test_window_indices(all_windows, n):
+    """Which of the split's `all_windows` non-overlapping windows an n-window evaluation reads: floor(i * all / n)
+    for i < n (src/cli/eval.ts computes the same)."""
+    import numpy as np
+    return (np.arange(n, dtype=np.int64) * all_windows) // n
+
+
 def export(run_dir, out_dir, test_bytes=None, device=None):
     device = device or pick_device()
     ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), map_location="cpu")
@@ -165,10 +172,13 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
     data_dir = os.path.join(corpus.ROOT, cfg["data_dir"]) if cfg.get("data_dir") else corpus.data_dir_for(source_set)
     test = corpus.load_split("test", data_dir, source_set)
     L = cfg["train"]["seq_len"]
-    n_windows = (len(test) - 1) // L if test_bytes is None else max(1, test_bytes // L)
+    all_windows = (len(test) - 1) // L
+    n_windows = all_windows if test_bytes is None else min(all_windows, max(1, test_bytes // L))
     import numpy as np
     from .objective import windows_at
-    tokens, targets = windows_at(test, np.arange(n_windows) * L, L)
+    # a sample of the split's non-overlapping windows spread evenly over it (the split is ordered by source, so
+    # its first windows are one corpus): window i of n is window floor(i * all / n); all of them when n = all
+    tokens, targets = windows_at(test, test_window_indices(all_windows, n_windows) * L, L)
     batch = max(1, 16 * 512 // L)
     test_bpb, test_patch_len = evaluate_bpb(model, tokens, targets, batch, device)
     # the latent ablation (fast-blt.md section 1): what the global model adds
@@ -209,7 +219,7 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
             "test_bits_per_byte_without_latents": round(test_bpb_no_latents, 4),
             "test_bits_per_byte_shuffled_latents": round(test_bpb_shuffled, 4),
             "test_bytes": int(targets.numel()),
-            "test_windows": n_windows, "window_bytes": L,
+            "test_windows": n_windows, "test_window_selection": "spread", "window_bytes": L,
             "mean_patch_length_test": round(test_patch_len, 3),
             "entropy_threshold_nats": mcfg["patching"]["threshold"],
             "mean_patch_length_validation_at_calibration": round(progress.get("calibrated_mean_patch_len", float("nan")), 3),
@@ -229,7 +239,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="training run directory, e.g. runs/small")
     ap.add_argument("--out", required=True, help="output directory, e.g. models/blt-d-small")
-    ap.add_argument("--test-bytes", type=int, default=None, help="limit the test-set evaluation (default: all)")
+    ap.add_argument("--test-bytes", type=int, default=None, help="limit the test-set evaluation to this many bytes' worth of windows, spread evenly over the split (default: all)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -31,13 +31,17 @@ async function main(): Promise<void> {
   }
   if (flags.has("long")) return long(Number(flags.get("long")), test, engine.model, flags.has("json"), Number(flags.get("windows") ?? 8));
   const all = Math.floor((test.length - 1) / L);
-  // by default the windows the export evaluated (all of the split, or the first --test-bytes of it)
+  // by default the windows the export evaluated: all of the split, or --test-bytes' worth spread evenly over it
+  // (window i of n is window floor(i·all/n), as scripts/train/export.py picks them); exports made before the
+  // spread selection read the first n windows
   const exported = Number(evaluation.test_windows ?? all);
   const windows = Math.min(all, Number(flags.get("windows") ?? exported));
+  const spread = (manifest.evaluation as Record<string, unknown> | undefined)?.test_window_selection === "spread";
   const t0 = performance.now();
   let bits = 0, bitsAblated = 0, count = 0;
   for (let w = 0; w < windows; w++) {
-    const text = test.subarray(w * L, w * L + L);
+    const at = spread ? Math.floor((w * all) / windows) : w;
+    const text = test.subarray(at * L, at * L + L);
     engine.model.ablateLatents = false;
     bits += await bitsOf(engine.model, [BOS], text);
     engine.model.ablateLatents = true;

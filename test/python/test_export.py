@@ -79,3 +79,13 @@ def test_committed_tiny_model_reproduces_its_golden_vectors():
     assert json.loads(meta["inputs"]) == json.loads(fresh_meta["inputs"])
     for k, v in stored.items():
         assert torch.allclose(fresh[k].to(v.dtype), v, atol=1e-5, rtol=0), k
+
+
+def test_test_windows_spread_over_the_split():
+    """A limited test evaluation reads windows spread over the split (which is ordered by source), not its head;
+    all windows, in order, when none are left out."""
+    from scripts.train.export import test_window_indices
+    assert test_window_indices(1048, 1048).tolist() == list(range(1048))
+    idx = test_window_indices(1048, 128).tolist()
+    assert len(idx) == 128 and idx[0] == 0 and idx == sorted(set(idx))
+    assert idx[-1] == 1039 and idx[64] == 524      # within one stride of the end; the middle one is half-way
