@@ -121,7 +121,7 @@ function build(env: Env): Hono {
   const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "auto";
   const app = createApp({
     router, ready, isReady: () => loaded, kernels: "wasm-simd128",
-    defaults: { mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, 256), maxNewBytes), blockSize: 8, threshold: 0.9, draftLength: 32 },
+    defaults: { mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, 256), maxNewBytes), blockSize: 8, threshold: 0.9, draftLength: 8 },
     apiKey: env.API_KEY || undefined,
     rateLimiter: env.RATE_LIMITER,
     maxBodyBytes: num(env.MAX_BODY_BYTES, 64 * 1024),
