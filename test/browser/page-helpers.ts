@@ -34,7 +34,9 @@ export async function openPage(context: BrowserContext, url: string): Promise<Pa
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  await page.goto(url);
+  // the load event waits for the page's scripts from wrangler dev, which a busy 2-core CI machine can hold past
+  // playwright's default 30 s (seen once: page.goto timed out while other work held the cores)
+  await page.goto(url, { timeout: 90_000 });
   await page.waitForFunction(() => ["idle", "error"].includes(window.bltedge?.state), null, { timeout: 90_000 });
   const s = await page.evaluate(() => ({ state: window.bltedge.state, error: window.bltedge.error }));
   if (s.state === "error") throw new Error(`the page failed to start: ${s.error}\n${problems.join("\n")}`);
