@@ -24,8 +24,8 @@ import base64
 import hmac
 import json
 import os
-import select
 import re
+import select
 import socket
 import sys
 import threading

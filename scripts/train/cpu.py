@@ -27,12 +27,16 @@ def tune_malloc():
         pass
 
 
+def jemalloc_loaded():
+    return "jemalloc" in os.environ.get("LD_PRELOAD", "")
+
+
 def reexec_with_jemalloc():
     """Restart this process (same interpreter and arguments) with jemalloc preloaded, once. No-op when
     the library is missing, already loaded, or BLT_MALLOC=system."""
     if os.environ.get("BLT_MALLOC") == "system" or not os.path.exists(JEMALLOC):
         return
-    if "jemalloc" in os.environ.get("LD_PRELOAD", ""):
+    if jemalloc_loaded():
         return
     env = dict(os.environ)
     env["LD_PRELOAD"] = ":".join(p for p in (JEMALLOC, env.get("LD_PRELOAD", "")) if p)

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 
-from . import cpu  # noqa: F401  (sets OpenMP/malloc behaviour before torch loads)
+from . import cpu  # (importing it sets OpenMP/malloc behaviour before torch loads)
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -69,17 +69,17 @@ def make_optimizer(params_named, lr, weight_decay):
 
 
 def hardware():
-    cpu = platform.processor() or platform.machine()
+    model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                    model = line.split(":", 1)[1].strip()
                     break
     except OSError:
         pass
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({cpu}), {torch.get_num_threads()} threads"
-    malloc = "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc malloc"
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({model}), {torch.get_num_threads()} threads"
+    malloc = "jemalloc" if cpu.jemalloc_loaded() else "glibc malloc"
     return f"{dev}; torch {torch.__version__}; {malloc}"
 
 

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   // spread selection read the first n windows
   const exported = Number(evaluation.test_windows ?? all);
   const windows = Math.min(all, Number(flags.get("windows") ?? exported));
-  const spread = (manifest.evaluation as Record<string, unknown> | undefined)?.test_window_selection === "spread";
+  const spread = (evaluation as Record<string, unknown>).test_window_selection === "spread";
   const t0 = performance.now();
   let bits = 0, bitsAblated = 0, count = 0;
   for (let w = 0; w < windows; w++) {

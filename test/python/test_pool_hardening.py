@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from conftest import pool_worker
+from conftest import ROOT, pool_worker
 
 SECRET = "s3cret"
 MAX_CONNECTIONS = 3
@@ -89,8 +89,7 @@ def test_blocks_over_32_bytes_decode(port, block):
 
 def test_models_default_to_the_services_default_model():
     """Without --models the worker serves DEFAULT_MODEL from src/config.ts, as the Worker and the TS pool do."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with open(os.path.join(root, "src", "config.ts"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "src", "config.ts"), encoding="utf-8") as f:
         default = re.search(r'export const DEFAULT_MODEL = "([^"]+)"', f.read()).group(1)
     with pool_worker("--threads", "1", "--device", "cpu") as (port, line):
         assert f"models {default})" in line
