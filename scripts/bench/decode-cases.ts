@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { BOS } from "../../src/config.ts";
+import { testSplitOf } from "../../src/cli/node-engine.ts";
 import { bitsOf } from "../../src/engine/score.ts";
 import type { Engine } from "../../src/engine/engine.ts";
 import type { DecodeMode, DecodeRequest } from "../../src/protocol.ts";
@@ -44,10 +45,14 @@ export const CONFIGS: Config[] = [
   greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),
 ];
 
-/** Held-out prompts: `n` windows spread over data/test.txt, each cut at a space, with the bytes that follow. */
-export function heldOutCases(n: number, promptBytes: number, refBytes: number): Case[] {
-  if (!existsSync("data/test.txt")) execFileSync("/usr/bin/python3", ["-m", "scripts.train.data"], { stdio: "inherit" });
-  const test = new Uint8Array(readFileSync("data/test.txt"));
+/**
+ * Held-out prompts: `n` windows spread over the test split of the model in `modelDir` (the split it was trained
+ * apart from; testSplitOf), each cut at a space, with the bytes that follow.
+ */
+export function heldOutCases(modelDir: string, n: number, promptBytes: number, refBytes: number): Case[] {
+  const { set, file } = testSplitOf(modelDir);
+  if (!existsSync(file)) execFileSync("/usr/bin/python3", ["-m", "scripts.train.data", "--set", set], { stdio: "inherit" });
+  const test = new Uint8Array(readFileSync(file));
   const cases: Case[] = [];
   for (let i = 0; i < n; i++) {
     let o = Math.floor(((i + 0.5) / n) * (test.length - 2 * (promptBytes + refBytes)));

@@ -35,7 +35,7 @@ const log = (s: string) => { if (!json) console.log(s); else console.error(s); }
 const modelDir = flags.get("model") ?? DEFAULT_MODEL_DIR, modelId = modelDir.split("/").filter(Boolean).pop()!;
 const { engine } = await loadNodeEngine(modelDir, undefined, "f32");
 const params = JSON.parse(readFileSync(`${modelDir}/manifest.json`, "utf8")).parameters as Record<string, number>;
-const cases = heldOutCases(nPrompts, 128, nBytes);
+const cases = heldOutCases(modelDir, nPrompts, 128, nBytes);
 const configs = quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS;
 log(`bench: ${modelDir}, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
 log(`command: npm run bench -- ${process.argv.slice(2).join(" ")}`);

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { basename } from "node:path";
 import { decodeEvent, encodeRequest, sseData } from "../../src/backends/wire.ts";
-import { parseFlags } from "../../src/cli/node-engine.ts";
+import { parseFlags, testSplitOf } from "../../src/cli/node-engine.ts";
 import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import type { DecodeMode } from "../../src/protocol.ts";
 import { heldOutCases, median, request, type Config } from "./decode-cases.ts";
@@ -39,12 +39,12 @@ const concurrencies = list("concurrency", "1,8").map(Number);
 const temperatures = list("temperature", "0").map(Number);
 const rounds = Number(flags.get("rounds") ?? 2);
 const nBytes = Number(flags.get("bytes") ?? 128);
-/** Held-out prompts when the corpus is built (data/test.txt), else a few fixed ones (no Python needed). */
+/** Held-out prompts when the model's test split is built (testSplitOf), else a few fixed ones (no Python needed). */
 const FIXED = ["The quick brown fox jumps over the lazy dog, and then ", "It recommended that Fulton legislators act to have these laws ",
   "Once upon a time, in a small town by the sea, there lived ", "The committee said that the report would be published "];
 const nPrompts = Number(flags.get("prompts") ?? 4);
-const heldOut = existsSync("data/test.txt");
-const cases = heldOut ? heldOutCases(nPrompts, 128, nBytes) : FIXED.slice(0, nPrompts).map((p) => ({ prompt: new TextEncoder().encode(p) }));
+const heldOut = existsSync(testSplitOf(modelDir).file);
+const cases = heldOut ? heldOutCases(modelDir, nPrompts, 128, nBytes) : FIXED.slice(0, nPrompts).map((p) => ({ prompt: new TextEncoder().encode(p) }));
 
 /** The bench's configuration of each mode (the decoding benchmark's defaults: B = 8, α = 0.9; BLT-DV α = 0.3; k = 8). */
 const config = (mode: DecodeMode, temperature: number): Config => ({

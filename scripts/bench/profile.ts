@@ -12,7 +12,7 @@ const flags = parseFlags(process.argv.slice(2));
 const dir = flags.get("model") ?? DEFAULT_MODEL_DIR;
 const variant = flags.has("q8") ? "q8" : "f32";
 const nBytes = Number(flags.get("bytes") ?? 128), repeats = Number(flags.get("repeats") ?? 3);
-const cases = heldOutCases(Number(flags.get("prompts") ?? 4), 128, nBytes);
+const cases = heldOutCases(dir, Number(flags.get("prompts") ?? 4), 128, nBytes);
 const temperature = Number(flags.get("temperature") ?? 0);
 const configs: Config[] = ([
   { mode: "ar", blockSize: null, threshold: null, steps: null, draft: null, temperature: 0 },

@@ -9,20 +9,19 @@ import { readFile } from "node:fs/promises";
 import { BOS, DEFAULT_MODEL_DIR } from "../config.ts";
 import type { BltModel } from "../engine/model/blt-model.ts";
 import { bitsOf } from "../engine/score.ts";
-import { loadNodeEngine, parseFlags } from "./node-engine.ts";
+import { loadNodeEngine, parseFlags, testSplitOf } from "./node-engine.ts";
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const dir = flags.get("model") ?? DEFAULT_MODEL_DIR;
-  const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as { evaluation?: Record<string, number>; corpus?: { source_set?: string } };
+  const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as { evaluation?: Record<string, number> };
   const evaluation = manifest.evaluation ?? {};
   const L = Number(evaluation.window_bytes ?? 512);
   const { engine, checkpoint } = await loadNodeEngine(dir, L + 1, flags.has("q8") ? "q8" : "f32");
   // the split the model was evaluated on: data/ (v1 corpus) or data/<set>/ (scripts/train/data.py)
-  const set = manifest.corpus?.source_set ?? "v1";
-  const file = set === "v1" ? "data/test.txt" : `data/${set}/test.txt`;
+  const { set, file } = testSplitOf(dir);
   let test: Uint8Array;
   try {
     test = new Uint8Array(await readFile(file));

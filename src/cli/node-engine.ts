@@ -1,4 +1,5 @@
 // Node composition root shared by the CLIs: a model directory on disk, on the Wasm SIMD kernels.
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readCheckpoint, type Checkpoint } from "../checkpoint/reader.ts";
@@ -14,6 +15,16 @@ export async function loadNodeEngine(dir: string, ctx?: number, variant: WeightV
   const module = compileKernelsModuleNode();
   const model = await loadModel(checkpoint, (bytes) => WasmKernels.create(module, bytes), ctx);
   return { engine: new Engine(model, options), checkpoint };
+}
+
+/**
+ * The held-out test split a model was trained apart from: data/test.txt for the v1 corpus, data/<set>/test.txt
+ * otherwise (manifest corpus.source_set; scripts/train/data.py builds it with `--set <set>`).
+ */
+export function testSplitOf(dir: string): { set: string; file: string } {
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { corpus?: { source_set?: string } };
+  const set = manifest.corpus?.source_set ?? "v1";
+  return { set, file: set === "v1" ? "data/test.txt" : `data/${set}/test.txt` };
 }
 
 /** --name value flags; bare --flag is "true". */
