@@ -1,5 +1,5 @@
 """Export a training run to models/<name>/: model.safetensors (f32, entropy model included),
-model.q8.safetensors (int8 linear matrices + per-row f32 scales), golden.safetensors (every
+model.q8.safetensors (int8 linear matrices and embedding tables + per-row f32 scales), golden.safetensors (every
 component's outputs on fixed inputs, for the TypeScript parity tests) and manifest.json.
 
   /usr/bin/python3 -m scripts.train.export --run runs/small --out models/blt-d-small
@@ -33,6 +33,26 @@ GOLDEN_UNMASKED = (0, 3)        # block offsets given as bytes in the golden den
 def linear_weight_names(model):
     """Names of every nn.Linear weight (the matrices quantised to int8)."""
     return sorted(f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Linear))
+
+
+def embedding_weight_names(model):
+    """Names of every nn.Embedding table (byte and hashed n-gram embeddings; int8 per row in model.q8 too)."""
+    return sorted(f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Embedding))
+
+
+Q8_METADATA = {"quantization": "int8 per-output-row: W ~= q * scale[:, None]; embedding tables int8 per row too",
+               "embeddings": "int8"}
+
+
+def q8_state(model, state):
+    """The model.q8 tensors: every Linear weight and every embedding table as int8 + one f32 scale per row
+    (`<name>.scale`); norms stay f32. The engine multiplies Linear rows by their scale in its int8 matmul and
+    expands the embedding tables to f32 once at load: int8 tables keep the file small (the hashed n-gram
+    tables are most of a small model's embeddings), not the memory."""
+    q8 = dict(state)
+    for name in linear_weight_names(model) + embedding_weight_names(model):
+        q8[name], q8[name + ".scale"] = quantize_rows(state[name])
+    return q8
 
 
 def quantize_rows(w):
@@ -156,11 +176,8 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
 
     f32_path = os.path.join(out_dir, "model.safetensors")
     safetensors_io.save(f32_path, state, meta)
-    q8 = dict(state)
-    for name in linear_weight_names(model):
-        q8[name], q8[name + ".scale"] = quantize_rows(state[name])
     q8_path = os.path.join(out_dir, "model.q8.safetensors")
-    safetensors_io.save(q8_path, q8, {**meta, "quantization": "int8 per-output-row: W ~= q * scale[:, None]"})
+    safetensors_io.save(q8_path, q8_state(model, state), {**meta, **Q8_METADATA})
     golden, golden_meta = golden_vectors(model)
     golden_path = os.path.join(out_dir, "golden.safetensors")
     safetensors_io.save(golden_path, golden, golden_meta)

@@ -1,5 +1,6 @@
 // The checkpoint format (docs/model.md §1): models/<name>/ holds model.safetensors (f32), model.q8.safetensors
-// (int8 Linear weights with one f32 scale per output row), golden.safetensors and manifest.json.
+// (int8 Linear weights, and embedding tables where its metadata says so, with one f32 scale per row), golden.safetensors
+// and manifest.json.
 // safetensors: u64 LE header length N, N bytes of JSON {name: {dtype, shape, data_offsets}, __metadata__},
 // then the raw little-endian data. __metadata__.format_version = "1"; __metadata__.config = the ModelConfig JSON.
 import { VOCAB_IN, VOCAB_OUT, type ModelConfig, type TransformerShape } from "../config.ts";
@@ -67,11 +68,19 @@ export function expectedTensors(c: ModelConfig): Map<string, TensorSpec> {
   return m;
 }
 
-/** The q8 variant: each Linear weight becomes int8 plus `<name>.scale` (out,) f32; the rest stays f32. */
-export function expectedTensorsQ8(c: ModelConfig): Map<string, TensorSpec> {
+/** Embedding tables (rows looked up by index): int8 + per-row scale in q8 files whose metadata says `embeddings: "int8"`. */
+const EMBEDDING = /\.(tok_emb|dec_tok_emb|ngram_emb\.\d+)\.weight$/;
+export function isEmbedding(name: string): boolean { return EMBEDDING.test(name); }
+
+/**
+ * The q8 variant: each Linear weight becomes int8 plus `<name>.scale` (out,) f32; with `int8Embeddings`
+ * (`__metadata__.embeddings = "int8"`; exports from 2026-12-02 on) the embedding tables too; the rest
+ * stays f32.
+ */
+export function expectedTensorsQ8(c: ModelConfig, int8Embeddings = false): Map<string, TensorSpec> {
   const m = new Map<string, TensorSpec>();
   for (const [name, spec] of expectedTensors(c)) {
-    if (isLinear(name)) {
+    if (isLinear(name) || (int8Embeddings && isEmbedding(name))) {
       m.set(name, { dtype: "I8", shape: spec.shape });
       m.set(name + ".scale", { dtype: "F32", shape: [spec.shape[0]] });
     } else {

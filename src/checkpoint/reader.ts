@@ -79,7 +79,7 @@ export async function readCheckpoint(dir: string, read: ReadFile, variant: Weigh
     throw new CheckpointError(file, why);
   }
 
-  const expected = variant === "f32" ? expectedTensors(config) : expectedTensorsQ8(config);
+  const expected = variant === "f32" ? expectedTensors(config) : expectedTensorsQ8(config, st.metadata.embeddings === "int8");
   for (const [name, spec] of expected) {
     const t = st.tensors.get(name);
     if (!t) throw new CheckpointError(file, `is missing; the checkpoint does not match its own config`, name);

@@ -6,8 +6,8 @@ import struct
 import torch
 
 from scripts.train import safetensors_io
-from scripts.train.export import (FORMAT_VERSION, dequantize, golden_vectors, linear_weight_names,
-                                  load_model, metadata_for, quantize_rows)
+from scripts.train.export import (FORMAT_VERSION, Q8_METADATA, dequantize, embedding_weight_names, golden_vectors,
+                                  linear_weight_names, load_model, metadata_for, q8_state)
 from scripts.train.model import BLT, BOS_ID
 
 
@@ -34,16 +34,19 @@ def test_roundtrip_identical(tmp_path, model, cfg):
 
 def test_q8_rows_and_scales(tmp_path, model, cfg):
     names = linear_weight_names(model)
+    tables = embedding_weight_names(model)
     assert "local_decoder.head.weight" in names and "local_encoder.tok_emb.weight" not in names
+    assert "local_encoder.tok_emb.weight" in tables and any(".ngram_emb." in t for t in tables)
     state = model.state_dict()
-    q8 = dict(state)
-    for k in names:
-        q8[k], q8[k + ".scale"] = quantize_rows(state[k])
-    safetensors_io.save(tmp_path / "q8.safetensors", q8, metadata_for(cfg))
-    back, _ = safetensors_io.load(tmp_path / "q8.safetensors")
-    assert back[names[0]].dtype == torch.int8 and back[names[0] + ".scale"].shape == (state[names[0]].shape[0],)
+    safetensors_io.save(tmp_path / "q8.safetensors", q8_state(model, state), {**metadata_for(cfg), **Q8_METADATA})
+    back, meta = safetensors_io.load(tmp_path / "q8.safetensors")
+    assert meta["embeddings"] == "int8"
+    for k in (names[0], tables[0]):
+        assert back[k].dtype == torch.int8 and back[k + ".scale"].shape == (state[k].shape[0],)
+    # norms stay f32
+    assert all(back[k].dtype == torch.float32 for k in state if k.endswith("norm.weight"))
     deq = dequantize(back)
-    for k in names:
+    for k in names + tables:
         err = (deq[k] - state[k]).abs().amax(1)
         assert (err <= back[k + ".scale"] * 0.5 + 1e-7).all()
     m = BLT(cfg)

@@ -1,5 +1,7 @@
 // Copies a checkpoint's tensors into the kernel arena once, at load, and groups them the way the forward
-// passes use them. Linear weights are f32 or int8 + per-row scale; everything else is f32.
+// passes use them. Linear weights are f32 or int8 + per-row scale; everything else is f32 (int8 embedding tables
+// are expanded to f32 here).
+import { isEmbedding } from "../../checkpoint/format.ts";
 import type { Checkpoint } from "../../checkpoint/reader.ts";
 import { f32Values, type TensorView } from "../../checkpoint/safetensors.ts";
 import { alignUp, type Ptr } from "../../kernels/arena.ts";
@@ -14,24 +16,42 @@ export interface Attention { wq: Linear; wk: Linear; wv: Linear; wo: Linear }
 export interface Layer { attnNorm: Ptr; attn: Attention; ffnNorm: Ptr; w1: Linear; w2: Linear; w3: Linear }
 export interface DecoderLayer extends Layer { crossNorm: Ptr; cross: Attention }
 
-/** Bytes the arena needs to hold every tensor of the checkpoint. */
+/** An int8 embedding table (q8 files with `embeddings: "int8"`): expanded to f32 at load, as the lookups read f32. */
+const expands = (t: TensorView) => t.dtype === "I8" && isEmbedding(t.name);
+
+/** Bytes the arena needs to hold every tensor of the checkpoint (int8 embedding tables as f32). */
 export function weightArenaBytes(ck: Checkpoint): number {
   let n = 0;
-  for (const t of ck.tensors.values()) n += alignUp(t.bytes.byteLength);
+  for (const t of ck.tensors.values()) n += alignUp(t.bytes.byteLength * (expands(t) ? 4 : 1));
   return n;
 }
 
 export class Weights {
   private readonly ptrs = new Map<string, Ptr>();
+  /** int8 embedding tables held as f32 in the arena. */
+  private readonly expanded = new Set<string>();
   /** Bytes of weights per top-level component ("entropy_model", "local_encoder", …), for the cost model. */
   readonly componentBytes = new Map<string, number>();
 
   constructor(private readonly K: Kernels, private readonly ck: Checkpoint) {
     const first = K.arena.mark();
+    // int8 embedding tables first, each expanded to f32 (row r: q[r, ·] × scale[r]), so that tables the file holds
+    // next to each other (the n-gram tables) stay consecutive in the arena without their scales between them
     for (const t of ck.tensors.values()) {
-      const p = K.arena.alloc(t.bytes.byteLength);
-      new Uint8Array(K.arena.buffer, p, t.bytes.byteLength).set(t.bytes);
+      if (!expands(t)) continue;
+      const [rows, cols] = t.shape, q = new Int8Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+      const scale = f32Values(this.tensor(t.name + ".scale"));
+      const p = K.arena.alloc(rows * cols * 4), out = new Float32Array(K.arena.buffer, p, rows * cols);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[r * cols + j] = q[r * cols + j] * scale[r];
       this.ptrs.set(t.name, p);
+      this.expanded.add(t.name);
+    }
+    for (const t of ck.tensors.values()) {
+      if (!expands(t)) {
+        const p = K.arena.alloc(t.bytes.byteLength);
+        new Uint8Array(K.arena.buffer, p, t.bytes.byteLength).set(t.bytes);
+        this.ptrs.set(t.name, p);
+      }
       const component = t.name.slice(0, t.name.indexOf("."));
       this.componentBytes.set(component, (this.componentBytes.get(component) ?? 0) + t.bytes.byteLength);
     }
@@ -55,12 +75,15 @@ export class Weights {
   /** Arena pointer of an f32 tensor. */
   f32(name: string): Ptr {
     const t = this.tensor(name);
-    if (t.dtype !== "F32") throw new Error(`weights: ${name} is ${t.dtype}, not F32`);
+    if (t.dtype !== "F32" && !this.expanded.has(name)) throw new Error(`weights: ${name} is ${t.dtype}, not F32`);
     return this.ptrs.get(name)!;
   }
 
   /** A copy of an f32 tensor's values (for small tables read on the TypeScript side). */
-  values(name: string): Float32Array { return f32Values(this.tensor(name)).slice(); }
+  values(name: string): Float32Array {
+    if (this.expanded.has(name)) { const t = this.tensor(name); return new Float32Array(this.K.arena.buffer, this.ptrs.get(name)!, t.shape[0] * t.shape[1]).slice(); }
+    return f32Values(this.tensor(name)).slice();
+  }
 
   linear(name: string): Linear {
     const t = this.tensor(name);
