@@ -99,7 +99,10 @@ for (const [j, c] of configs.entries()) {
   emit(await score("wasm", c, "f32", wasmRuns[j], arOut, cases));
 }
 if (!flags.has("no-workerd")) {
-  for (const [c, runs] of await runWorkerd(configs, cases, nBytes, repeats, log, modelId)) emit(await score("workerd", c, "q8", runs, arOut, cases));
+  // agreement in workerd is with workerd's own greedy AR (int8 weights), as in Node with Node's (f32)
+  const workerd = await runWorkerd(configs, cases, nBytes, repeats, log, modelId);
+  const workerdAr = workerd.find(([c]) => c.mode === "ar" && c.temperature === 0)?.[1][0].map((r) => r.bytes) ?? null;
+  for (const [c, runs] of workerd) emit(await score("workerd", c, "q8", runs, workerdAr, cases));
 }
 if (!flags.has("no-peers") && modelId === "blt-d-small") {
   const arConfig = configs[0];
