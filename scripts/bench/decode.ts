@@ -99,9 +99,9 @@ for (const [j, c] of configs.entries()) {
   emit(await score("wasm", c, "f32", wasmRuns[j], arOut, cases));
 }
 if (!flags.has("no-workerd")) {
-  // agreement in workerd is with workerd's own greedy AR (int8 weights), as in Node with Node's (f32)
   // the API has no knob for BLT-D's one-patch block commit (a variant measured in Node only)
   const workerd = await runWorkerd(configs.filter((c) => c.commit !== "block"), cases, nBytes, repeats, log, modelId);
+  // agreement in workerd is with workerd's own greedy AR (int8 weights), as in Node with Node's (f32)
   const workerdAr = workerd.find(([c]) => c.mode === "ar" && c.temperature === 0)?.[1][0].map((r) => r.bytes) ?? null;
   for (const [c, runs] of workerd) emit(await score("workerd", c, "q8", runs, workerdAr, cases));
 }
