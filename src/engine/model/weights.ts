@@ -28,8 +28,6 @@ export function weightArenaBytes(ck: Checkpoint): number {
 
 export class Weights {
   private readonly ptrs = new Map<string, Ptr>();
-  /** int8 embedding tables held as f32 in the arena. */
-  private readonly expanded = new Set<string>();
   /** Bytes of weights per top-level component ("entropy_model", "local_encoder", …), for the cost model. */
   readonly componentBytes = new Map<string, number>();
 
@@ -44,7 +42,6 @@ export class Weights {
       const p = K.arena.alloc(rows * cols * 4), out = new Float32Array(K.arena.buffer, p, rows * cols);
       for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[r * cols + j] = q[r * cols + j] * scale[r];
       this.ptrs.set(t.name, p);
-      this.expanded.add(t.name);
     }
     for (const t of ck.tensors.values()) {
       if (!expands(t)) {
@@ -75,14 +72,14 @@ export class Weights {
   /** Arena pointer of an f32 tensor. */
   f32(name: string): Ptr {
     const t = this.tensor(name);
-    if (t.dtype !== "F32" && !this.expanded.has(name)) throw new Error(`weights: ${name} is ${t.dtype}, not F32`);
+    if (t.dtype !== "F32" && !expands(t)) throw new Error(`weights: ${name} is ${t.dtype}, not F32`);
     return this.ptrs.get(name)!;
   }
 
   /** A copy of an f32 tensor's values (for small tables read on the TypeScript side). */
   values(name: string): Float32Array {
-    if (this.expanded.has(name)) { const t = this.tensor(name); return new Float32Array(this.K.arena.buffer, this.ptrs.get(name)!, t.shape[0] * t.shape[1]).slice(); }
-    return f32Values(this.tensor(name)).slice();
+    const count = this.tensor(name).shape.reduce((a, b) => a * b, 1);
+    return new Float32Array(this.K.arena.buffer, this.f32(name), count).slice();
   }
 
   linear(name: string): Linear {
