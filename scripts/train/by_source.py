@@ -8,6 +8,7 @@ import json
 import os
 
 from . import cpu  # noqa: F401
+import numpy as np
 import torch
 
 from . import data as corpus
@@ -17,24 +18,16 @@ from .train import evaluate_bpb, zero_latents
 
 
 def test_spans(source_set):
-    """(source, start, end) of every test document in data/<set>/test.txt, rebuilt as data.build orders them."""
-    seen, spans, at = set(), [], 0
-    for source, make in corpus.SOURCE_SETS[source_set]:
-        for _, text in make():
-            if not text:
-                continue
-            key = corpus.dedup_key(text)
-            if source_set != "v1":
-                if key in seen:
-                    continue
-                seen.add(key)
-            if corpus.split_of(text) != "test":
-                continue
-            if spans:
-                at += len(corpus.DOC_SEPARATOR)
-            n = len(text.encode("utf-8"))
-            spans.append((source, at, at + n))
-            at += n
+    """(source, start, end) of every test document in data/<set>/test.txt, retraced in data.build's order."""
+    spans, at = [], 0
+    for source, text, duplicate in corpus.documents(corpus.SOURCE_SETS[source_set], source_set != "v1"):
+        if duplicate or corpus.split_of(text) != "test":
+            continue
+        if spans:
+            at += len(corpus.DOC_SEPARATOR)
+        n = len(text.encode("utf-8"))
+        spans.append((source, at, at + n))
+        at += n
     return spans
 
 
@@ -48,7 +41,7 @@ def main():
 
     with open(os.path.join(args.model, "manifest.json")) as f:
         manifest = json.load(f)
-    source_set = manifest["corpus"]["source_set"]
+    source_set = manifest.get("corpus", {}).get("source_set", "v1")     # exports before v2 name no set: v1
     ev = manifest["evaluation"]
     test = corpus.load_split("test", corpus.data_dir_for(source_set), source_set)
     spans = test_spans(source_set)
@@ -58,8 +51,7 @@ def main():
     L = ev["window_bytes"]
     all_windows = (len(test) - 1) // L
     n = ev.get("test_windows", all_windows)
-    idx = (test_window_indices(all_windows, n) if ev.get("test_window_selection") == "spread"
-           else torch.arange(n).numpy())
+    idx = test_window_indices(all_windows, n) if ev.get("test_window_selection") == "spread" else np.arange(n)
     owner = []
     for i in idx:
         lo, hi, share = i * L, i * L + L, {}

@@ -285,34 +285,47 @@ def dedup_key(text):
     return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
 
 
+def documents(pairs, dedup):
+    """(source, text, duplicate) for every non-empty document of the (source, make) pairs, in build order;
+    with dedup, a document whose whitespace- and case-normalised text was already seen (across sources) is a
+    duplicate. build() writes the others to the splits; scripts/train/by_source.py retraces them."""
+    seen = set()
+    for source, make in pairs:
+        for _, text in make():
+            if not text:
+                continue
+            duplicate = False
+            if dedup:
+                key = dedup_key(text)
+                duplicate = key in seen
+                seen.add(key)
+            yield source, text, duplicate
+
+
 def build(data_dir=DATA_DIR, source_set="v1", text_paths=None):
     """Rebuild data_dir/{train,val,test}.txt and manifest.json; return the manifest. v1 is kept
     byte-identical to the blt-d-* models' data (no deduplication); v2 and user text drop documents
     whose whitespace- and case-normalised text was already seen (across sources)."""
     os.makedirs(data_dir, exist_ok=True)
     docs = {s: [] for s in SPLITS}
-    sources, seen = {}, set()
+    sources = {}
     dedup = source_set != "v1" or bool(text_paths)
     pairs = (("user-text", lambda: user_documents(text_paths)),) if text_paths else SOURCE_SETS[source_set]
-    for source, make in pairs:
-        h, n_docs, n_bytes, n_dups = hashlib.sha256(), 0, 0, 0
-        for doc_id, text in make():
-            if not text:
-                continue
-            if dedup:
-                key = dedup_key(text)
-                if key in seen:
-                    n_dups += 1
-                    continue
-                seen.add(key)
-            b = text.encode("utf-8")
-            h.update(b)
-            n_docs += 1
-            n_bytes += len(b)
-            docs[split_of(text)].append(text)
-        sources[source] = {"documents": n_docs, "bytes": n_bytes, "sha256_of_documents": h.hexdigest()}
+    stats = {source: {"hash": hashlib.sha256(), "documents": 0, "bytes": 0, "duplicates": 0} for source, _ in pairs}
+    for source, text, duplicate in documents(pairs, dedup):
+        st = stats[source]
+        if duplicate:
+            st["duplicates"] += 1
+            continue
+        b = text.encode("utf-8")
+        st["hash"].update(b)
+        st["documents"] += 1
+        st["bytes"] += len(b)
+        docs[split_of(text)].append(text)
+    for source, st in stats.items():
+        sources[source] = {"documents": st["documents"], "bytes": st["bytes"], "sha256_of_documents": st["hash"].hexdigest()}
         if dedup:
-            sources[source]["duplicates_dropped"] = n_dups
+            sources[source]["duplicates_dropped"] = st["duplicates"]
         if source in PACKAGES:
             sources[source].update(package=PACKAGES[source], version=package_version(PACKAGES[source]),
                                    license=LICENSES[source])
