@@ -106,8 +106,9 @@ class NextBytesHead(torch.nn.Module):
         return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
 
 
-def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0):
-    """L = L_AR + L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
+def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0,
+              diffusion_weight=1.0):
+    """L = L_AR + w * L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). bound_fraction: the last round(f * b) sequences of the batch
     train with patch-bounded local attention (model.segments_for). Returns (loss, stats dict)."""
@@ -141,7 +142,7 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
                              ignore_index=IGNORE, reduction="none").view(diff_targets.shape)
         per_seq = ce.sum(1) / real.clamp(min=1).float() / t
         diff = per_seq.mean()
-        loss = loss + diff
+        loss = loss + diffusion_weight * diff
         n_masked = (diff_targets != IGNORE).sum().clamp(min=1)
         stats["diff"] = diff.item()
         stats["diff_ce_masked"] = (ce.sum() / n_masked).item()

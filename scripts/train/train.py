@@ -274,6 +274,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop (with a checkpoint) once total main-phase training seconds reach this")
     ap.add_argument("--max-steps", type=int, default=None, help="override train.max_steps (also the cosine length)")
+    ap.add_argument("--stop-at-step", type=int, default=None,
+                    help="stop (with a checkpoint) at this step without changing the schedule (for forks)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init-entropy-from", metavar="RUN_DIR",
                     help="take the trained entropy model and threshold from another run's checkpoint "
@@ -434,7 +436,8 @@ def main():
     model.entropy_model.requires_grad_(False)
     diffusion = mc["diffusion"]["enabled"]
     while st["phase"] == "main" and not stop["flag"]:
-        if st["step"] >= tc["max_steps"] or (args.max_seconds and st["train_seconds"] >= args.max_seconds):
+        if st["step"] >= tc["max_steps"] or (args.max_seconds and st["train_seconds"] >= args.max_seconds) \
+                or (args.stop_at_step and st["step"] >= args.stop_at_step):
             break
         t0 = clock.now()
         lr = lr_at(st["step"], tc, tc["lr"])
@@ -443,9 +446,11 @@ def main():
         tok, tgt = sample_windows(train_data, B, L, rng)
         tok, tgt = tok.to(device), tgt.to(device)
         is_start = model.patch(tok, with_next=True)
+        # objective weights are training settings (they may change between segments); the next-bytes head's
+        # weight defaults to the one its model config was created with
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
-                                (aux_head, aux_cfg["weight"]) if aux_head is not None else None,
-                                tc.get("patch_bound_fraction", 0.0))
+                                (aux_head, tc.get("next_bytes_weight", aux_cfg["weight"])) if aux_head is not None else None,
+                                tc.get("patch_bound_fraction", 0.0), tc.get("diffusion_weight", 1.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
