@@ -30,6 +30,19 @@ GOLDEN_TEXTS = [
 GOLDEN_UNMASKED = (0, 3)        # block offsets given as bytes in the golden denoising step
 
 
+def objective_text(cfg):
+    """The loss the weights were trained with, as the last segment's settings give it (earlier segments may
+    have used other weights: training.segments[].settings)."""
+    mc, tc = cfg["model"], cfg["train"]
+    terms = ["L_AR"]
+    if mc["diffusion"]["enabled"]:
+        terms.append(f"{tc.get('diffusion_weight', 1.0):g} * L_diff (block diffusion)")
+    aux = mc["global"].get("next_bytes_aux")
+    if aux:
+        terms.append(f"{tc.get('next_bytes_weight', aux['weight']):g} * L_next_bytes (training-only head)")
+    return " + ".join(terms)
+
+
 def linear_weight_names(model):
     """Names of every nn.Linear weight (the matrices quantised to int8)."""
     return sorted(f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Linear))
@@ -229,7 +242,7 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
             "total_seconds": round(progress["train_seconds"] + progress["entropy_seconds"], 1),
             "segments": progress.get("segments", []),
             **({"entropy_model_from": progress["entropy_from"]} if "entropy_from" in progress else {}),
-            "objective": "L_AR + L_diff (block diffusion)" if mcfg["diffusion"]["enabled"] else "L_AR only",
+            "objective": objective_text(cfg),
         },
         "evaluation": {
             "test_bits_per_byte_ar": round(test_bpb, 4),

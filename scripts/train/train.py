@@ -364,7 +364,10 @@ def main():
 
     # one segment per process: where it started and how far it got (the manifest sums them)
     segment = {"hardware": hardware(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "from_step": st["step"], "to_step": st["step"], "seconds": 0.0, "entropy_seconds": 0.0}
+               "from_step": st["step"], "to_step": st["step"], "seconds": 0.0, "entropy_seconds": 0.0,
+               # the settings that may change between segments (schedule length, objective weights, layout)
+               "settings": {k: tc[k] for k in ("max_steps", "diffusion_weight", "next_bytes_weight",
+                                               "patch_bound_fraction") if k in tc}}
     st.setdefault("segments", [])
     seconds_at_start, entropy_seconds_at_start = st["train_seconds"], st["entropy_seconds"]
 
