@@ -5,6 +5,7 @@ component's outputs on fixed inputs, for the TypeScript parity tests) and manife
   /usr/bin/python3 -m scripts.train.export --run runs/small --out models/blt-d-small
 """
 import argparse
+import glob
 import hashlib
 import json
 import math
@@ -173,7 +174,28 @@ def test_window_indices(all_windows, n):
     return (np.arange(n, dtype=np.int64) * all_windows) // n
 
 
-def export(run_dir, out_dir, test_bytes=None, device=None):
+def tail_average(run_dir, final_step, final_weights, from_step):
+    """The mean of the run's weight snapshots (<run>/snapshots/, written by train.py) from `from_step` on and
+    of the final weights: an average over the tail of the schedule. Returns (weights, steps averaged)."""
+    d = os.path.join(run_dir, "snapshots")
+    paths = sorted(glob.glob(os.path.join(d, "*.pt")))
+    snaps = [(int(os.path.basename(p)[:-3]), p) for p in paths]
+    snaps = [(step, p) for step, p in snaps if from_step <= step < final_step]
+    if not snaps:
+        sys.exit(f"{d}: no weight snapshots from step {from_step} on (train.snapshot_from_step)")
+    total = {k: v.double() for k, v in final_weights.items()}
+    for step, p in snaps:
+        w = torch.load(p, map_location="cpu")["model"]
+        if w.keys() != total.keys():
+            sys.exit(f"{p}: its tensors differ from the run's checkpoint")
+        for k in total:
+            total[k] += w[k].double()
+    n = len(snaps) + 1
+    avg = {k: (v / n).to(final_weights[k].dtype) for k, v in total.items()}
+    return avg, [step for step, _ in snaps] + [final_step]
+
+
+def export(run_dir, out_dir, test_bytes=None, device=None, average_from=None):
     device = device or pick_device()
     ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), map_location="cpu")
     cfg, progress = ckpt["config"], ckpt["progress"]
@@ -181,7 +203,11 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
         sys.exit(f"{run_dir}: the run has not reached the main phase yet")
     mcfg = cfg["model"]
     model = BLT(mcfg)
-    model.load_state_dict(ckpt["model"])
+    weights, averaged = ckpt["model"], None
+    if average_from is not None:
+        weights, averaged = tail_average(run_dir, progress["step"], weights, average_from)
+        print(f"[export] weights: the mean of steps {averaged}", flush=True)
+    model.load_state_dict(weights)
     model.eval()
     os.makedirs(out_dir, exist_ok=True)
     state = {k: v.float() for k, v in model.state_dict().items()}
@@ -243,6 +269,8 @@ def export(run_dir, out_dir, test_bytes=None, device=None):
             "segments": progress.get("segments", []),
             **({"entropy_model_from": progress["entropy_from"]} if "entropy_from" in progress else {}),
             "objective": objective_text(cfg),
+            **({"weight_average": {"steps": averaged, "note": "the exported weights are the mean of the weights "
+                                    "at these steps (the tail of the schedule)"}} if averaged else {}),
         },
         "evaluation": {
             "test_bits_per_byte_ar": round(test_bpb, 4),
@@ -270,10 +298,13 @@ def main():
     ap.add_argument("--run", required=True, help="training run directory, e.g. runs/small")
     ap.add_argument("--out", required=True, help="output directory, e.g. models/blt-d-small")
     ap.add_argument("--test-bytes", type=int, default=None, help="limit the test-set evaluation to this many bytes' worth of windows, spread evenly over the split (default: all)")
+    ap.add_argument("--average-from", type=int, default=None, metavar="STEP",
+                    help="export the mean of the run's weight snapshots from STEP on and its final weights "
+                         "(train.snapshot_from_step makes the snapshots)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    m = export(args.run, args.out, args.test_bytes)
+    m = export(args.run, args.out, args.test_bytes, average_from=args.average_from)
     print(json.dumps({"files": m["files"], "evaluation": m["evaluation"],
                       "steps": m["training"]["steps"], "training_seconds": m["training"]["training_seconds"]}, indent=2))
 

@@ -136,6 +136,16 @@ class Run:
         return None
 
 
+def save_snapshot(run_dir, model, step):
+    """The weights alone at `step`, in <run>/snapshots/, for export's tail average (--average-from):
+    train.snapshot_from_step and train.snapshot_every say when."""
+    d = os.path.join(run_dir, "snapshots")
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, f"{step:06d}.pt.tmp")
+    torch.save({"step": step, "model": model.state_dict()}, tmp)
+    os.replace(tmp, tmp[:-4])
+
+
 def compact_state(state):
     """A checkpoint small enough to commit: weights f32, AdamW moments in bf16 (a resumed run continues with
     moments rounded to bf16, which AdamW tolerates; the weights are exact)."""
@@ -482,6 +492,9 @@ def main():
                      f"shuffled {rec['val_bpb_shuffled_latents']:.3f})"
                      if "val_bpb" in rec else "")
                   + f" | lr {lr:.2e} | {rec['bytes_per_s']:.0f} B/s | {rec['seconds']:.0f} s", flush=True)
+        if "snapshot_from_step" in tc and st["step"] >= tc["snapshot_from_step"] \
+                and st["step"] % tc.get("snapshot_every", 100) == 0:
+            save_snapshot(run.dir, model, st["step"])
         if time.time() - last_ckpt > tc["checkpoint_seconds"]:
             checkpoint()
             last_ckpt = time.time()

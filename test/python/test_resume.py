@@ -23,7 +23,8 @@ def test_resume_from_committed_state_on_another_machine(tmp_path):
     cfg = tmp_path / "micro.json"
     cfg.write_text(json.dumps({"extends": "tiny", "train": {
         "entropy_steps": 4, "max_steps": 6, "batch_size": 2, "seq_len": 64, "entropy_batch_size": 2,
-        "eval_every": 3, "eval_windows": 2, "log_every": 1, "warmup_steps": 2, "checkpoint_seconds": 0}}))
+        "eval_every": 3, "eval_windows": 2, "log_every": 1, "warmup_steps": 2, "checkpoint_seconds": 0,
+        "snapshot_from_step": 4, "snapshot_every": 1}}))
     state = tmp_path / "state"
     first = run(["--config", str(cfg), "--run", str(tmp_path / "a"), "--text", str(text), "--state", str(state),
                  "--max-steps", "3"], ROOT)
@@ -43,3 +44,8 @@ def test_resume_from_committed_state_on_another_machine(tmp_path):
     assert [(s["from_step"], s["to_step"]) for s in p["segments"]] == [(0, 3), (3, 6)]
     assert abs(sum(s["seconds"] for s in p["segments"]) - p["train_seconds"]) < 0.5
     assert os.path.exists(tmp_path / "b" / "data" / "manifest.json")
+    # each segment records the settings it ran with; the tail's weights are kept for export --average-from
+    assert [s["settings"]["max_steps"] for s in p["segments"]] == [3, 6]
+    assert sorted(os.listdir(tmp_path / "b" / "snapshots")) == ["000004.pt", "000005.pt", "000006.pt"]
+    last = torch.load(tmp_path / "b" / "snapshots" / "000006.pt")
+    assert last["step"] == 6 and all(torch.equal(last["model"][k], v) for k, v in done["model"].items())
