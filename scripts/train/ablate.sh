@@ -9,14 +9,4 @@ for c in ${ABLATIONS:-w128-v1 w128-one w32-one w32-all w32-one-cuts}; do
   /usr/bin/python3 -m scripts.train.train --config ablate-$c --init-entropy-from runs/v2-entropy > runs/ablate-$c.log 2>&1
   touch runs/ablate-$c/done
 done
-/usr/bin/python3 - <<'PY'
-import json, glob
-for path in sorted(glob.glob("runs/ablate-*/log.jsonl")):
-    recs = [json.loads(l) for l in open(path) if '"val_bpb"' in l]
-    if recs:
-        r = recs[-1]
-        print(f"{path.split('/')[1]:20s} step {r['step']:4d}  val bpb {r['val_bpb']:.3f}  without latents "
-              f"{r['val_bpb_without_latents']:.3f}  gap {r['val_bpb_without_latents'] - r['val_bpb']:+.3f}  "
-              f"masked acc {r.get('val_masked_acc_training_layout', float('nan')):.3f} (entropy starts) "
-              f"{r.get('val_masked_acc_inference_layout', float('nan')):.3f} (forced cuts)  {r['seconds']:.0f} s")
-PY
+/usr/bin/python3 -m scripts.train.runs_table "runs/ablate-*"

@@ -14,14 +14,4 @@ for f in ${FORKS:-base diff03 bound25 aux015}; do
     --stop-at-step $((from + steps)) > runs/fork-$f.log 2>&1
   touch runs/fork-$f/done
 done
-/usr/bin/python3 - <<'PY'
-import json, glob
-for path in sorted(glob.glob("runs/fork-*/log.jsonl")):
-    recs = [json.loads(l) for l in open(path) if '"val_bpb"' in l]
-    if recs:
-        r = recs[-1]
-        print(f"{path.split('/')[1]:16s} step {r['step']:5d}  val bpb {r['val_bpb']:.4f}  without latents "
-              f"{r['val_bpb_without_latents']:.4f}  gap {r['val_bpb_without_latents'] - r['val_bpb']:+.4f}  "
-              f"shuffled {r['val_bpb_shuffled_latents']:.4f}  masked acc {r.get('val_masked_acc_inference_layout', float('nan')):.3f}  "
-              f"{r['seconds']:.0f} s")
-PY
+/usr/bin/python3 -m scripts.train.runs_table "runs/fork-*"
