@@ -20,6 +20,7 @@ import torch.nn as nn
 from . import data as corpus
 from . import safetensors_io
 from .model import BLT, MASK_ID, BOS_ID, NoisyBlocks, Patches, count_params, latent_index, ngram_hash_rows
+from .objective import objective_weights
 from .train import evaluate_bpb, hardware, pick_device, shuffled_latents, zero_latents
 
 FORMAT_VERSION = "1"
@@ -34,13 +35,12 @@ GOLDEN_UNMASKED = (0, 3)        # block offsets given as bytes in the golden den
 def objective_text(cfg):
     """The loss the weights were trained with, as the last segment's settings give it (earlier segments may
     have used other weights: training.segments[].settings)."""
-    mc, tc = cfg["model"], cfg["train"]
+    diffusion_weight, next_bytes_weight = objective_weights(cfg)
     terms = ["L_AR"]
-    if mc["diffusion"]["enabled"]:
-        terms.append(f"{tc.get('diffusion_weight', 1.0):g} * L_diff (block diffusion)")
-    aux = mc["global"].get("next_bytes_aux")
-    if aux:
-        terms.append(f"{tc.get('next_bytes_weight', aux['weight']):g} * L_next_bytes (training-only head)")
+    if cfg["model"]["diffusion"]["enabled"]:
+        terms.append(f"{diffusion_weight:g} * L_diff (block diffusion)")
+    if next_bytes_weight is not None:
+        terms.append(f"{next_bytes_weight:g} * L_next_bytes (training-only head)")
     return " + ".join(terms)
 
 

@@ -106,6 +106,14 @@ class NextBytesHead(torch.nn.Module):
         return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
 
 
+def objective_weights(cfg):
+    """(diffusion weight, next-bytes weight or None) under cfg's training settings, which may change between
+    segments: train.diffusion_weight (default 1) and train.next_bytes_weight (default: the weight the model
+    config gave the head; None without the head)."""
+    tc, aux = cfg["train"], cfg["model"]["global"].get("next_bytes_aux")
+    return tc.get("diffusion_weight", 1.0), (tc.get("next_bytes_weight", aux["weight"]) if aux else None)
+
+
 def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0,
               diffusion_weight=1.0):
     """L = L_AR + w * L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import data as corpus
 from .model import BLT, MASK_ID, NoisyBlocks, Patches, count_params, patch_starts
-from .objective import NextBytesHead, bltd_loss, sample_windows, windows_at
+from .objective import NextBytesHead, bltd_loss, objective_weights, sample_windows, windows_at
 
 ROOT = corpus.ROOT
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -448,6 +448,7 @@ def main():
     # Phase 3: main model, entropy model frozen.
     model.entropy_model.requires_grad_(False)
     diffusion = mc["diffusion"]["enabled"]
+    diffusion_weight, next_bytes_weight = objective_weights(cfg)
     while st["phase"] == "main" and not stop["flag"]:
         if st["step"] >= tc["max_steps"] or (args.max_seconds and st["train_seconds"] >= args.max_seconds) \
                 or (args.stop_at_step and st["step"] >= args.stop_at_step):
@@ -459,11 +460,9 @@ def main():
         tok, tgt = sample_windows(train_data, B, L, rng)
         tok, tgt = tok.to(device), tgt.to(device)
         is_start = model.patch(tok, with_next=True)
-        # objective weights are training settings (they may change between segments); the next-bytes head's
-        # weight defaults to the one its model config was created with
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
-                                (aux_head, tc.get("next_bytes_weight", aux_cfg["weight"])) if aux_head is not None else None,
-                                tc.get("patch_bound_fraction", 0.0), tc.get("diffusion_weight", 1.0))
+                                (aux_head, next_bytes_weight) if aux_head is not None else None,
+                                tc.get("patch_bound_fraction", 0.0), diffusion_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
