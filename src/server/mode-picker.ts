@@ -11,8 +11,8 @@ export type ModeTable = Record<"greedy" | "sampled", Partial<Record<DecodeMode, 
 /**
  * Measured on blt-d-small's int8 weights (docs/bench.md, "Issue 13 re-run: long drafts, exact shortcuts, int8";
  * 2-core VM beside a training run): greedy BLT-S k = 8 1.1–1.3×, BLT-DV B = 8 about 0.5×; sampled (T = 0.8) BLT-S about 1.0×, BLT-DV 0.24×.
- * One table for every model: it only orders the modes until they are measured, and blt-v2 orders them the same
- * (docs/bench-v2.jsonl, step 16,200, greedy: BLT-S k = 8 0.97–1.02× Node, 0.94–1.13× workerd; BLT-DV 0.56–0.63×,
+ * One table for every model: it only orders the modes until they are measured; on blt-v2 BLT-S runs at about AR's
+ * speed and BLT-DV below it (docs/bench-v2.jsonl, step 16,200, greedy: BLT-S k = 8 0.97–1.02× Node, 0.94–1.13× workerd; BLT-DV 0.56–0.63×,
  * 0.56–0.62×; at step 12,400 0.98–1.03×, 1.19–1.33×; 0.69–0.72×, 0.71–0.76×).
  */
 export const CALIBRATED: ModeTable = {
