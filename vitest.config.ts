@@ -1,4 +1,4 @@
-// Five suites: `unit` runs in Node; `workerd` runs inside the real Workers runtime (miniflare); `service`
+// Five suites (and one benchmark run inside workerd, bench-workerd): `unit` runs in Node; `workerd` runs inside the real Workers runtime (miniflare); `service`
 // drives the real Worker under wrangler dev over HTTP (`service-torch`: with PyTorch pool workers); `browser` runs
 // pages in headless chromium.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
@@ -17,6 +17,11 @@ export default defineConfig({
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
         test: { name: "workerd", include: ["test/workerd/**/*.test.ts"], testTimeout: 120_000 },
+      },
+      // a benchmark that must run inside workerd (`npm run bench:oracle:workerd`): figures, no assertions
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        test: { name: "bench-workerd", include: ["scripts/bench/workerd/**/*.workerd.ts"], testTimeout: 900_000 },
       },
     ],
   },
