@@ -32,7 +32,17 @@ export interface ModeKnobs {
    * entropy model) or "block" (the block as one patch, a named variant measured beside it).
    */
   blockCommit?: "entropy" | "block";
+  /**
+   * What a BLT-D / BLT-DV block's revealed bytes give the decoder: "tokens" (the paper's: the decoder's token
+   * embedding, as the model was trained) or "states" (the block's revealed prefix, bytes 0..p−1 all filled and never
+   * re-masked, runs through the encoder as committed text does, and those rows start from its byte states; the
+   * masked rows are unchanged). Default (absent): "tokens" for BLT-D, "states" for BLT-DV, whose output is AR's either
+   * way and whose drafts are better with states (docs/model-v2.md, "BLT-D against AR, byte by byte").
+   */
+  blockPrefix?: BlockPrefix;
 }
+
+export type BlockPrefix = "tokens" | "states";
 
 export interface DecodeRequest {
   model: string;

@@ -76,28 +76,37 @@ def decode_blt_d(c):
         B = c.knobs["blockSize"]
         # close the open patch: one pooling + global call gives the latent the block reads
         q = yield from c.seq.close_patch()
-        # fill the block by diffusion
-        ids, _ = yield from fill_block(c, q, B)
-        # commit it; its decoder rows ride in the next block's first pass
-        yield from c.seq.append_block(ids, c.knobs.get("blockCommit", "entropy"))
+        # fill the block by diffusion (the paper's token inputs, or prefix states: blockPrefix)
+        ids, _, encoded = yield from fill_block(c, q, B, None, c.knobs.get("blockPrefix") or "tokens")
+        # commit it (the bytes not encoded while filling through the encoder); its decoder rows ride in the next
+        # block's first pass
+        yield from c.seq.append_block(ids, c.knobs.get("blockCommit", "entropy"), encoded)
         yield bytes(ids)
 
 
-def fill_block(c, q, B, first=None):
+def fill_block(c, q, B, first=None, prefix="tokens"):
     """B MASK bytes at the sequence end (byte 0 given as `first`: BLT-DV), repeated decoder passes; each pass unmasks
     the positions whose top probability >= threshold (always the most confident one), or with an entropy bound the
     lowest-entropy positions whose summed entropy stays <= the bound (always one); all that remain on the
-    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. Returns the bytes and, per byte, the
-    distribution it was drawn from."""
+    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. With prefix "states", before each pass the
+    block's filled prefix goes through the encoder and its rows start from those byte states. Returns the bytes,
+    per byte the distribution it was drawn from, and how many bytes from the block's start hold encoder states."""
     k = c.knobs
     max_steps, bound = min(k["maxStepsPerBlock"], B), k["entropyBound"]
     ids, dists = [MASK_ID] * B, [None] * B
     if first is not None:
         ids[0] = first
-    passes = 0
+    passes = encoded = 0
     while MASK_ID in ids:
         c.check()
-        logits = (yield from c.seq.denoise(q, ids)).cpu()                       # (B, 256): one read per pass
+        if prefix == "states":
+            p = encoded
+            while p < B and ids[p] != MASK_ID:
+                p += 1
+            if p > encoded:
+                yield from c.seq.encode_ahead(c.seq.n + encoded, ids[encoded:p])
+                encoded = p
+        logits = (yield from c.seq.denoise(q, ids, encoded)).cpu()              # (B, 256): one read per pass
         passes += 1
         masked = [j for j in range(B) if ids[j] == MASK_ID]
         logp = logits[masked].double().log_softmax(-1)
@@ -119,7 +128,7 @@ def fill_block(c, q, B, first=None):
         for j in sorted(pick):
             dists[j] = c.sampler.distribution(logits[j])
             ids[j] = argmax(dists[j]) if c.sampler.greedy else c.sampler.draw(dists[j])
-    return ids, dists
+    return ids, dists, encoded
 
 
 # --- BLT-S and BLT-DV: draft, verify, accept ----------------------------------------------------------
@@ -164,11 +173,11 @@ def decode_blt_dv(c):
         first = seq.next_argmax() if c.sampler.greedy else c.sampler.pick(seq.next_logits)
         # AR would close the patch here too: its latent is what the block reads
         q = yield from seq.close_patch()
-        # draft bytes 1..B-1 by diffusion, given byte 0
-        ids, dists = yield from fill_block(c, q, B, first)
+        # draft bytes 1..B-1 by diffusion, given byte 0 (prefix states by default: the draft is better, the output AR's)
+        ids, dists, encoded = yield from fill_block(c, q, B, first, c.knobs.get("blockPrefix") or "states")
         c.drafted += B - 1
-        # verify with the AR path, accept the agreeing prefix
-        yield (yield from verify_and_accept(c, ids, dists, True))
+        # verify with the AR path, accept the agreeing prefix (the prefix encoded while drafting is not encoded again)
+        yield (yield from verify_and_accept(c, ids, dists, True, seq.n + encoded))
 
 
 def verify_and_accept(c, ids, dists, first_is_exact, encoded_up_to=0, drafted=None):

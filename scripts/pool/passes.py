@@ -30,7 +30,8 @@ class Op:
     """One request's part of a call. entropy / encoder: tokens `ids` at positions pos0..; latents: patches
     index0.. over bytes [starts[j], ends[j]) pooled, then one global step, patch j attending to patches lo[j]..j;
     decoder: rows pos0.. reading latents lo[i]..reads[i], the last len(ids) of them a BLT-D block (inputs: those
-    ids) starting at pos0 + len(reads) − len(ids), the others clean rows (inputs: the byte states h)."""
+    ids; its first `prefix` rows instead the byte states h, already made: prefix states) starting at
+    pos0 + len(reads) − len(ids), the others clean rows (inputs: the byte states h)."""
     kind: str
     slot: int
     pos0: int
@@ -39,6 +40,7 @@ class Op:
     starts: list = field(default_factory=list)
     ends: list = field(default_factory=list)
     lo: list = field(default_factory=list)      # latents: each patch's first visible patch; decoder: each row's first latent
+    prefix: int = 0                             # decoder: block rows that start from their byte states
 
 
 def pick_dtype(device, name="auto"):
@@ -241,13 +243,16 @@ class PoolModel:
         # the block's ids sit at the end of each op's rows (its first block row: first_block)
         x0s = [min(op.lo) for op in ops]
         r = self._rows(ops, [op.reads for op in ops], dec.window, self.cfg["local"], self.ring_bytes,
-                       [[0] * (len(op.reads) - len(op.ids)) + op.ids for op in ops], [len(op.reads) - len(op.ids) for op in ops] + x0s,
-                       [op.lo for op in ops])
+                       [[0] * (len(op.reads) - len(op.ids)) + op.ids for op in ops],
+                       [len(op.reads) - len(op.ids) for op in ops] + x0s + [op.prefix for op in ops], [op.lo for op in ops])
         b, M = r.ids.shape
-        first_block, x0 = r.extra[:b], r.extra[b:]
-        is_block = (torch.arange(M, device=dev)[None] >= first_block[:, None]) & r.valid
+        first_block, x0, prefix = r.extra[:b], r.extra[b:2 * b], r.extra[2 * b:]
+        row = torch.arange(M, device=dev)[None]
+        is_block = (row >= first_block[:, None]) & r.valid
+        # a block's token inputs; its first `prefix` rows (prefix states) start from their byte states, as clean rows do
+        tokens_in = is_block & (row >= (first_block + prefix)[:, None])
         emb = dec.dec_tok_emb(r.ids2)
-        x = torch.where(is_block[..., None], emb, _get(self.h, r.slot[:, None] * self.ring_bytes + r.pos % self.ring_bytes))
+        x = torch.where(tokens_in[..., None], emb, _get(self.h, r.slot[:, None] * self.ring_bytes + r.pos % self.ring_bytes))
         # a block's rows see up to the block's end (the op's last row); clean rows up to themselves
         r.hi = torch.where(is_block, (r.pos0 + r.valid.sum(1))[:, None], r.hi)
         # cross-attention key ranges [xlo, xhi) over the slot's latents: latent reads[i] alone ("one"), or the

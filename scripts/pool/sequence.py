@@ -186,14 +186,20 @@ class Sequence:
         self.row_logits[pos % self.ring] = logits[0]    # verification re-uses it (append_clean's `drafted`)
         return logits[0]
 
-    def _decoder_op(self, pos0, reads, block=()):
+    def encode_ahead(self, pos, ids):
+        """Prefix states: bytes a BLT-D block has filled (final, never re-masked) through the encoder at pos.., before
+        they are committed; the commit then skips them (append_block's `encoded`)."""
+        yield Op("encoder", self.slot, pos, list(ids))
+        self.c.count("encoder")
+
+    def _decoder_op(self, pos0, reads, block=(), prefix=0):
         """A decoder call's op: rows pos0.. reading latents lo..reads[i] (one latent under "one"; else from the first
         patch the latent's global row saw); the last len(block) rows a BLT-D block."""
         if self.m.rule == "one":
             lo = [max(0, r) for r in reads]
         else:
             lo = [self.latent_lo[r] if r >= 0 else 0 for r in reads]
-        return Op("decoder", self.slot, pos0, ids=list(block), reads=list(reads), lo=lo)
+        return Op("decoder", self.slot, pos0, ids=list(block), reads=list(reads), lo=lo, prefix=prefix)
 
     def truncate(self, n):
         """Rolls back to the first n tokens (BLT-S / BLT-DV rejection)."""
@@ -222,11 +228,12 @@ class Sequence:
         yield from self.latents_up_to(len(self.starts))
         return len(self.starts)
 
-    def append_block(self, ids, commit="entropy"):
+    def append_block(self, ids, commit="entropy", encoded=0):
         """Commits a filled block at positions n.. (after close_patch, so n starts a patch). "entropy" (the paper's
         Algorithm 1): one entropy call re-patches the block, only its final patch forced to end at the block's end;
-        "block": the whole block is one patch (a named variant). Then one encoder call; the block's decoder rows
-        ride in the next block's first denoising pass (pending_clean_rows)."""
+        "block": the whole block is one patch (a named variant). Then one encoder call over the bytes from `encoded`
+        on (the first ones already hold their states: prefix states); the block's decoder rows ride in the next
+        block's first denoising pass (pending_clean_rows)."""
         ids, pos0 = list(ids), self.n
         end = pos0 + len(ids)
         if end > self.m.max_positions:
@@ -246,15 +253,17 @@ class Sequence:
                 self.patch_of[pos] = len(self.starts) - 1
         for pos in range(pos0, end):
             self.read_of[pos] = self.read_index(pos, pos + 1 == end or self.patch_of[pos + 1] != self.patch_of[pos])
-        yield Op("encoder", self.slot, pos0, ids)
-        self.c.count("encoder")
+        if encoded < len(ids):
+            yield Op("encoder", self.slot, pos0 + encoded, ids[encoded:])
+            self.c.count("encoder")
         self.n = end
         self.pending_clean_rows = min(self.pending_clean_rows + len(ids), end)
 
-    def denoise(self, q, ids):
+    def denoise(self, q, ids, prefix=0):
         """One BLT-D denoising pass over the block `ids` (MASK or bytes) at positions n.., the start of patch q (its
-        rows read latent q−1); the pending clean rows run first in the same call (in a call of their own when
-        they and the block exceed MAX_ROWS). Returns the block's logits (B, 256); row k predicts byte n + k."""
+        rows read latent q−1; the first `prefix` start from their byte states, made by encode_ahead); the pending
+        clean rows run first in the same call (in a call of their own when they and the block exceed MAX_ROWS).
+        Returns the block's logits (B, 256); row k predicts byte n + k."""
         s, B, clean = self.n, len(ids), self.pending_clean_rows
         reads = self.read_of[s - clean:s]
         self.pending_clean_rows = 0
@@ -262,6 +271,6 @@ class Sequence:
             yield self._decoder_op(s - clean, reads)
             self.c.count("decoder")
             clean, reads = 0, []
-        logits, _ = yield self._decoder_op(s - clean, reads + [q - 1] * B, list(ids))
+        logits, _ = yield self._decoder_op(s - clean, reads + [q - 1] * B, list(ids), prefix)
         self.c.count("decoder")
         return logits[clean:]

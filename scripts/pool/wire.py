@@ -24,6 +24,7 @@ MAX_BLOCK = 64              # largest block or draft (src/engine/decode/context.
 MAX_NEW_BYTES = 8192        # most bytes a request may generate (src/engine/engine.ts MAX_NEW_BYTES)
 MAX_STOPS, MAX_STOP_BYTES = 4, 64
 BLOCK_COMMITS = ("entropy", "block")     # how BLT-D commits a block (src/protocol.ts ModeKnobs.blockCommit)
+BLOCK_PREFIXES = ("tokens", "states")    # what a block's revealed prefix feeds the decoder (ModeKnobs.blockPrefix)
 
 
 class WireError(Exception):
@@ -125,6 +126,9 @@ def parse_request(raw, models, modes):
     knobs["blockCommit"] = "entropy" if k.get("blockCommit") is None else k["blockCommit"]
     if knobs["blockCommit"] not in BLOCK_COMMITS:
         raise invalid("blockCommit", f"block_commit must be one of {', '.join(BLOCK_COMMITS)}, got {json.dumps(knobs['blockCommit'])[:40]}")
+    knobs["blockPrefix"] = k.get("blockPrefix")           # None: the mode's default (BLT-D "tokens", BLT-DV "states")
+    if knobs["blockPrefix"] is not None and knobs["blockPrefix"] not in BLOCK_PREFIXES:
+        raise invalid("blockPrefix", f"block_prefix must be one of {', '.join(BLOCK_PREFIXES)}, got {json.dumps(knobs['blockPrefix'])[:40]}")
     stops = r.get("stopBase64", [])
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")

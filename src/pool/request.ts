@@ -67,10 +67,17 @@ export function parseWireRequest(raw: string, models: ReadonlyMap<string, { ctx:
   const k = field(r, "knobs", "object", "request") as Obj;
   const num = (o: Obj, key: string, where: string) => field(o, key, "number", where) as number;
   const sampling = { temperature: num(s, "temperature", "sampling"), topP: num(s, "topP", "sampling"), topK: num(s, "topK", "sampling"), seed: num(s, "seed", "sampling") };
+  // named variants (ModeKnobs.blockCommit, blockPrefix): absent means the mode's default
+  const choice = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
+    if (k[key] == null) return undefined;
+    if (!allowed.includes(k[key] as T)) throw invalid(key, `${snake(key)} must be one of ${allowed.join(", ")}, got ${JSON.stringify(k[key]).slice(0, 40)}`);
+    return k[key] as T;
+  };
   const knobs = {
     blockSize: num(k, "blockSize", "knobs"), threshold: num(k, "threshold", "knobs"),
     entropyBound: k.entropyBound == null ? null : num(k, "entropyBound", "knobs"),
     maxStepsPerBlock: num(k, "maxStepsPerBlock", "knobs"), draftLength: num(k, "draftLength", "knobs"),
+    blockCommit: choice("blockCommit", ["entropy", "block"] as const), blockPrefix: choice("blockPrefix", ["tokens", "states"] as const),
   };
   const stops = r.stopBase64 ?? [];
   if (!Array.isArray(stops) || !stops.every((x) => typeof x === "string")) throw invalid("stopBase64", "request.stopBase64 must be a list of base64 strings");

@@ -67,6 +67,8 @@ describe("engine requests", () => {
       [request("x", { maxNewBytes: -1 }), /max_new_bytes/],
       [request("x", { mode: "fast" as never }), /unknown mode "fast"/],
       [request("x", { sampling: { topP: 0 } }), /top_p/],
+      [request("x", { mode: "blt-d", knobs: { blockPrefix: "bytes" as never } }), /block_prefix must be tokens or states/],
+      [request("x", { mode: "blt-d", knobs: { blockCommit: "patch" as never } }), /block_commit must be entropy or block/],
     ] as const;
     for (const [req, why] of cases) {
       const r = await collect(engine.decode(req));

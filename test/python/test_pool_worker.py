@@ -256,7 +256,7 @@ def batch_port(rule_models):
 @pytest.fixture(scope="module")
 def v2_port():
     """A worker on models/blt-v2, trained under the paper's latent rule ("one"; a 2,048-byte window)."""
-    proc, p = start_worker("--models", "models/blt-v2", "--capacity", "8")
+    proc, p = start_worker("--models", "models/blt-v2", "--capacity", "16")
     try:
         yield p
     finally:
@@ -297,6 +297,10 @@ def test_greedy_bytes_equal_the_typescript_engine_on_the_paper_rule_model(v2_por
     long_prompt = (" ".join(PROMPTS) + ". ") * 12
     cases = [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": n}
              for mode in ("ar", "blt-d", "blt-s", "blt-dv") for p, n in ((PROMPTS[1], 48), (long_prompt[:600], 96))]
+    # a block's revealed prefix from its byte states (ModeKnobs.blockPrefix): BLT-D's variant, and BLT-DV's default
+    # against the token inputs
+    cases += [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": 64, "knobs": {"blockPrefix": prefix}}
+              for mode, prefix in (("blt-d", "states"), ("blt-dv", "tokens")) for p in (PROMPTS[0], long_prompt[:600])]
     wrong = greedy_mismatches(v2_port, cases)
     assert not wrong, wrong
 

@@ -9,12 +9,12 @@ export async function* decodeBltD(c: ModeContext): ModeGenerator {
     const B = blockSize;
     // close the open patch: one pooling step + one global step give the latent the block reads
     const q = c.seq.closePatch();
-    // fill the block by diffusion
-    await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
+    // fill the block by diffusion (the paper's token inputs, or prefix states: blockPrefix)
+    const encoded = await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B), undefined, c.knobs.blockPrefix ?? "tokens");
     // commit it (Algorithm 1: re-patched by one batched entropy pass, the last patch forced to end here), one
-    // encoder pass; its decoder rows ride in the next block's first pass
+    // encoder pass (over the bytes not encoded while filling); its decoder rows ride in the next block's first pass
     const bytes = s.ids.subarray(0, B);
-    await c.seq.appendBlock(bytes, c.knobs.blockCommit ?? "entropy");
+    await c.seq.appendBlock(bytes, c.knobs.blockCommit ?? "entropy", encoded);
     for (let k = 0; k < B; k++) s.out[k] = bytes[k];
     yield s.out.subarray(0, B);
   }

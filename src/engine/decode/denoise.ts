@@ -2,6 +2,7 @@
 // passes, each unmasking the confident positions (top probability ≥ α) or the lowest-entropy ones whose summed
 // entropy stays ≤ γ; at least one per pass, all on the last allowed pass. A filled byte is never re-masked.
 import { MASK } from "../../config.ts";
+import type { BlockPrefix } from "../../protocol.ts";
 import type { ModeContext } from "./context.ts";
 import { confidenceInto } from "./context.ts";
 
@@ -9,21 +10,34 @@ import { confidenceInto } from "./context.ts";
  * Fills a block of B bytes starting at the sequence end, the start of patch q (its rows read latent q−1).
  * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
  * from in scratch.drafts (B × 256). With `first`, byte 0 is given (BLT-DV: AR's own byte, which the row before the
- * block already predicts) and only bytes 1..B−1 are denoised. Returns the number of decoder passes.
+ * block already predicts) and only bytes 1..B−1 are denoised. With prefix "states", before each pass the block's
+ * revealed prefix goes through the encoder (positions s.., the tokens set) and its rows start from those byte
+ * states. Returns how many of the block's bytes, from its start, already hold their encoder states.
  */
 export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
-                                first?: number): Promise<number> {
+                                first?: number, prefix: BlockPrefix = "tokens"): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order, need, rowOf } = c.scratch;
   ids.fill(MASK, 0, B);
-  let masked = B, passes = 0;
+  let masked = B, passes = 0, encoded = 0;
   if (first !== undefined) { ids[0] = first; masked--; }
   while (masked > 0) {
+    // prefix states: the bytes revealed since the last pass that extend the block's filled prefix, through the encoder
+    // (causal: each reads only the committed text and the prefix before it, all of it final)
+    if (prefix === "states") {
+      let p = encoded;
+      while (p < B && ids[p] !== MASK) p++;
+      if (p > encoded) {
+        m.setTokens(s + encoded, ids.subarray(encoded, p));
+        m.encoderForward(s + encoded, p - encoded);
+        encoded = p;
+      }
+    }
     // only the masked positions' logits are read: the revealed rows stop at their keys and values
     let nRows = 0;
     for (let k = 0; k < B; k++) { need[k] = ids[k] === MASK ? 1 : 0; if (need[k]) rowOf[k] = nRows++; }
     // the first pass also caches the decoder rows of the block committed before (one pass, not two)
     const pending = c.seq.pendingCleanRows;
-    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.pendingReads(), need);
+    const rows = m.decoderBlock(s, q, ids.subarray(0, B), pending, c.seq.pendingReads(), need, encoded);
     c.seq.pendingCleanRows = 0;
     passes++;
     const logits = await m.readLogits(nRows, rows);
@@ -63,5 +77,5 @@ export async function fillBlock(c: ModeContext, q: number, B: number, threshold:
       masked--;
     }
   }
-  return passes;
+  return encoded;
 }

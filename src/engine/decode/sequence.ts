@@ -252,10 +252,12 @@ export class Sequence {
    * Commits a filled block at positions n.. (after closePatch, so n starts a patch). "entropy" (the paper's
    * Algorithm 1): one batched entropy-model pass re-patches the block's bytes, so patches follow the entropy
    * model inside it; only the final patch is forced to end at the block's end. "block": the whole block is one
-   * patch (a named variant; the global model never saw such patches in training). Then one encoder pass; the
-   * block's decoder rows ride in the next block's first denoising pass (pendingCleanRows).
+   * patch (a named variant; the global model never saw such patches in training). Then one encoder pass over the
+   * bytes from `encoded` on (the first `encoded` already hold their states for these very tokens: prefix states; a
+   * batched encoder row equals a single one bit for bit); the block's decoder rows ride in the next block's first
+   * denoising pass (pendingCleanRows).
    */
-  async appendBlock(ids: ArrayLike<number>, commit: BlockCommit = "entropy"): Promise<void> {
+  async appendBlock(ids: ArrayLike<number>, commit: BlockCommit = "entropy", encoded = 0): Promise<void> {
     const m = this.model, rows = ids.length, pos0 = this.n, end = pos0 + rows;
     for (let i = 0; i < rows; i++) this.ids[i] = ids[i];
     m.setTokens(pos0, this.ids.subarray(0, rows));
@@ -265,7 +267,7 @@ export class Sequence {
       for (let pos = pos0; pos < end; pos++) this.patchRing.set(pos, this.nPatches - 1);
     }
     for (let pos = pos0; pos < end; pos++) this.readRing.set(pos, this.readIndex(pos, pos + 1 === end || this.patchAt(pos + 1) !== this.patchAt(pos)));
-    m.encoderForward(pos0, rows);
+    if (encoded < rows) m.encoderForward(pos0 + encoded, rows - encoded);
     this.n = end;
     this.pendingCleanRows = Math.min(this.pendingCleanRows + rows, end);
   }

@@ -333,7 +333,8 @@ export class BltModel {
 
   /**
    * One BLT-D denoising pass over a block of B = blockIds.length positions starting at s, the start of patch q:
-   * inputs dec_tok_emb[MASK or byte]; the block sees its clean prefix (< s, within the window) and itself, and
+   * inputs dec_tok_emb[MASK or byte] (the first prefixStates rows instead start from the encoder's byte states h at
+   * s.., made beforehand: BlockPrefix "states"); the block sees its clean prefix (< s, within the window) and itself, and
    * reads latent q−1 (the patch just before it). With cleanRows > 0, the clean rows s−cleanRows..s−1 (the
    * block committed just before, whose decoder rows are not cached yet; cleanReads their read indices) run in
    * the same pass, first. Rows whose logits nobody reads (those clean rows, and block rows k with need[k] = 0, e.g.
@@ -341,7 +342,7 @@ export class BltModel {
    * rows wanted, in order (all of them without `need`): such a row k predicts the byte at position s+k.
    */
   decoderBlock(s: number, q: number, blockIds: ArrayLike<number>, cleanRows = 0, cleanReads: ArrayLike<number> = NO_IDS,
-               need?: ArrayLike<number>): Ptr {
+               need?: ArrayLike<number>, prefixStates = 0): Ptr {
     if (cleanRows > 0 && cleanRows + blockIds.length > MAX_ROWS) {
       // more rows than one chunk (blocks over 32 bytes): the clean rows run first, in a pass of their own
       this.decoderBlock(s, q, NO_IDS, cleanRows, cleanReads);
@@ -354,6 +355,7 @@ export class BltModel {
     for (let k = 0; k < B; k++) this.idsV[k] = blockIds[k];
     this.K.upload?.(this.ids, B * 4);
     this.K.embedGatherF32(this.x + cleanRows * d * 4, this.w.f32("local_decoder.dec_tok_emb.weight"), this.ids, B, d);
+    if (prefixStates > 0) this.K.copyF32(this.x + cleanRows * d * 4, this.hAt(s), prefixStates * d); // as clean rows start
     for (let i = 0; i < m; i++) this.setRead(i, i < cleanRows ? cleanReads[i] : q - 1);
     let n = 0;
     for (let k = 0; k < B; k++) if (!need || need[k]) this.keepRows[n++] = cleanRows + k;
