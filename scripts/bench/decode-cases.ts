@@ -7,7 +7,7 @@ import { BOS } from "../../src/config.ts";
 import { testSplitOf } from "../../src/cli/node-engine.ts";
 import { bitsOf } from "../../src/engine/score.ts";
 import type { Engine } from "../../src/engine/engine.ts";
-import type { DecodeMode, DecodeRequest } from "../../src/protocol.ts";
+import type { BlockPrefix, DecodeMode, DecodeRequest } from "../../src/protocol.ts";
 
 export interface Case { prompt: Uint8Array; reference: Uint8Array }
 
@@ -21,11 +21,14 @@ export interface Config {
   temperature: number;
   /** BLT-D: "block" commits each block as one patch (the variant measured beside the paper's Algorithm 1). */
   commit?: "entropy" | "block";
+  /** BLT-D / BLT-DV: what a block's filled prefix gives the decoder (ModeKnobs.blockPrefix); absent: the mode's default. */
+  prefix?: BlockPrefix;
 }
 
 export const label = (c: Config) =>
   c.mode + (c.blockSize ? ` B=${c.blockSize}` : "") + (c.threshold && c.mode === "blt-d" ? ` α=${c.threshold}` : "") + (c.steps ? ` ≤${c.steps} passes` : "") +
-  (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "") + (c.commit === "block" ? " block-commit" : "");
+  (c.draft ? ` k=${c.draft}` : "") + (c.temperature ? ` T=${c.temperature}` : "") + (c.commit === "block" ? " block-commit" : "") +
+  (c.prefix ? ` prefix-${c.prefix}` : "");
 
 const greedy = (mode: DecodeMode, o: Partial<Config> = {}): Config => ({ mode, blockSize: null, threshold: null, steps: null, draft: null, temperature: 0, ...o });
 
@@ -41,6 +44,9 @@ export const CONFIGS: Config[] = [
   ...[4, 2, 1].map((s) => greedy("blt-d", { blockSize: 8, threshold: 0.9, steps: s })),
   // the one-patch-per-block commit, beside Algorithm 1's re-patching (the rows above)
   greedy("blt-d", { blockSize: 8, threshold: 0.9, commit: "block" }),
+  // a block's filled prefix from its byte states (BLT-D's variant; BLT-DV's default) beside the paper's token inputs
+  greedy("blt-d", { blockSize: 8, threshold: 0.9, prefix: "states" }),
+  greedy("blt-dv", { blockSize: 8, threshold: 0.3, prefix: "tokens" }),
   greedy("ar", { temperature: 0.8 }),
   greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),
 ];
@@ -69,7 +75,7 @@ export function request(c: Config, prompt: Uint8Array, maxNewBytes: number, seed
   return {
     model, prompt, maxNewBytes, mode: c.mode, stop: [],
     sampling: { temperature: c.temperature, topP: 1, topK: 0, seed },
-    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.steps ?? c.blockSize ?? 8, draftLength: c.draft ?? 8, blockCommit: c.commit ?? "entropy" },
+    knobs: { blockSize: c.blockSize ?? 8, threshold: c.threshold ?? 0.9, entropyBound: null, maxStepsPerBlock: c.steps ?? c.blockSize ?? 8, draftLength: c.draft ?? 8, blockCommit: c.commit ?? "entropy", blockPrefix: c.prefix },
   };
 }
 

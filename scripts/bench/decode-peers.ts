@@ -52,7 +52,7 @@ async function streamOnce(url: string, c: Config, k: Case, nBytes: number, seed:
   const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({
     model, prompt: new TextDecoder().decode(k.prompt), max_tokens: nBytes, temperature: c.temperature, seed, stream: true,
     stream_options: { include_usage: true }, mode: c.mode, block_size: c.blockSize ?? 8, threshold: c.threshold ?? 0.9,
-    max_steps_per_block: c.steps ?? c.blockSize ?? 8, draft_length: c.draft ?? 8 }) });
+    max_steps_per_block: c.steps ?? c.blockSize ?? 8, draft_length: c.draft ?? 8, block_prefix: c.prefix }) });
   if (!res.ok || !res.body) throw new Error(`workerd answered HTTP ${res.status}: ${await res.text()}`);
   let text = "", ttfbMs = 0, usage: any = null;
   for await (const data of sseData(res.body)) {

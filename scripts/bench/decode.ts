@@ -17,6 +17,8 @@ import { roundRobin, runPeers, runWorkerd, type Run } from "./decode-peers.ts";
 export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
   mode: string; blockSize: number | null; threshold: number | null; steps: number | null; draft: number | null; temperature: number; weights: "f32" | "q8";
+  /** A named variant of the mode ("block-commit", "prefix-states", "prefix-tokens"); absent: the mode's default. */
+  variant?: string;
   /** Median over repeats; bytesPerSecByRepeat[i] is repeat i's (Node and workerd: repeat i of every configuration ran in one round). */
   bytesPerSec: number; bytesPerSecByRepeat: number[]; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
   /** The paper's estimate (fast-blt.md §4): 2 bytes × (decoder passes × decoder parameters + global passes × (encoder + global parameters)). */
@@ -53,6 +55,7 @@ async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs
   for (const [i, r] of first.entries()) bpbs.push(await bitsPerByte(engine, cs[i].prompt, r.bytes));
   return {
     impl, mode: c.mode, blockSize: c.blockSize, threshold: c.threshold, steps: c.steps, draft: c.draft, temperature: c.temperature, weights,
+    ...(c.commit === "block" ? { variant: "block-commit" } : c.prefix ? { variant: `prefix-${c.prefix}` } : {}),
     bytesPerSec: Math.round(median(perRep) * 10) / 10,
     bytesPerSecByRepeat: perRep.map((v) => Math.round(v * 10) / 10),
     ttfbMs: Math.round(median(runs.flat().map((r) => r.ttfbMs)) * 10) / 10,
@@ -123,7 +126,7 @@ const targetsOf = (impl: "wasm" | "workerd") => {
   return {
     ar_vs_ortWeb: ortWeb ? round3(ar.bytesPerSec / ortWeb.bytesPerSec) : null,
     bltS_vs_ar: bltS.map((r) => ({ draft: r.draft, speed: vsAr(r), agreeWithAR: r.agreeWithAR })),
-    bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, speed: vsAr(r),
+    bltD_B8_vs_ar: bltD8.map((r) => ({ threshold: r.threshold, steps: r.steps, variant: r.variant, speed: vsAr(r),
       traffic: round3(r.estBytesMovedPerByte! / ar.estBytesMovedPerByte!), paperTraffic: round3(r.paperBytesPerByte! / ar.paperBytesPerByte!), bpb: r.bpb, arBpb: ar.bpb, agreeWithAR: r.agreeWithAR })),
   };
 };

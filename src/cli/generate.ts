@@ -1,8 +1,8 @@
 // `npm run generate -- [--model models/blt-v2] --mode blt-d --prompt "…" --max-bytes 200 [--temperature 0]
-//  [--top-p 1] [--top-k 0] [--block-size 8] [--threshold 0.9] [--entropy-bound γ] [--draft 8] [--seed 1]
+//  [--top-p 1] [--top-k 0] [--block-size 8] [--threshold 0.9] [--entropy-bound γ] [--block-prefix tokens|states] [--draft 8] [--seed 1]
 //  [--stop "…"] [--q8] [--json]`. Streams text to the terminal, or prints one JSON object with --json.
 import { DEFAULT_MODEL_DIR } from "../config.ts";
-import { DECODE_MODES, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
+import { DECODE_MODES, type BlockPrefix, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 import { MAX_NEW_BYTES } from "../engine/engine.ts";
 import { loadNodeEngine, parseFlags } from "./node-engine.ts";
 
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
       blockSize, threshold: num(flags, "threshold", mode === "blt-dv" ? 0.3 : 0.9),
       entropyBound: flags.has("entropy-bound") ? num(flags, "entropy-bound", 1) : null,
       maxStepsPerBlock: num(flags, "max-steps", blockSize), draftLength: num(flags, "draft", 8),
+      blockPrefix: flags.get("block-prefix") as BlockPrefix | undefined, // checked by the engine (block_prefix)
     },
     stop: flags.has("stop") ? [new TextEncoder().encode(flags.get("stop"))] : [],
   };

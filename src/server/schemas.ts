@@ -42,6 +42,7 @@ const common = {
   entropy_bound: z.number().min(0).nullish(),
   max_steps_per_block: int(1, 64).optional(),
   draft_length: int(1, 64).optional(),
+  block_prefix: z.enum(["tokens", "states"]).optional(),
 };
 
 export const chatSchema = z.object({ ...common, messages: z.array(message).min(1).max(256) });
@@ -140,6 +141,7 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
       entropyBound: body.entropy_bound ?? null,
       maxStepsPerBlock: body.max_steps_per_block ?? blockSize,
       draftLength: body.draft_length ?? d.draftLength,
+      blockPrefix: body.block_prefix, // absent: the mode's default (BLT-D tokens, BLT-DV states)
     },
     stop: stops.map((s) => utf8.encode(s)),
   };
