@@ -44,8 +44,8 @@ export const CONFIGS: Config[] = [
   ...[4, 2, 1].map((s) => greedy("blt-d", { blockSize: 8, threshold: 0.9, steps: s })),
   // the one-patch-per-block commit, beside Algorithm 1's re-patching (the rows above)
   greedy("blt-d", { blockSize: 8, threshold: 0.9, commit: "block" }),
-  // a block's filled prefix from its byte states (BLT-D's variant; BLT-DV's default) beside the paper's token inputs
-  greedy("blt-d", { blockSize: 8, threshold: 0.9, prefix: "states" }),
+  // the paper's token inputs for a block's filled prefix, beside the default prefix states (the rows above)
+  greedy("blt-d", { blockSize: 8, threshold: 0.9, prefix: "tokens" }),
   greedy("blt-dv", { blockSize: 8, threshold: 0.3, prefix: "tokens" }),
   greedy("ar", { temperature: 0.8 }),
   greedy("blt-d", { blockSize: 8, threshold: 0.9, temperature: 0.8 }),

@@ -76,15 +76,15 @@ def decode_blt_d(c):
         B = c.knobs["blockSize"]
         # close the open patch: one pooling + global call gives the latent the block reads
         q = yield from c.seq.close_patch()
-        # fill the block by diffusion (the paper's token inputs, or prefix states: blockPrefix)
-        ids, _, encoded = yield from fill_block(c, q, B, None, c.knobs.get("blockPrefix") or "tokens")
+        # fill the block by diffusion (its filled prefix from byte states, or the paper's token inputs: blockPrefix)
+        ids, _, encoded = yield from fill_block(c, q, B, None, c.knobs.get("blockPrefix") or "states")
         # commit it (the bytes not encoded while filling through the encoder); its decoder rows ride in the next
         # block's first pass
         yield from c.seq.append_block(ids, c.knobs.get("blockCommit", "entropy"), encoded)
         yield bytes(ids)
 
 
-def fill_block(c, q, B, first=None, prefix="tokens"):
+def fill_block(c, q, B, first=None, prefix="states"):
     """B MASK bytes at the sequence end (byte 0 given as `first`: BLT-DV), repeated decoder passes; each pass unmasks
     the positions whose top probability >= threshold (always the most confident one), or with an entropy bound the
     lowest-entropy positions whose summed entropy stays <= the bound (always one); all that remain on the
@@ -173,7 +173,7 @@ def decode_blt_dv(c):
         first = seq.next_argmax() if c.sampler.greedy else c.sampler.pick(seq.next_logits)
         # AR would close the patch here too: its latent is what the block reads
         q = yield from seq.close_patch()
-        # draft bytes 1..B-1 by diffusion, given byte 0 (prefix states by default: the draft is better, the output AR's)
+        # draft bytes 1..B-1 by diffusion, given byte 0 (prefix states by default: better drafts, the output AR's)
         ids, dists, encoded = yield from fill_block(c, q, B, first, c.knobs.get("blockPrefix") or "states")
         c.drafted += B - 1
         # verify with the AR path, accept the agreeing prefix (the prefix encoded while drafting is not encoded again)

@@ -126,8 +126,8 @@ def parse_request(raw, models, modes):
     knobs["blockCommit"] = "entropy" if k.get("blockCommit") is None else k["blockCommit"]
     if knobs["blockCommit"] not in BLOCK_COMMITS:
         raise invalid("blockCommit", f"block_commit must be one of {', '.join(BLOCK_COMMITS)}, got {json.dumps(knobs['blockCommit'])[:40]}")
-    knobs["blockPrefix"] = k.get("blockPrefix")           # None: the mode's default (BLT-D "tokens", BLT-DV "states")
-    if knobs["blockPrefix"] is not None and knobs["blockPrefix"] not in BLOCK_PREFIXES:
+    knobs["blockPrefix"] = k.get("blockPrefix") or "states"   # absent: the default (src/protocol.ts)
+    if knobs["blockPrefix"] not in BLOCK_PREFIXES:
         raise invalid("blockPrefix", f"block_prefix must be one of {', '.join(BLOCK_PREFIXES)}, got {json.dumps(knobs['blockPrefix'])[:40]}")
     stops = r.get("stopBase64", [])
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):

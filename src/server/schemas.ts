@@ -141,7 +141,7 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
       entropyBound: body.entropy_bound ?? null,
       maxStepsPerBlock: body.max_steps_per_block ?? blockSize,
       draftLength: body.draft_length ?? d.draftLength,
-      blockPrefix: body.block_prefix, // absent: the mode's default (BLT-D tokens, BLT-DV states)
+      blockPrefix: body.block_prefix, // absent: the engine's default ("states")
     },
     stop: stops.map((s) => utf8.encode(s)),
   };

@@ -297,10 +297,9 @@ def test_greedy_bytes_equal_the_typescript_engine_on_the_paper_rule_model(v2_por
     long_prompt = (" ".join(PROMPTS) + ". ") * 12
     cases = [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": n}
              for mode in ("ar", "blt-d", "blt-s", "blt-dv") for p, n in ((PROMPTS[1], 48), (long_prompt[:600], 96))]
-    # a block's revealed prefix from its byte states (ModeKnobs.blockPrefix): BLT-D's variant, and BLT-DV's default
-    # against the token inputs
-    cases += [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": 64, "knobs": {"blockPrefix": prefix}}
-              for mode, prefix in (("blt-d", "states"), ("blt-dv", "tokens")) for p in (PROMPTS[0], long_prompt[:600])]
+    # the paper's token inputs for a block's filled prefix (ModeKnobs.blockPrefix "tokens"), beside the default states
+    cases += [{"model": "models/blt-v2", "mode": mode, "prompt": p, "maxNewBytes": 64, "knobs": {"blockPrefix": "tokens"}}
+              for mode in ("blt-d", "blt-dv") for p in (PROMPTS[0], long_prompt[:600])]
     wrong = greedy_mismatches(v2_port, cases)
     assert not wrong, wrong
 

@@ -15,7 +15,7 @@ import { confidenceInto } from "./context.ts";
  * states. Returns how many of the block's bytes, from its start, already hold their encoder states.
  */
 export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
-                                first?: number, prefix: BlockPrefix = "tokens"): Promise<number> {
+                                first?: number, prefix: BlockPrefix = "states"): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order, need, rowOf } = c.scratch;
   ids.fill(MASK, 0, B);
   let masked = B, passes = 0, encoded = 0;
