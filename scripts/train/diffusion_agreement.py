@@ -7,7 +7,7 @@ committed text ends), and each j < B: the block's bytes s..s+j-1 revealed (the t
 argmax of block row j (predicting byte s+j) against the AR logits' argmax for byte s+j (normal entropy patches)
 and against the true byte.
 
-    /usr/bin/python3 -m scripts.train.diffusion_agreement --model models/blt-v2 [--windows 16] [--json]
+    /usr/bin/python3 -m scripts.train.diffusion_agreement --model models/blt-v2 [--windows 16] [--prefix states|tokens] [--json]
 """
 import argparse
 import json
@@ -23,8 +23,10 @@ from .objective import force_cuts, windows_at
 
 
 @torch.no_grad()
-def block_agreement(model, tokens, targets, block_size, cuts, seed=0):
-    """Per block position j: (diffusion argmax == AR argmax, diffusion accuracy, AR accuracy), over all cuts."""
+def block_agreement(model, tokens, targets, block_size, cuts, seed=0, prefix="states"):
+    """Per block position j: (diffusion argmax == AR argmax, diffusion accuracy, AR accuracy), over all cuts.
+    prefix "states": the revealed bytes' rows start from their byte states (the engine's default); "tokens": from
+    dec_tok_emb (the paper's input, as trained)."""
     rng = np.random.default_rng(seed)
     B = block_size
     agree, d_hit, a_hit, n = (np.zeros(B) for _ in range(4))
@@ -46,7 +48,8 @@ def block_agreement(model, tokens, targets, block_size, cuts, seed=0):
             ids = torch.full_like(pos, MASK_ID)
             for i in range(j):                                        # bytes s..s+j-1 revealed
                 ids[0, torch.arange(m) * B + i] = tok[0, p + i]
-            out = model(tok, is_start, NoisyBlocks(ids, pos, blk, st, pat))
+            filled = (torch.arange(m * B) % B < j)[None] if prefix == "states" else None
+            out = model(tok, is_start, NoisyBlocks(ids, pos, blk, st, pat, filled))
             d = out["noisy_logits"].argmax(-1)[0].view(m, B)[:, j]
             truth, a = targets[k, p + j - 1], ar[p + j - 1]
             agree[j] += int((d == a).sum())
@@ -61,6 +64,8 @@ def main():
     ap.add_argument("--model", default="models/blt-v2")
     ap.add_argument("--windows", type=int, default=16, help="test windows, spread over the test split")
     ap.add_argument("--cuts", type=int, default=24, help="block starts per window")
+    ap.add_argument("--prefix", choices=("states", "tokens"), default="states",
+                    help="what the revealed bytes' rows start from (the engine's block_prefix)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -74,14 +79,15 @@ def main():
     idx = test_window_indices((len(test) - 1) // L, args.windows)
     tokens, targets = windows_at(test, idx * L, L)
     B = cfg["diffusion"]["default_block_size"]
-    agree, d_acc, a_acc, blocks = block_agreement(model, tokens, targets, B, args.cuts)
-    result = {"model": args.model, "windows": args.windows, "blocks": blocks, "block_size": B,
+    agree, d_acc, a_acc, blocks = block_agreement(model, tokens, targets, B, args.cuts, prefix=args.prefix)
+    result = {"model": args.model, "windows": args.windows, "blocks": blocks, "block_size": B, "prefix": args.prefix,
               "diffusion_equals_ar_argmax": np.round(agree, 3).tolist(),
               "diffusion_accuracy": np.round(d_acc, 3).tolist(), "ar_accuracy": np.round(a_acc, 3).tolist()}
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.model}: {blocks} blocks of {B} in {args.windows} test windows (bytes before j revealed)")
+    print(f"{args.model}: {blocks} blocks of {B} in {args.windows} test windows (bytes before j revealed, "
+          f"their rows from {'byte states' if args.prefix == 'states' else 'token embeddings'})")
     print("j                             " + " ".join(f"{j:>6}" for j in range(B)))
     for key in ("diffusion_equals_ar_argmax", "diffusion_accuracy", "ar_accuracy"):
         print(f"{key:<30}" + " ".join(f"{v:6.3f}" for v in result[key]))

@@ -394,10 +394,13 @@ class NoisyBlocks:
     """N noisy-block slots per sequence, appended after the L clean positions in the decoder.
     tokens (b, N) input ids (MASK or the byte); positions (b, N) original byte positions;
     block (b, N) block index within the sequence (-1 = unused slot); start (b, N) the block's
-    first position s; patch (b, N) index of the patch that starts at s."""
+    first position s; patch (b, N) index of the patch that starts at s; prefix (b, N) bool or None: the slots of
+    a block's filled prefix (bytes s..s+p-1, all revealed), whose decoder rows start from the encoder's byte states
+    instead of dec_tok_emb (prefix states, the engine's default at inference: src/protocol.ts BlockPrefix)."""
 
-    def __init__(self, tokens, positions, block, start, patch):
+    def __init__(self, tokens, positions, block, start, patch, prefix=None):
         self.tokens, self.positions, self.block, self.start, self.patch = tokens, positions, block, start, patch
+        self.prefix = prefix
 
 
 def latent_index(is_start, n_tokens):
@@ -477,7 +480,16 @@ class LocalDecoder(nn.Module):
         Clean row i predicts byte i+1; noisy row k predicts the byte at its own position.
         read_latent (b, L): the latent each clean row reads (rules "one"/"all"; latent_index())."""
         L = h.shape[1]
-        x = h if blocks is None else torch.cat([h, self.dec_tok_emb(blocks.tokens)], 1)
+        if blocks is None:
+            x = h
+        else:
+            xb = self.dec_tok_emb(blocks.tokens)
+            if blocks.prefix is not None:
+                # prefix states: a filled prefix slot at position p starts from h[p], which reads bytes <= p only,
+                # all of them committed or in that prefix (no masked byte leaks)
+                hp = torch.gather(h, 1, blocks.positions.clamp(0, L - 1)[..., None].expand(-1, -1, h.shape[2]))
+                xb = torch.where(blocks.prefix[..., None], hp, xb)
+            x = torch.cat([h, xb], 1)
         positions, self_allowed, cross_allowed, reads = decoder_masks(
             patch_ids, latents.shape[1], self.window, blocks, self.latent_rule, read_latent)
         noisy_allowed = self_allowed[:, L:]
