@@ -39,11 +39,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    with open(os.path.join(args.model, "manifest.json")) as f:
-        manifest = json.load(f)
-    source_set = manifest.get("corpus", {}).get("source_set", "v1")     # exports before v2 name no set: v1
+    manifest, source_set, test = corpus.model_test_split(args.model)
     ev = manifest["evaluation"]
-    test = corpus.load_split("test", corpus.data_dir_for(source_set), source_set)
     spans = test_spans(source_set)
     if spans[-1][2] != len(test):
         raise SystemExit(f"the rebuilt documents end at byte {spans[-1][2]}, the test split has {len(test)}: "

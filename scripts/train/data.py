@@ -360,6 +360,14 @@ def load_split(split, data_dir=DATA_DIR, source_set="v1"):
         return np.frombuffer(f.read(), dtype=np.uint8)
 
 
+def model_test_split(model_dir):
+    """An exported model's manifest, the text set it was trained on and that set's test split (bytes)."""
+    with open(os.path.join(model_dir, "manifest.json")) as f:
+        manifest = json.load(f)
+    source_set = manifest.get("corpus", {}).get("source_set", "v1")     # exports before v2 name no set: v1
+    return manifest, source_set, load_split("test", data_dir_for(source_set), source_set)
+
+
 def load_manifest(data_dir=DATA_DIR, source_set="v1"):
     path = os.path.join(data_dir, "manifest.json")
     if not os.path.exists(path):

@@ -70,11 +70,8 @@ def main():
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    with open(os.path.join(args.model, "manifest.json")) as f:
-        manifest = json.load(f)
-    source_set = manifest.get("corpus", {}).get("source_set", "v1")
+    manifest, _, test = corpus.model_test_split(args.model)
     model, cfg = load_model(os.path.join(args.model, "model.safetensors"))
-    test = corpus.load_split("test", corpus.data_dir_for(source_set), source_set)
     L = manifest["evaluation"]["window_bytes"]
     idx = test_window_indices((len(test) - 1) // L, args.windows)
     tokens, targets = windows_at(test, idx * L, L)
