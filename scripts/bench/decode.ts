@@ -89,7 +89,9 @@ async function engineOnce(c: Config, k: Case, maxBytes: number, seed: number): P
 
 const rows: Row[] = [];
 const emit = (r: Row) => { rows.push(r); if (json) console.log(JSON.stringify(r)); else log(line(r)); };
-const line = (r: Row) => `${r.impl.padEnd(8)} ${label(r as unknown as Config).padEnd(22)} ${String(r.bytesPerSec).padStart(8)} B/s  ttfb ${String(r.ttfbMs).padStart(6)} ms  ` +
+/** A row's configuration as label() writes it, with its named variant (rows keep the variant, not the knob). */
+const rowLabel = (r: Row) => label(r as unknown as Config) + (r.variant ? ` ${r.variant}` : "");
+const line = (r: Row) => `${r.impl.padEnd(8)} ${rowLabel(r).padEnd(22)} ${String(r.bytesPerSec).padStart(8)} B/s  ttfb ${String(r.ttfbMs).padStart(6)} ms  ` +
   `${r.passesPerByte ? `passes/B ${r.passesPerByte.entropy}/${r.passesPerByte.encoder}/${r.passesPerByte.global}/${r.passesPerByte.decoder}` : ""}  ` +
   `${r.estBytesMovedPerByte ? `${(r.estBytesMovedPerByte / 1e6).toFixed(2)} MB/B (paper's ${(r.paperBytesPerByte! / 1e6).toFixed(2)})` : ""}  agree ${r.agreeWithAR ?? "—"}  bpb ${r.bpb}  acc ${r.byteAccuracy}` +
   (r.distinct2 !== undefined ? `  distinct-2/3 ${r.distinct2}/${r.distinct3}` : "");
@@ -137,12 +139,12 @@ else {
     const t = targets[impl];
     if (!t) continue;
     log(`\ntargets (${impl}): AR / ort-web ${t.ar_vs_ortWeb ?? "n/a"}×; ` + t.bltS_vs_ar.map((b) => `BLT-S k=${b.draft} ${b.speed}× AR (agreement ${b.agreeWithAR})`).join("; "));
-    for (const b of t.bltD_B8_vs_ar) log(`  BLT-D B=8 α=${b.threshold}${b.steps ? ` ≤${b.steps} passes` : ""}: ${b.speed}× AR bytes/s, traffic ${b.traffic}× AR's (paper's measure ${b.paperTraffic}×), bpb ${b.bpb} vs AR ${b.arBpb}`);
+    for (const b of t.bltD_B8_vs_ar) log(`  BLT-D B=8 α=${b.threshold}${b.steps ? ` ≤${b.steps} passes` : ""}${b.variant ? ` ${b.variant}` : ""}: ${b.speed}× AR bytes/s, traffic ${b.traffic}× AR's (paper's measure ${b.paperTraffic}×), bpb ${b.bpb} vs AR ${b.arBpb}`);
   }
 }
 const chartPath = flags.get("chart");
 if (chartPath) {
-  writeFileSync(chartPath, renderChart(rows.filter((r) => r.temperature === 0).map((r) => ({ impl: r.impl, label: label(r as unknown as Config), bytesPerSec: r.bytesPerSec, bpb: r.bpb })),
+  writeFileSync(chartPath, renderChart(rows.filter((r) => r.temperature === 0).map((r) => ({ impl: r.impl, label: rowLabel(r), bytesPerSec: r.bytesPerSec, bpb: r.bpb })),
     `bltedge decoding, ${modelDir}, greedy, ${cases.length} held-out prompts × ${nBytes} bytes`));
   log(`chart written to ${chartPath}`);
 }
