@@ -24,18 +24,20 @@ def windows_at(data, offsets, seq_len):
     return torch.from_numpy(tokens), torch.from_numpy(crops)
 
 
-def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min, cuts=None):
+def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min, cuts=None, prefix_states=False):
     """Pick noisy blocks for each sequence.
     Per sequence: block size B from block_sizes, t ~ U(t_min, 1), up to n_slots // B blocks chosen
     at random among the patch starts s >= 1 (patch 0 = BOS gets none); with cuts (force_cuts), at the cuts first. A block covers positions
     s .. s+B-1; each byte is replaced by MASK with probability t; positions past the sequence end
-    are MASK inputs with ignored targets. Returns NoisyBlocks, targets (b, n_slots) (the clean
-    byte at the slot's own position where masked, IGNORE elsewhere), t (b,), block size (b,)."""
+    are MASK inputs with ignored targets. prefix_states: each block's leading revealed bytes start from their
+    byte states (NoisyBlocks.prefix), as the engine decodes by default. Returns NoisyBlocks, targets (b, n_slots)
+    (the clean byte at the slot's own position where masked, IGNORE elsewhere), t (b,), block size (b,)."""
     b, L = tokens.shape
     tok = tokens.cpu().numpy()
     starts, counts = patches.starts.cpu().numpy(), patches.count.cpu().numpy()
     f = lambda v: np.full((b, n_slots), v, dtype=np.int64)
     inp, pos, blk, st, pat, tgt = f(MASK_ID), f(0), f(-1), f(0), f(0), f(IGNORE)
+    pre = np.zeros((b, n_slots), dtype=bool)
     t = rng.uniform(t_min, 1.0, size=b)
     sizes = rng.choice(block_sizes, size=b)
     for i in range(b):
@@ -55,9 +57,10 @@ def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min, cuts=None):
             masked = rng.random(B) < t[i]
             inp[i, sl] = np.where(masked | ~inside, MASK_ID, clean)
             tgt[i, sl] = np.where(masked & inside, clean, IGNORE)
+            pre[i, sl] = np.cumprod(~masked & inside).astype(bool)      # the filled prefix: revealed from the start
             pos[i, sl], blk[i, sl], st[i, sl], pat[i, sl] = p, k, s, q
     T = lambda a: torch.from_numpy(a).to(tokens.device)
-    blocks = NoisyBlocks(T(inp), T(pos), T(blk), T(st), T(pat))
+    blocks = NoisyBlocks(T(inp), T(pos), T(blk), T(st), T(pat), T(pre) if prefix_states else None)
     real = T(((blk >= 0) & (pos < L)).sum(1))
     return blocks, T(tgt), torch.from_numpy(t).float().to(tokens.device), real
 
@@ -115,7 +118,7 @@ def objective_weights(cfg):
 
 
 def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0,
-              diffusion_weight=1.0):
+              diffusion_weight=1.0, prefix_states=False):
     """L = L_AR + w * L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). bound_fraction: the last round(f * b) sequences of the batch
@@ -129,7 +132,8 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
     patches = Patches(is_start[:, :tokens.shape[1]])
     if diffusion:
         d = model.cfg["diffusion"]
-        blocks, diff_targets, t, real = sample_blocks(tokens, patches, d["block_sizes"], d["train_slots"], rng, d["t_min"], cuts)
+        blocks, diff_targets, t, real = sample_blocks(tokens, patches, d["block_sizes"], d["train_slots"], rng, d["t_min"], cuts,
+                                                      prefix_states)
     b = tokens.shape[0]
     n_bound = round(bound_fraction * b)
     bound = (torch.arange(b, device=tokens.device) >= b - n_bound) if n_bound else None

@@ -462,7 +462,7 @@ def main():
         is_start = model.patch(tok, with_next=True)
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
                                 (aux_head, next_bytes_weight) if aux_head is not None else None,
-                                tc.get("patch_bound_fraction", 0.0), diffusion_weight)
+                                tc.get("patch_bound_fraction", 0.0), diffusion_weight, tc.get("prefix_states", False))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])

@@ -138,3 +138,34 @@ def test_every_position_is_supervised():
         assert set(starts) <= set(patches.starts[b, 1:].tolist()) and 0 not in starts
         # Patch ids of the blocks match the patch that starts at s.
         assert (patches.starts[b][blocks.patch[b][used]] == blocks.start[b][used]).all()
+
+
+def test_prefix_states_leak_nothing(model):
+    """Prefix states (NoisyBlocks.prefix; the engine's default block_prefix): a block's filled prefix rows start
+    from the byte states h, which read bytes at or before their own position only. So the block's logits still do
+    not change when bytes after its filled prefix change; and they differ from the token inputs' (the rows read h)."""
+    tok, is_start, blocks = tokens(), fixed_patches(1), two_blocks()
+    blocks.tokens[0, :3] = tok[0, 9:12]                       # the first block (at 9) has filled bytes 9, 10, 11
+    blocks.prefix = torch.zeros_like(blocks.tokens, dtype=torch.bool)
+    blocks.prefix[0, :3] = True
+    base = model(tok, is_start, blocks)["noisy_logits"]
+    other = tok.clone()
+    other[0, 12:] = (other[0, 12:] + 77) % 256                 # every byte after the filled prefix
+    assert torch.allclose(base[:, :8], model(other, is_start, blocks)["noisy_logits"][:, :8], atol=1e-5)
+    plain = NoisyBlocks(blocks.tokens, blocks.positions, blocks.block, blocks.start, blocks.patch)
+    assert not torch.allclose(model(tok, is_start, plain)["noisy_logits"][:, :8], base[:, :8], atol=1e-3)
+
+
+def test_sample_blocks_prefix_is_the_leading_revealed_run():
+    data = np.frombuffer(bytes(range(256)) * 4, dtype=np.uint8)
+    tok, _ = windows_at(data, np.array([3, 100]), L)
+    blocks, _, _, _ = sample_blocks(tok, Patches(fixed_patches(2)), [8], 64, np.random.default_rng(1), t_min=0.3,
+                                    prefix_states=True)
+    revealed = blocks.tokens != MASK_ID
+    for b in range(2):
+        for k in range(int(blocks.block[b].max()) + 1):
+            slots = (blocks.block[b] == k).nonzero().flatten()
+            run = 0
+            while run < len(slots) and revealed[b, slots[run]] and blocks.positions[b, slots[run]] < L:
+                run += 1
+            assert blocks.prefix[b, slots].tolist() == [i < run for i in range(len(slots))]
