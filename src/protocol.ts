@@ -31,7 +31,7 @@ export interface ModeKnobs {
    * How BLT-D commits a filled block: "entropy" (default; the paper's Algorithm 1, the block re-patched by the
    * entropy model) or "block" (the block as one patch, a named variant measured beside it).
    */
-  blockCommit?: "entropy" | "block";
+  blockCommit?: BlockCommit;
   /**
    * What a BLT-D / BLT-DV block's revealed bytes give the decoder: "tokens" (the paper's: the decoder's token
    * embedding, as the model was trained) or "states" (the block's revealed prefix, bytes 0..p−1 all filled and never
@@ -43,7 +43,11 @@ export interface ModeKnobs {
   blockPrefix?: BlockPrefix;
 }
 
-export type BlockPrefix = "tokens" | "states";
+/** The named variants of BLT-D's commit and of a block's filled prefix (ModeKnobs), as every validator lists them. */
+export const BLOCK_COMMITS = ["entropy", "block"] as const;
+export type BlockCommit = (typeof BLOCK_COMMITS)[number];
+export const BLOCK_PREFIXES = ["tokens", "states"] as const;
+export type BlockPrefix = (typeof BLOCK_PREFIXES)[number];
 
 export interface DecodeRequest {
   model: string;

@@ -7,7 +7,7 @@ import { BOS } from "../../src/config.ts";
 import { testSplitOf } from "../../src/cli/node-engine.ts";
 import { bitsOf } from "../../src/engine/score.ts";
 import type { Engine } from "../../src/engine/engine.ts";
-import type { BlockPrefix, DecodeMode, DecodeRequest } from "../../src/protocol.ts";
+import type { BlockCommit, BlockPrefix, DecodeMode, DecodeRequest } from "../../src/protocol.ts";
 
 export interface Case { prompt: Uint8Array; reference: Uint8Array }
 
@@ -20,7 +20,7 @@ export interface Config {
   draft: number | null;
   temperature: number;
   /** BLT-D: "block" commits each block as one patch (the variant measured beside the paper's Algorithm 1). */
-  commit?: "entropy" | "block";
+  commit?: BlockCommit;
   /** BLT-D / BLT-DV: what a block's filled prefix gives the decoder (ModeKnobs.blockPrefix); absent: the mode's default. */
   prefix?: BlockPrefix;
 }

@@ -27,7 +27,7 @@ MODES = ("ar", "blt-d", "blt-s", "blt-dv")
 
 def knobs_for(mode):
     return {"blockSize": 8, "threshold": 0.3 if mode == "blt-dv" else 0.9, "entropyBound": None, "maxStepsPerBlock": 8,
-            "draftLength": 8, "blockCommit": "entropy"}
+            "draftLength": 8, "blockCommit": "entropy", "blockPrefix": "states"}
 
 
 def main(argv=None):

@@ -77,19 +77,20 @@ def decode_blt_d(c):
         # close the open patch: one pooling + global call gives the latent the block reads
         q = yield from c.seq.close_patch()
         # fill the block by diffusion (its filled prefix from byte states, or the paper's token inputs: blockPrefix)
-        ids, _, encoded = yield from fill_block(c, q, B, None, c.knobs.get("blockPrefix") or "states")
+        ids, _, encoded = yield from fill_block(c, q, B)
         # commit it (the bytes not encoded while filling through the encoder); its decoder rows ride in the next
         # block's first pass
         yield from c.seq.append_block(ids, c.knobs.get("blockCommit", "entropy"), encoded)
         yield bytes(ids)
 
 
-def fill_block(c, q, B, first=None, prefix="states"):
+def fill_block(c, q, B, first=None):
     """B MASK bytes at the sequence end (byte 0 given as `first`: BLT-DV), repeated decoder passes; each pass unmasks
     the positions whose top probability >= threshold (always the most confident one), or with an entropy bound the
     lowest-entropy positions whose summed entropy stays <= the bound (always one); all that remain on the
-    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. With prefix "states", before each pass the
-    block's filled prefix goes through the encoder and its rows start from those byte states. Returns the bytes,
+    min(maxStepsPerBlock, B)-th pass. A filled byte is never re-masked. With blockPrefix "states" (the default, set by
+    wire.py), before each pass the block's filled prefix goes through the encoder and its rows start from those
+    byte states. Returns the bytes,
     per byte the distribution it was drawn from, and how many bytes from the block's start hold encoder states."""
     k = c.knobs
     max_steps, bound = min(k["maxStepsPerBlock"], B), k["entropyBound"]
@@ -99,7 +100,7 @@ def fill_block(c, q, B, first=None, prefix="states"):
     passes = encoded = 0
     while MASK_ID in ids:
         c.check()
-        if prefix == "states":
+        if k["blockPrefix"] == "states":
             p = encoded
             while p < B and ids[p] != MASK_ID:
                 p += 1
@@ -174,7 +175,7 @@ def decode_blt_dv(c):
         # AR would close the patch here too: its latent is what the block reads
         q = yield from seq.close_patch()
         # draft bytes 1..B-1 by diffusion, given byte 0 (prefix states by default: better drafts, the output AR's)
-        ids, dists, encoded = yield from fill_block(c, q, B, first, c.knobs.get("blockPrefix") or "states")
+        ids, dists, encoded = yield from fill_block(c, q, B, first)
         c.drafted += B - 1
         # verify with the AR path, accept the agreeing prefix (the prefix encoded while drafting is not encoded again)
         yield (yield from verify_and_accept(c, ids, dists, True, seq.n + encoded))

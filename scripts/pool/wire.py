@@ -7,9 +7,9 @@ ignored, so that v1 can grow optional fields.
   {"version": 1, "request": {"model": "blt-d-tiny", "promptBase64": "...", "maxNewBytes": 64, "mode": "ar",
    "sampling": {"temperature": 0, "topP": 1, "topK": 0, "seed": 0},
    "knobs": {"blockSize": 8, "threshold": 0.9, "entropyBound": null, "maxStepsPerBlock": 8, "draftLength": 8,
-             "blockCommit": "entropy"},
-   "stopBase64": ["..."]}}           (stopBase64, knobs.entropyBound and knobs.blockCommit may be left out: no stops,
-                                      null, "entropy")
+             "blockCommit": "entropy", "blockPrefix": "states"},
+   "stopBase64": ["..."]}}           (stopBase64, knobs.entropyBound, knobs.blockCommit and knobs.blockPrefix may be
+                                      left out: no stops, null, "entropy", "states")
 """
 import base64
 import binascii
@@ -58,7 +58,7 @@ class DecodeRequest:
     mode: str
     sampling: dict          # temperature, topP, topK, seed
     knobs: dict             # blockSize, threshold, entropyBound (None or a number), maxStepsPerBlock, draftLength,
-                            # blockCommit ("entropy" or "block")
+                            # blockCommit ("entropy" or "block"), blockPrefix ("tokens" or "states")
     stop: list              # of bytes
 
 

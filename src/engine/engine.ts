@@ -1,7 +1,7 @@
 // The engine: serves DecodeRequests from one loaded model in any of the four modes, as a stream of
 // DecodeEvents. Runs unchanged in Node, workerd and browsers (no runtime-specific imports).
 import type { DecodeEvent, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
-import { DECODE_MODES } from "../protocol.ts";
+import { BLOCK_COMMITS, BLOCK_PREFIXES, DECODE_MODES } from "../protocol.ts";
 import type { BltModel } from "./model/blt-model.ts";
 import { decodeAr } from "./decode/ar.ts";
 import { decodeBltD } from "./decode/blt-d.ts";
@@ -44,9 +44,11 @@ export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">, 
   int(r.knobs.draftLength, 1, MAX_BLOCK, "draft_length");
   if (!(r.knobs.threshold > 0 && r.knobs.threshold <= 1)) throw new RequestError("threshold", `threshold must be in (0, 1], got ${r.knobs.threshold}`);
   if (r.knobs.entropyBound !== null && !(r.knobs.entropyBound >= 0)) throw new RequestError("entropy_bound", "entropy_bound must be ≥ 0");
-  const { blockCommit, blockPrefix } = r.knobs;
-  if (blockCommit !== undefined && blockCommit !== "entropy" && blockCommit !== "block") throw new RequestError("block_commit", `block_commit must be entropy or block, got ${String(blockCommit).slice(0, 40)}`);
-  if (blockPrefix !== undefined && blockPrefix !== "tokens" && blockPrefix !== "states") throw new RequestError("block_prefix", `block_prefix must be tokens or states, got ${String(blockPrefix).slice(0, 40)}`);
+  const variant = (value: string | undefined, allowed: readonly string[], param: string) => {
+    if (value !== undefined && !allowed.includes(value)) throw new RequestError(param, `${param} must be ${allowed.join(" or ")}, got ${String(value).slice(0, 40)}`);
+  };
+  variant(r.knobs.blockCommit, BLOCK_COMMITS, "block_commit");
+  variant(r.knobs.blockPrefix, BLOCK_PREFIXES, "block_prefix");
   const s = r.sampling;
   if (!(s.temperature >= 0 && s.temperature <= 10)) throw new RequestError("temperature", `temperature must be in [0, 10], got ${s.temperature}`);
   if (!(s.topP > 0 && s.topP <= 1)) throw new RequestError("top_p", `top_p must be in (0, 1], got ${s.topP}`);

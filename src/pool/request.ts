@@ -2,7 +2,7 @@
 // DecodeRequest, with the same answers as the PyTorch worker's scripts/pool/wire.py: 400 invalid_request
 // (param in the engine's snake_case names), 400 unsupported_version, 400 unsupported_mode, 404 model_not_found.
 import { validateRequest, RequestError } from "../engine/engine.ts";
-import { DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
+import { BLOCK_COMMITS, BLOCK_PREFIXES, DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
 import { fromBase64, WIRE_VERSION } from "../backends/wire.ts";
 
 /** An answer before streaming: HTTP status, error code, message and the offending field. */
@@ -77,7 +77,7 @@ export function parseWireRequest(raw: string, models: ReadonlyMap<string, { ctx:
     blockSize: num(k, "blockSize", "knobs"), threshold: num(k, "threshold", "knobs"),
     entropyBound: k.entropyBound == null ? null : num(k, "entropyBound", "knobs"),
     maxStepsPerBlock: num(k, "maxStepsPerBlock", "knobs"), draftLength: num(k, "draftLength", "knobs"),
-    blockCommit: choice("blockCommit", ["entropy", "block"] as const), blockPrefix: choice("blockPrefix", ["tokens", "states"] as const),
+    blockCommit: choice("blockCommit", BLOCK_COMMITS), blockPrefix: choice("blockPrefix", BLOCK_PREFIXES),
   };
   const stops = r.stopBase64 ?? [];
   if (!Array.isArray(stops) || !stops.every((x) => typeof x === "string")) throw invalid("stopBase64", "request.stopBase64 must be a list of base64 strings");

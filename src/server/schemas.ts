@@ -1,7 +1,7 @@
 // The OpenAI request bodies this server accepts (zod), the fields it refuses rather than silently ignore,
 // and the translation into a DecodeRequest. Unknown fields are accepted and ignored, as the OpenAI API does.
 import { z } from "zod";
-import { DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
+import { BLOCK_PREFIXES, DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
 import { ApiError, badRequest } from "./errors.ts";
 
 /** Server-wide defaults a deployment may change (wrangler.toml [vars]). */
@@ -42,7 +42,7 @@ const common = {
   entropy_bound: z.number().min(0).nullish(),
   max_steps_per_block: int(1, 64).optional(),
   draft_length: int(1, 64).optional(),
-  block_prefix: z.enum(["tokens", "states"]).optional(),
+  block_prefix: z.enum(BLOCK_PREFIXES).optional(),
 };
 
 export const chatSchema = z.object({ ...common, messages: z.array(message).min(1).max(256) });

@@ -10,7 +10,7 @@ export async function* decodeBltD(c: ModeContext): ModeGenerator {
     // close the open patch: one pooling step + one global step give the latent the block reads
     const q = c.seq.closePatch();
     // fill the block by diffusion (its filled prefix from byte states, or the paper's token inputs: blockPrefix)
-    const encoded = await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B), undefined, c.knobs.blockPrefix ?? "states");
+    const encoded = await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
     // commit it (Algorithm 1: re-patched by one batched entropy pass, the last patch forced to end here), one
     // encoder pass (over the bytes not encoded while filling); its decoder rows ride in the next block's first pass
     const bytes = s.ids.subarray(0, B);

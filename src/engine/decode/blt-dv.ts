@@ -17,7 +17,7 @@ export async function* decodeBltDv(c: ModeContext): ModeGenerator {
     // AR would close the patch here too: its latent is what the block reads
     const q = seq.closePatch();
     // draft bytes 1..B−1 by diffusion, given byte 0 (prefix states by default: better drafts, the output AR's)
-    const encoded = await fillBlock(c, q, B, threshold, entropyBound, steps, first, c.knobs.blockPrefix ?? "states");
+    const encoded = await fillBlock(c, q, B, threshold, entropyBound, steps, first);
     c.counters.draftedBytes += B - 1;
     // verify with the AR path, accept the agreeing prefix (the prefix encoded while drafting is not encoded again)
     yield await verifyAndAccept(c, B, true, seq.n + encoded);

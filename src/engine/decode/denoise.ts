@@ -2,7 +2,6 @@
 // passes, each unmasking the confident positions (top probability ≥ α) or the lowest-entropy ones whose summed
 // entropy stays ≤ γ; at least one per pass, all on the last allowed pass. A filled byte is never re-masked.
 import { MASK } from "../../config.ts";
-import type { BlockPrefix } from "../../protocol.ts";
 import type { ModeContext } from "./context.ts";
 import { confidenceInto } from "./context.ts";
 
@@ -10,20 +9,22 @@ import { confidenceInto } from "./context.ts";
  * Fills a block of B bytes starting at the sequence end, the start of patch q (its rows read latent q−1).
  * Leaves the bytes in scratch.ids[0..B) and, for speculative sampling, the distribution each byte was drawn
  * from in scratch.drafts (B × 256). With `first`, byte 0 is given (BLT-DV: AR's own byte, which the row before the
- * block already predicts) and only bytes 1..B−1 are denoised. With prefix "states", before each pass the block's
- * revealed prefix goes through the encoder (positions s.., the tokens set) and its rows start from those byte
- * states. Returns how many of the block's bytes, from its start, already hold their encoder states.
+ * block already predicts) and only bytes 1..B−1 are denoised. With prefix states (knobs.blockPrefix "states", the
+ * default), before each pass the block's revealed prefix goes through the encoder (positions s.., the tokens set)
+ * and its rows start from those byte states. Returns how many of the block's bytes, from its start, already hold
+ * their encoder states.
  */
 export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
-                                first?: number, prefix: BlockPrefix = "states"): Promise<number> {
+                                first?: number): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order, need, rowOf } = c.scratch;
+  const prefixStates = (c.knobs.blockPrefix ?? "states") === "states";
   ids.fill(MASK, 0, B);
   let masked = B, passes = 0, encoded = 0;
   if (first !== undefined) { ids[0] = first; masked--; }
   while (masked > 0) {
     // prefix states: the bytes revealed since the last pass that extend the block's filled prefix, through the encoder
     // (causal: each reads only the committed text and the prefix before it, all of it final)
-    if (prefix === "states") {
+    if (prefixStates) {
       let p = encoded;
       while (p < B && ids[p] !== MASK) p++;
       if (p > encoded) {

@@ -3,6 +3,7 @@
 // that read model results (the entropy and decoder logits) are async: the kernels may still be computing them.
 // A sequence may grow without limit: what it keeps per byte and per patch lives in rings of the recent ones.
 import { BOS, VOCAB_OUT } from "../../config.ts";
+import type { BlockCommit } from "../../protocol.ts";
 import { MAX_ROWS, type BltModel } from "../model/blt-model.ts";
 import { entropyNats, startsPatch } from "../model/patcher.ts";
 
@@ -283,5 +284,3 @@ export class Sequence {
   }
 }
 
-/** How BLT-D commits a filled block: re-patched by the entropy model (Algorithm 1) or as one patch. */
-export type BlockCommit = "entropy" | "block";
