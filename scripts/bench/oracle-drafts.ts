@@ -10,7 +10,7 @@ import { parseFlags, loadNodeEngine } from "../../src/cli/node-engine.ts";
 import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import { Sequence } from "../../src/engine/decode/sequence.ts";
 import { heldOutCases, median, request, type Config } from "./decode-cases.ts";
-import { installOracle } from "./oracle-hooks.ts";
+import { installOracle, oracleRounds, type OracleRun } from "./oracle-hooks.ts";
 
 const flags = parseFlags(process.argv.slice(2));
 const dir = flags.get("model") ?? DEFAULT_MODEL_DIR, variant = flags.has("q8") ? "q8" : "f32";
@@ -50,32 +50,15 @@ async function decode(c: Config, i: number): Promise<{ bytes: Uint8Array; ms: nu
   return { bytes: Uint8Array.from(out), ms };
 }
 
-const ar: Uint8Array[] = [];
-for (let i = 0; i < cases.length; i++) ar.push((await decode(greedy("ar", null), i)).bytes);
-const sequences = cases.map((c, i) => Uint8Array.from([0, ...c.prompt, ...ar[i]])); // BOS, prompt, AR's bytes
-
-const runs: Array<{ name: string; config: Config; oracle: boolean }> = [{ name: "ar", config: greedy("ar", null), oracle: false }];
+const runs: OracleRun<Config>[] = [{ name: "ar", config: greedy("ar", null), oracle: false }];
 for (const k of [8, 16, 32, 64]) {
   runs.push({ name: `blt-s k=${k}`, config: greedy("blt-s", k), oracle: false });
   runs.push({ name: `oracle k=${k}`, config: greedy("blt-s", k), oracle: true });
 }
-const times = new Map<string, number[]>();
-let identical = true;
-for (let rep = 0; rep <= repeats; rep++) { // repeat 0 warms up
-  if (rep === 1) byComponent.clear();
-  for (const run of runs) {
-    current = run.name;
-    let ms = 0;
-    for (let i = 0; i < cases.length; i++) {
-      oracle.use(run.oracle ? sequences[i] : null);
-      const r = await decode(run.config, i);
-      ms += r.ms;
-      identical &&= Buffer.compare(Buffer.from(r.bytes), Buffer.from(ar[i])) === 0;
-    }
-    oracle.use(null);
-    if (rep > 0) times.set(run.name, [...(times.get(run.name) ?? []), ms]);
-  }
-}
+const { times, identical } = await oracleRounds(runs, cases.map((c) => c.prompt), repeats, oracle, decode, (name, rep) => {
+  if (rep === 1 && name === runs[0].name) byComponent.clear(); // the warm-up's times are not counted
+  current = name;
+});
 
 const base = times.get("ar")!, generated = cases.length * nBytes * repeats;
 const rows = runs.map(({ name }) => {

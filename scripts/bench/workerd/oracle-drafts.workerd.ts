@@ -14,7 +14,7 @@ import { loadModel } from "../../../src/engine/load.ts";
 import { WasmKernels } from "../../../src/kernels/wasm/wasm-kernels.ts";
 import type { DecodeMode } from "../../../src/protocol.ts";
 import { request } from "../../../test/support/engine-requests.ts";
-import { installOracle } from "../oracle-hooks.ts";
+import { installOracle, oracleRounds, type OracleRun } from "../oracle-hooks.ts";
 
 const REPEATS = 7, N_BYTES = 128;
 
@@ -26,39 +26,21 @@ it("oracle drafts in workerd", async () => {
   const engine = new Engine(await loadModel(ck, (bytes) => WasmKernels.create(kernelsModule, bytes)));
   const oracle = installOracle(engine.model);
   const ps = (prompts as number[][]).map((p) => Uint8Array.from(p));
-  async function decode(mode: DecodeMode, k: number, i: number) {
+  async function decode([mode, k]: [DecodeMode, number], i: number) {
     const out: number[] = [];
     let ms = 0;
     for await (const e of engine.decode(request("", { prompt: ps[i], mode, maxNewBytes: N_BYTES, knobs: { draftLength: k } }))) {
       if (e.type === "bytes") out.push(...e.bytes);
       else if (e.type === "done") ms = e.stats.wallMs - e.stats.prefillMs;
     }
-    return { bytes: out.join(), ms };
+    return { bytes: Uint8Array.from(out), ms };
   }
-  const ar: string[] = [];
-  for (let i = 0; i < ps.length; i++) ar.push((await decode("ar", 8, i)).bytes);
-  const sequences = ps.map((p, i) => Uint8Array.from([0, ...p, ...ar[i].split(",").map(Number)])); // BOS, prompt, AR's bytes
-
-  const runs: Array<[string, DecodeMode, number, boolean]> = [["ar", "ar", 8, false]];
-  for (const k of [8, 16, 32, 64]) runs.push([`blt-s k=${k}`, "blt-s", k, false], [`oracle k=${k}`, "blt-s", k, true]);
-  const times = new Map<string, number[]>();
-  let identical = true;
-  for (let rep = 0; rep <= REPEATS; rep++) { // repeat 0 warms up
-    for (const [name, mode, k, useOracle] of runs) {
-      let ms = 0;
-      for (let i = 0; i < ps.length; i++) {
-        oracle.use(useOracle ? sequences[i] : null);
-        const r = await decode(mode, k, i);
-        ms += r.ms;
-        identical &&= r.bytes === ar[i];
-      }
-      oracle.use(null);
-      if (rep > 0) times.set(name, [...(times.get(name) ?? []), ms]);
-    }
-  }
+  const runs: OracleRun<[DecodeMode, number]>[] = [{ name: "ar", config: ["ar", 8], oracle: false }];
+  for (const k of [8, 16, 32, 64]) runs.push({ name: `blt-s k=${k}`, config: ["blt-s", k], oracle: false }, { name: `oracle k=${k}`, config: ["blt-s", k], oracle: true });
+  const { times, identical } = await oracleRounds(runs, ps, REPEATS, oracle, decode);
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
   const base = times.get("ar")!;
   console.log(`workerd, int8 weights, ${ps.length} prompts × ${N_BYTES} bytes, ${REPEATS} repeats; every output equal to AR's: ${identical}; ` +
     `AR ${(ps.length * N_BYTES * 1000 / median(base)).toFixed(0)} B/s\n` +
-    runs.slice(1).map(([n]) => `${n.padEnd(13)} ${median(times.get(n)!.map((v, i) => base[i] / v)).toFixed(3)}× AR`).join("\n"));
+    runs.slice(1).map(({ name: n }) => `${n.padEnd(13)} ${median(times.get(n)!.map((v, i) => base[i] / v)).toFixed(3)}× AR`).join("\n"));
 }, 900_000);
