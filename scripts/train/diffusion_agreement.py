@@ -8,6 +8,7 @@ argmax of block row j (predicting byte s+j) against the AR logits' argmax for by
 and against the true byte.
 
     /usr/bin/python3 -m scripts.train.diffusion_agreement --model models/blt-v2 [--windows 16] [--prefix states|tokens] [--json]
+      [--snapshot runs/R/snapshots/NNNNNN.pt]   (a training snapshot's weights, with --model's config and test split)
 """
 import argparse
 import json
@@ -66,24 +67,27 @@ def main():
     ap.add_argument("--cuts", type=int, default=24, help="block starts per window")
     ap.add_argument("--prefix", choices=("states", "tokens"), default="states",
                     help="what the revealed bytes' rows start from (the engine's block_prefix)")
+    ap.add_argument("--snapshot", help="weights from a training snapshot (train.save_snapshot) of --model's architecture")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     manifest, _, test = corpus.model_test_split(args.model)
     model, cfg = load_model(os.path.join(args.model, "model.safetensors"))
+    if args.snapshot:
+        model.load_state_dict(torch.load(args.snapshot, map_location="cpu")["model"])
     L = manifest["evaluation"]["window_bytes"]
     idx = test_window_indices((len(test) - 1) // L, args.windows)
     tokens, targets = windows_at(test, idx * L, L)
     B = cfg["diffusion"]["default_block_size"]
     agree, d_acc, a_acc, blocks = block_agreement(model, tokens, targets, B, args.cuts, prefix=args.prefix)
-    result = {"model": args.model, "windows": args.windows, "blocks": blocks, "block_size": B, "prefix": args.prefix,
+    result = {"model": args.snapshot or args.model, "windows": args.windows, "blocks": blocks, "block_size": B, "prefix": args.prefix,
               "diffusion_equals_ar_argmax": np.round(agree, 3).tolist(),
               "diffusion_accuracy": np.round(d_acc, 3).tolist(), "ar_accuracy": np.round(a_acc, 3).tolist()}
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.model}: {blocks} blocks of {B} in {args.windows} test windows (bytes before j revealed, "
+    print(f"{result['model']}: {blocks} blocks of {B} in {args.windows} test windows (bytes before j revealed, "
           f"their rows from {'byte states' if args.prefix == 'states' else 'token embeddings'})")
     print("j                             " + " ".join(f"{j:>6}" for j in range(B)))
     for key in ("diffusion_equals_ar_argmax", "diffusion_accuracy", "ar_accuracy"):

@@ -109,6 +109,14 @@ class NextBytesHead(torch.nn.Module):
         return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
 
 
+def ar_teacher(logits, positions):
+    """The AR path's distribution (detached, f32) for the byte at each noisy slot's position p: clean row p-1
+    predicts the byte at p. logits (b, L, 256); positions (b, N), p >= 1 (clamped where a slot runs past L)."""
+    L = logits.shape[1]
+    rows = (positions - 1).clamp(0, L - 1)
+    return logits.detach().gather(1, rows[..., None].expand(-1, -1, 256)).float().softmax(-1)
+
+
 def objective_weights(cfg):
     """(diffusion weight, next-bytes weight or None) under cfg's training settings, which may change between
     segments: train.diffusion_weight (default 1) and train.next_bytes_weight (default: the weight the model
@@ -118,11 +126,14 @@ def objective_weights(cfg):
 
 
 def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, bound_fraction=0.0,
-              diffusion_weight=1.0, prefix_states=False):
+              diffusion_weight=1.0, prefix_states=False, distill=0.0):
     """L = L_AR + w * L_diff with L_diff = mean over sequences of (1/t) * sum of CE at masked
     positions / number of in-sequence block positions (the masked-diffusion ELBO; its expectation
     is the mean CE per masked byte). bound_fraction: the last round(f * b) sequences of the batch
-    train with patch-bounded local attention (model.segments_for). Returns (loss, stats dict)."""
+    train with patch-bounded local attention (model.segments_for). distill (self-distillation, default 0 = the
+    paper's loss): a masked byte's target is (1 - distill) * its one-hot byte + distill * the AR path's own
+    distribution for that byte (same forward, detached), so the diffusion path learns the AR path's prediction,
+    not only the data's. Returns (loss, stats dict)."""
     blocks = diff_targets = None
     cuts = None
     if diffusion and model.cfg["diffusion"].get("forced_cut_fraction", 0) > 0:
@@ -152,12 +163,20 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
     if diffusion:
         ce = F.cross_entropy(out["noisy_logits"].reshape(-1, 256).float(), diff_targets.reshape(-1),
                              ignore_index=IGNORE, reduction="none").view(diff_targets.shape)
-        per_seq = ce.sum(1) / real.clamp(min=1).float() / t
+        masked = diff_targets != IGNORE
+        teacher = ar_teacher(out["logits"], blocks.positions)             # (b, N, 256): AR's distribution per slot
+        used = ce
+        if distill > 0:
+            soft = -(teacher * out["noisy_logits"].float().log_softmax(-1)).sum(-1)
+            used = (1 - distill) * ce + distill * torch.where(masked, soft, torch.zeros_like(soft))
+        per_seq = used.sum(1) / real.clamp(min=1).float() / t
         diff = per_seq.mean()
         loss = loss + diffusion_weight * diff
-        n_masked = (diff_targets != IGNORE).sum().clamp(min=1)
+        n_masked = masked.sum().clamp(min=1)
         stats["diff"] = diff.item()
         stats["diff_ce_masked"] = (ce.sum() / n_masked).item()
         hit = (out["noisy_logits"].argmax(-1) == diff_targets) & (diff_targets != IGNORE)
         stats["diff_acc"] = (hit.sum() / n_masked).item()
+        same = (out["noisy_logits"].argmax(-1) == teacher.argmax(-1)) & masked
+        stats["diff_agree_ar"] = (same.sum() / n_masked).item()
     return loss, stats

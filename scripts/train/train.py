@@ -377,7 +377,7 @@ def main():
                "from_step": st["step"], "to_step": st["step"], "seconds": 0.0, "entropy_seconds": 0.0,
                # the settings that may change between segments (schedule length, objective weights, layout)
                "settings": {k: tc[k] for k in ("max_steps", "diffusion_weight", "next_bytes_weight",
-                                               "patch_bound_fraction") if k in tc}}
+                                               "patch_bound_fraction", "prefix_states", "diffusion_distill") if k in tc}}
     st.setdefault("segments", [])
     seconds_at_start, entropy_seconds_at_start = st["train_seconds"], st["entropy_seconds"]
 
@@ -462,7 +462,8 @@ def main():
         is_start = model.patch(tok, with_next=True)
         loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
                                 (aux_head, next_bytes_weight) if aux_head is not None else None,
-                                tc.get("patch_bound_fraction", 0.0), diffusion_weight, tc.get("prefix_states", False))
+                                tc.get("patch_bound_fraction", 0.0), diffusion_weight, tc.get("prefix_states", False),
+                                tc.get("diffusion_distill", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
@@ -484,7 +485,7 @@ def main():
                     rec["val_masked_acc_inference_layout"] = masked_accuracy(model, val_tokens[:4], val_targets[:4], device, "inference")
             run.log(rec)
             print(f"step {rec['step']:5d} | loss {rec['loss']:.4f} | ar bpb {rec['ar_bpb']:.3f}"
-                  + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f}" if diffusion else "")
+                  + (f" | diff {rec['diff']:.3f} acc {rec['diff_acc']:.3f} =ar {rec['diff_agree_ar']:.3f}" if diffusion else "")
                   + (f" | next bytes {rec['next_bytes']:.3f}" if "next_bytes" in rec else "")
                   + (f" | bounded ar bpb {rec['ar_bounded'] / math.log(2):.3f}" if "ar_bounded" in rec else "")
                   + (f" | val bpb {rec['val_bpb']:.3f} (no latents {rec['val_bpb_without_latents']:.3f}, "
