@@ -25,12 +25,14 @@ from .objective import force_cuts, windows_at
 
 @torch.no_grad()
 def block_agreement(model, tokens, targets, block_size, cuts, seed=0, prefix="states"):
-    """Per block position j: (diffusion argmax == AR argmax, diffusion accuracy, AR accuracy), over all cuts.
-    prefix "states": the revealed bytes' rows start from their byte states (the engine's default); "tokens": from
-    dec_tok_emb (the paper's input, as trained)."""
+    """Per block position j, over all cuts: diffusion argmax == AR argmax, diffusion accuracy, AR accuracy, and the
+    same two for a *block-latent AR*: the causal path with the block made one patch (no patch starts inside it), so
+    its rows read only the latents BLT-D's block reads (none made from the block's own bytes), as a ceiling on what
+    any decoder with BLT-D's latents shares with AR. prefix "states": the revealed bytes' rows start from their byte
+    states (the engine's default); "tokens": from dec_tok_emb (the paper's input, as trained)."""
     rng = np.random.default_rng(seed)
     B = block_size
-    agree, d_hit, a_hit, n = (np.zeros(B) for _ in range(4))
+    agree, d_hit, a_hit, n, s_agree, s_hit = (np.zeros(B) for _ in range(6))
     for k in range(len(tokens)):
         tok = tokens[k:k + 1]
         L = tok.shape[1]
@@ -45,6 +47,11 @@ def block_agreement(model, tokens, targets, block_size, cuts, seed=0, prefix="st
         st = torch.tensor(at).repeat_interleave(B)[None]
         pat = patches.ids[0, st[0]][None]
         p = torch.tensor(at)
+        one_patch = is_start.repeat(m, 1)                             # copy c: cut c's block is one patch
+        for c, s in enumerate(at):
+            one_patch[c, s + 1:s + B] = False
+        rows = (p[:, None] + torch.arange(B)[None] - 1)               # copy c's rows predicting its block's bytes
+        stale = model(tok.repeat(m, 1), one_patch)["logits"].argmax(-1).gather(1, rows)
         for j in range(B):
             ids = torch.full_like(pos, MASK_ID)
             for i in range(j):                                        # bytes s..s+j-1 revealed
@@ -56,8 +63,10 @@ def block_agreement(model, tokens, targets, block_size, cuts, seed=0, prefix="st
             agree[j] += int((d == a).sum())
             d_hit[j] += int((d == truth).sum())
             a_hit[j] += int((a == truth).sum())
+            s_agree[j] += int((stale[:, j] == a).sum())
+            s_hit[j] += int((stale[:, j] == truth).sum())
             n[j] += m
-    return agree / n, d_hit / n, a_hit / n, int(n[0])
+    return agree / n, d_hit / n, a_hit / n, s_agree / n, s_hit / n, int(n[0])
 
 
 def main():
@@ -80,18 +89,21 @@ def main():
     idx = test_window_indices((len(test) - 1) // L, args.windows)
     tokens, targets = windows_at(test, idx * L, L)
     B = cfg["diffusion"]["default_block_size"]
-    agree, d_acc, a_acc, blocks = block_agreement(model, tokens, targets, B, args.cuts, prefix=args.prefix)
+    agree, d_acc, a_acc, s_agree, s_acc, blocks = block_agreement(model, tokens, targets, B, args.cuts, prefix=args.prefix)
     result = {"model": args.snapshot or args.model, "windows": args.windows, "blocks": blocks, "block_size": B, "prefix": args.prefix,
               "diffusion_equals_ar_argmax": np.round(agree, 3).tolist(),
-              "diffusion_accuracy": np.round(d_acc, 3).tolist(), "ar_accuracy": np.round(a_acc, 3).tolist()}
+              "diffusion_accuracy": np.round(d_acc, 3).tolist(), "ar_accuracy": np.round(a_acc, 3).tolist(),
+              "block_latent_ar_equals_ar_argmax": np.round(s_agree, 3).tolist(),
+              "block_latent_ar_accuracy": np.round(s_acc, 3).tolist()}
     if args.json:
         print(json.dumps(result))
         return
     print(f"{result['model']}: {blocks} blocks of {B} in {args.windows} test windows (bytes before j revealed, "
           f"their rows from {'byte states' if args.prefix == 'states' else 'token embeddings'})")
-    print("j                             " + " ".join(f"{j:>6}" for j in range(B)))
-    for key in ("diffusion_equals_ar_argmax", "diffusion_accuracy", "ar_accuracy"):
-        print(f"{key:<30}" + " ".join(f"{v:6.3f}" for v in result[key]))
+    print("j                                 " + " ".join(f"{j:>6}" for j in range(B)))
+    for key in ("diffusion_equals_ar_argmax", "diffusion_accuracy", "ar_accuracy", "block_latent_ar_equals_ar_argmax",
+                "block_latent_ar_accuracy"):
+        print(f"{key:<34}" + " ".join(f"{v:6.3f}" for v in result[key]))
 
 
 if __name__ == "__main__":
