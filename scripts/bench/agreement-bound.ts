@@ -7,7 +7,7 @@
 // process, prints figures and asserts nothing.
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
 import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
-import { Sampler } from "../../src/engine/decode/sampler.ts";
+import { Rng, Sampler } from "../../src/engine/decode/sampler.ts";
 import { agreement, heldOutCases, request, type Config } from "./decode-cases.ts";
 
 const flags = parseFlags(process.argv.slice(2));
@@ -16,22 +16,11 @@ const ps = (flags.get("p") ?? "0.8,0.86,0.9,0.95,0.97,0.99").split(",").map(Numb
 const cases = heldOutCases(dir, Number(flags.get("prompts") ?? 6), 128, nBytes);
 const { engine } = await loadNodeEngine(dir, undefined, "f32");
 
-/** mulberry32: a small seeded generator, so every run draws the same perturbations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-let perturb: { p: number; draw: () => number } | null = null;
+let perturb: { p: number; rng: Rng } | null = null;
 const pick = Sampler.prototype.pick;
 Sampler.prototype.pick = function (this: Sampler, logits, scratch, offset = 0) {
   const best = pick.call(this, logits, scratch, offset);
-  if (!perturb || !this.greedy || perturb.draw() < perturb.p) return best;
+  if (!perturb || !this.greedy || perturb.rng.next() < perturb.p) return best;
   let second = -1;
   for (let i = 0; i < 256; i++) if (i !== best && (second < 0 || logits[offset + i] > logits[offset + second])) second = i;
   return second;
@@ -54,7 +43,7 @@ for (const p of ps) {
   const shares: number[] = [];
   for (let s = 0; s < seeds; s++) {
     for (const [i, c] of cases.entries()) {
-      perturb = { p, draw: rng(1000 * s + i + 1) };
+      perturb = { p, rng: new Rng(1000 * s + i + 1) }; // the same perturbations on every run
       shares.push(agreement(await decode(c.prompt), reference[i]));
       perturb = null;
     }

@@ -109,12 +109,16 @@ class NextBytesHead(torch.nn.Module):
         return F.cross_entropy(logits.reshape(-1, 256).float(), want.reshape(-1), ignore_index=IGNORE)
 
 
+def ar_rows(logits, positions):
+    """The AR path's logits for the byte at each noisy slot's position p: clean row p-1 predicts the byte at p.
+    logits (b, L, 256); positions (b, N), p >= 1 (clamped where a slot runs past L) -> (b, N, 256)."""
+    rows = (positions - 1).clamp(0, logits.shape[1] - 1)
+    return logits.gather(1, rows[..., None].expand(-1, -1, logits.shape[-1]))
+
+
 def ar_teacher(logits, positions):
-    """The AR path's distribution (detached, f32) for the byte at each noisy slot's position p: clean row p-1
-    predicts the byte at p. logits (b, L, 256); positions (b, N), p >= 1 (clamped where a slot runs past L)."""
-    L = logits.shape[1]
-    rows = (positions - 1).clamp(0, L - 1)
-    return logits.detach().gather(1, rows[..., None].expand(-1, -1, 256)).float().softmax(-1)
+    """The AR path's distribution (detached, f32) for the byte at each noisy slot's position (ar_rows)."""
+    return ar_rows(logits.detach(), positions).float().softmax(-1)
 
 
 def objective_weights(cfg):
@@ -164,9 +168,9 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
         ce = F.cross_entropy(out["noisy_logits"].reshape(-1, 256).float(), diff_targets.reshape(-1),
                              ignore_index=IGNORE, reduction="none").view(diff_targets.shape)
         masked = diff_targets != IGNORE
-        teacher = ar_teacher(out["logits"], blocks.positions)             # (b, N, 256): AR's distribution per slot
         used = ce
         if distill > 0:
+            teacher = ar_teacher(out["logits"], blocks.positions)         # (b, N, 256): AR's distribution per slot
             soft = -(teacher * out["noisy_logits"].float().log_softmax(-1)).sum(-1)
             used = (1 - distill) * ce + distill * torch.where(masked, soft, torch.zeros_like(soft))
         per_seq = used.sum(1) / real.clamp(min=1).float() / t
@@ -175,8 +179,9 @@ def bltd_loss(model, tokens, targets, is_start, rng, diffusion=True, aux=None, b
         n_masked = masked.sum().clamp(min=1)
         stats["diff"] = diff.item()
         stats["diff_ce_masked"] = (ce.sum() / n_masked).item()
-        hit = (out["noisy_logits"].argmax(-1) == diff_targets) & (diff_targets != IGNORE)
+        guess = out["noisy_logits"].argmax(-1)
+        hit = (guess == diff_targets) & masked
         stats["diff_acc"] = (hit.sum() / n_masked).item()
-        same = (out["noisy_logits"].argmax(-1) == teacher.argmax(-1)) & masked
+        same = (guess == ar_rows(out["logits"].detach(), blocks.positions).argmax(-1)) & masked
         stats["diff_agree_ar"] = (same.sum() / n_masked).item()
     return loss, stats

@@ -4,7 +4,7 @@ path predicts what AR predicts."""
 import numpy as np
 import torch
 
-from scripts.train.objective import ar_teacher, bltd_loss
+from scripts.train.objective import ar_rows, ar_teacher, bltd_loss
 
 L = 64
 
@@ -28,9 +28,7 @@ class DiffusionEqualsAR(torch.nn.Module):
 
     def forward(self, tokens, is_start, blocks, bound=None):
         out = self.model(tokens, is_start, blocks, bound=bound)
-        rows = (blocks.positions - 1).clamp(0, tokens.shape[1] - 1)
-        ar = out["logits"].gather(1, rows[..., None].expand(-1, -1, 256))
-        return {**out, "noisy_logits": ar + self.delta}
+        return {**out, "noisy_logits": ar_rows(out["logits"], blocks.positions) + self.delta}
 
 
 def diffusion_grad(model, distill):
