@@ -17,7 +17,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface RunningWorker { url: string; stop(): Promise<void>; log(): string }
+export interface RunningWorker { url: string; stop(): Promise<void>; log(): string; /** wrangler's process (workerd runs under it) */ pid: number }
 
 export async function startWorker(vars: Record<string, string> = {}, timeoutMs = 90_000): Promise<RunningWorker> {
   const port = await freePort();
@@ -44,7 +44,7 @@ export async function startWorker(vars: Record<string, string> = {}, timeoutMs =
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/health`);
-      if (r.status === 200) return { url, stop, log: () => out };
+      if (r.status === 200) return { url, stop, log: () => out, pid: child.pid! };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -94,6 +94,10 @@ export interface DecodeBackend {
   readonly name: string;
   /** Model ids this backend serves. */
   models(): string[];
-  /** Streams the request's events; aborting the signal stops the work within one block. */
-  decode(request: DecodeRequest, signal?: AbortSignal): AsyncIterable<DecodeEvent>;
+  /**
+   * Streams the request's events; aborting the signal stops the work within one block. `alive` is called
+   * whenever the backend works or waits for this request (at least every few seconds while it runs), so the
+   * caller can tell a request whose code still runs from one the runtime abandoned.
+   */
+  decode(request: DecodeRequest, signal?: AbortSignal, alive?: () => void): AsyncIterable<DecodeEvent>;
 }

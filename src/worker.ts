@@ -21,7 +21,7 @@ import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
 import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
 import { createApp, type RateLimiter } from "./server/app.ts";
-import { ApiError } from "./server/errors.ts";
+import { ApiError, errorResponse, toApiError } from "./server/errors.ts";
 
 export interface Env {
   /** "auto" (default: the lossless mode measured fastest per kind of request) or one of the four modes. */
@@ -37,6 +37,11 @@ export interface Env {
   MAX_CONCURRENT_DECODES?: string;
   /** Requests that may line up for one bundled model (running included); beyond, 429 (default 2). */
   MAX_DECODES_PER_MODEL?: string;
+  /** A stream whose client has taken nothing for this many ms while output waits is ended as cancelled (default 10000). */
+  STREAM_STALL_MS?: string;
+  /** A request whose code has not run for this many ms gives back its model and its decode slot (default 15000 / 60000). */
+  MODEL_LEASE_MS?: string;
+  SLOT_LEASE_MS?: string;
   MAX_BODY_BYTES?: string;
   MAX_PROMPT_BYTES?: string;
   /** A secret (`wrangler secret put API_KEY`); the API is open when it is unset. */
@@ -114,7 +119,7 @@ function build(env: Env): Hono {
   // a failed load is retried by the next request, and its error answered to this one
   const maxNewBytes = num(env.MAX_TOKENS_LIMIT, MAX_NEW_BYTES);
   const ready = () => (loading ??= loadBundled(maxNewBytes).then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
-  const local = new LocalBackend(engines, num(env.MAX_DECODES_PER_MODEL, 2));
+  const local = new LocalBackend(engines, { maxPerModel: num(env.MAX_DECODES_PER_MODEL, 2), leaseMs: num(env.MODEL_LEASE_MS, 15_000) });
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
@@ -127,14 +132,21 @@ function build(env: Env): Hono {
     maxBodyBytes: num(env.MAX_BODY_BYTES, 64 * 1024),
     maxPromptBytes: num(env.MAX_PROMPT_BYTES, 4096),
     maxConcurrentDecodes: num(env.MAX_CONCURRENT_DECODES, 4),
+    slotLeaseMs: num(env.SLOT_LEASE_MS, 60_000),
+    streamStallMs: num(env.STREAM_STALL_MS, 10_000),
   });
   addModelFileRoutes(app);
   return app;
 }
 
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
-    app ??= build(env);
-    return app.fetch(request, env, ctx);
+  // whatever fails here is still OpenAI's JSON error shape (the app's own errors already are)
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    try {
+      app ??= build(env);
+      return await app.fetch(request, env, ctx);
+    } catch (e) {
+      return errorResponse(toApiError(e));
+    }
   },
 };

@@ -115,7 +115,7 @@ export class PoolBackend implements DecodeBackend {
     this.log(`GPU pool worker ${e.url} marked down: ${why}`);
   }
 
-  async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
+  async *decode(r: DecodeRequest, signal?: AbortSignal, alive?: () => void): AsyncGenerator<DecodeEvent> {
     await this.refresh();
     const candidates = this.candidates(r);
     if (!candidates.length && this.endpoints.some((e) => e.health?.models.includes(r.model))) {
@@ -127,6 +127,7 @@ export class PoolBackend implements DecodeBackend {
       if (Date.now() >= firstByteBy) break;
       const attempt = new Attempt(this.timeouts, firstByteBy, signal);
       let sentBytes = 0;
+      alive?.();
       e.open++;
       try {
         attempt.arm("connectMs");
@@ -146,6 +147,7 @@ export class PoolBackend implements DecodeBackend {
         attempt.arm("firstEventMs");
         for await (const data of sseData(res.body, this.maxEventChars)) {
           attempt.arm("idleMs");
+          alive?.();
           const ev = decodeEvent(data);
           if (ev.type === "error") throw new WorkerFault(`error event ${ev.code}: ${ev.message}`);
           if (ev.type === "done") {

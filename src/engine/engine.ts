@@ -59,12 +59,20 @@ export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">, 
 
 /**
  * Yields to the event loop so an abort (or another request) can be seen; called between blocks, every 5 ms of
- * decoding. setImmediate where there is one (Node; workerd under nodejs_compat): Node clamps setTimeout(0) to
- * 1 ms, which cost AR decoding about a sixth of its speed (measured). Browsers' engine worker unclamps its
- * zero-delay timeouts itself (web/engine-worker.ts).
+ * decoding and at least every BREATHE_BLOCKS blocks (a deployed Worker's clock stands still while code runs, so
+ * time alone would never call for a breath there). setImmediate where there is one (Node; workerd under
+ * nodejs_compat): Node clamps setTimeout(0) to 1 ms, which cost AR decoding about a sixth of its speed (measured).
+ * Browsers' engine worker unclamps its zero-delay timeouts itself (web/engine-worker.ts).
  */
 const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
 const breathe = immediate ? () => new Promise<void>((r) => { immediate(r); }) : () => new Promise<void>((r) => setTimeout(r, 0));
+const BREATHE_MS = 5;
+const BREATHE_BLOCKS = 8;
+
+/** What the engine reads of a cancellation: an AbortSignal, or any object whose `aborted` can turn true. */
+export interface StopFlag {
+  readonly aborted: boolean;
+}
 
 export interface EngineOptions {
   /** Most bytes one request may generate (default MAX_NEW_BYTES); memory does not depend on it. */
@@ -78,8 +86,12 @@ export class Engine {
     this.maxNewBytes = options.maxNewBytes ?? MAX_NEW_BYTES;
   }
 
-  /** Streams one request. The model has one run state: callers serialise requests (see backends/local.ts). */
-  async *decode(r: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
+  /**
+   * Streams one request. The model has one run state: callers serialise requests (see backends/local.ts).
+   * `signal` is read after every block (and after the prompt): once aborted, the decode ends with a cancelled
+   * error event without touching the model again. `alive` is called after the prompt and after every block.
+   */
+  async *decode(r: DecodeRequest, signal?: StopFlag, alive?: () => void): AsyncGenerator<DecodeEvent> {
     const t0 = performance.now();
     try {
       validateRequest(r, this.model, this.maxNewBytes);
@@ -91,21 +103,27 @@ export class Engine {
     const seq = new Sequence(m);
     const out = new OutputFramer(r.maxNewBytes, r.stop);
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
+    const cancelled: DecodeEvent = { type: "error", code: "cancelled", message: "the request was cancelled" };
+    if (signal?.aborted) { yield cancelled; return; }
     await seq.prefill(r.prompt);
+    alive?.();
+    if (signal?.aborted) { yield cancelled; return; }
     const prefillMs = performance.now() - t0;
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
     const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining,
       work: new WorkBudget(r.maxNewBytes), counters };
-    let lastBreath = performance.now();
+    let lastBreath = performance.now(), blocks = 0;
     for await (const bytes of MODES[r.mode](ctx)) {
+      alive?.();
       const emit = out.push(bytes);
       if (emit.length) yield { type: "bytes", bytes: emit };
       if (out.finish) break;
-      if (performance.now() - lastBreath > 5) {
+      if (++blocks >= BREATHE_BLOCKS || performance.now() - lastBreath > BREATHE_MS) {
         await breathe();
         lastBreath = performance.now();
+        blocks = 0;
       }
-      if (signal?.aborted) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
+      if (signal?.aborted) { yield cancelled; return; }
     }
     const rest = out.flush();
     if (rest.length) yield { type: "bytes", bytes: rest };

@@ -6,7 +6,8 @@ import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { RouteError, type Router } from "../backends/router.ts";
-import { handleCompletion, type DecodeEnd } from "./completions.ts";
+import { handleCompletion } from "./completions.ts";
+import { DecodeSlots } from "./slots.ts";
 import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.ts";
 import type { RequestDefaults } from "./schemas.ts";
 
@@ -28,6 +29,10 @@ export interface Services {
   maxBodyBytes: number;
   maxPromptBytes: number;
   maxConcurrentDecodes: number;
+  /** A decode slot not beaten for this long is taken back as abandoned (default 60 s; server/slots.ts). */
+  slotLeaseMs?: number;
+  /** A stream whose client takes nothing for this long while output waits is ended as cancelled (default 10 s). */
+  streamStallMs?: number;
   /** Resolves mode "auto" (default: a new ModePicker on the calibrated table). */
   modes?: ModePicker;
 }
@@ -45,17 +50,15 @@ function bearer(c: Context): string {
 
 export function createApp(s: Services): Hono {
   const app = new Hono();
-  let active = 0;
-  const decodes = { started: 0, completed: 0, failed: 0, cancelled: 0 };
+  const slots = new DecodeSlots(s.maxConcurrentDecodes, s.slotLeaseMs);
   const modes = s.modes ?? new ModePicker();
   const admit = () => {
-    if (active >= s.maxConcurrentDecodes) {
+    const slot = slots.take();
+    if (!slot) {
       throw new ApiError({ status: 429, code: "too_many_concurrent_requests", retryAfterS: 1,
-        message: `this server already runs ${active} decodes (its limit); retry shortly` });
+        message: `this server already runs ${slots.limit} decodes (its limit); retry shortly` });
     }
-    active++;
-    decodes.started++;
-    return (end: DecodeEnd) => { active--; decodes[end]++; };
+    return slot;
   };
 
   app.onError((e) => errorResponse(e instanceof RouteError ? fromDecodeError(e) : toApiError(e)));
@@ -71,7 +74,7 @@ export function createApp(s: Services): Hono {
       s.ready().catch(() => {});
       return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
     }
-    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: active, decodes, pool, autoModes: modes.snapshot() });
+    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: slots.active, decodes: slots.counts, pool, autoModes: modes.snapshot() });
   });
 
   app.use("/v1/*", bodyLimit({
@@ -108,7 +111,8 @@ export function createApp(s: Services): Hono {
     return c.json(m);
   });
 
-  const deps = { pick: (r: Parameters<Router["pick"]>[0], d: boolean) => s.router.pick(r, d), defaults: s.defaults, maxPromptBytes: s.maxPromptBytes, admit, modes };
+  const deps = { pick: (r: Parameters<Router["pick"]>[0], d: boolean) => s.router.pick(r, d), defaults: s.defaults, maxPromptBytes: s.maxPromptBytes, admit, modes,
+    streamStallMs: s.streamStallMs };
   const jsonBody = async (req: Request) => {
     try {
       return await req.json();

@@ -7,7 +7,7 @@ import { chunk, newHead, usageChunk, usageOf, whole, type Head, type Kind, type 
 import type { ModePicker } from "./mode-picker.ts";
 import { chatPrompt, chatSchema, completionSchema, parseBody, requestedMode, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
 
-export type DecodeEnd = "completed" | "failed" | "cancelled";
+import type { DecodeEnd, Slot } from "./slots.ts";
 
 export interface CompletionDeps {
   /** Picks the backend for a request, or throws an ApiError (404 unknown model, 503 nothing up). */
@@ -16,10 +16,12 @@ export interface CompletionDeps {
   maxPromptBytes: number;
   /** Keeps the isolate working on a promise after the response (Workers: ctx.waitUntil). */
   waitUntil(p: Promise<unknown>): void;
-  /** Takes a decode slot or throws a 429; returns its release, told how the decode ended. */
-  admit(): (end: DecodeEnd) => void;
+  /** Takes a decode slot or throws a 429; the slot is beaten while the decode works and released once it ends. */
+  admit(): Slot;
   /** Resolves mode "auto" and learns from the requests it resolved. */
   modes: ModePicker;
+  /** A stream whose client takes nothing for this long while output waits is ended as cancelled (default 10 s). */
+  streamStallMs?: number;
 }
 
 /** The events, passing a done event's stats to onDone on the way. */
@@ -50,21 +52,22 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   const auto = requestedMode(body, deps.defaults) === "auto", greedy = request.sampling.temperature === 0;
   if (auto) request.mode = deps.modes.choose(backend.name, request.model, greedy);
 
-  const release = once(deps.admit());
+  const slot = deps.admit();
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal.addEventListener("abort", onAbort);
+  if (signal.aborted) abort.abort();
   let events: AsyncIterator<DecodeEvent> | undefined;
-  // closing the backend's generator runs its cleanup (a local model's turn is released there)
+  // closing the backend's generator runs its cleanup (a local model's ticket leaves the line there)
   const finish = (end: DecodeEnd) => {
     signal.removeEventListener("abort", onAbort);
-    release(end);
+    slot.release(end);
     events?.return?.().catch(() => {});
   };
 
   let first: IteratorResult<DecodeEvent>;
   try {
-    const decoded = backend.decode(request, abort.signal);
+    const decoded = backend.decode(request, abort.signal, slot.beat);
     events = (auto ? recorded(decoded, (s) => deps.modes.record(backend.name, request.model, greedy, s)) : decoded)[Symbol.asyncIterator]();
     first = await events.next();
   } catch (e) {
@@ -78,26 +81,23 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   }
   const head = newHead(kind, request.model);
   if (!body.stream) {
-    const answer = answerWhole(kind, head, backend.name, first, events!, finish);
+    const answer = answerWhole(kind, head, backend.name, first, events!, slot, finish);
     deps.waitUntil(answer);
     return await answer;
   }
   const withUsage = body.stream_options?.include_usage === true;
-  const { stream, done } = streamChunks(kind, head, backend.name, withUsage, first, events!, abort, finish);
+  const { stream, done } = streamChunks(kind, head, backend.name, withUsage, first, events!, abort, slot, finish, deps.streamStallMs ?? 10_000);
   deps.waitUntil(done);
   return new Response(stream, { headers: SSE_HEADERS });
 }
 
-function once<A>(f: (a: A) => void): (a: A) => void {
-  let done = false;
-  return (a) => { if (!done) { done = true; f(a); } };
-}
-
-async function answerWhole(kind: Kind, head: Head, backendName: string, first: IteratorResult<DecodeEvent>, events: AsyncIterator<DecodeEvent>, finish: (end: DecodeEnd) => void): Promise<Response> {
+async function answerWhole(kind: Kind, head: Head, backendName: string, first: IteratorResult<DecodeEvent>, events: AsyncIterator<DecodeEvent>,
+  slot: Slot, finish: (end: DecodeEnd) => void): Promise<Response> {
   const parts: Uint8Array[] = [];
   let end: DecodeEnd = "failed";
   try {
     for (let r = first; !r.done; r = await events.next()) {
+      slot.beat();
       const e = r.value;
       if (e.type === "bytes") parts.push(e.bytes);
       else if (e.type === "error") {
@@ -126,61 +126,92 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /**
  * The SSE body: role chunk (chat), content chunks, the chunk with finish_reason, the usage chunk when asked,
- * then `data: [DONE]`. The decode runs ahead of the reader (at most one request's output is buffered) and is
- * kept alive with waitUntil (`done`): local workerd drops a request's pending work when its client disconnects
- * without firing the request signal (measured), and an abandoned decode must still release its slot and its
- * model. Where the client going away is signalled (request signal, or the stream cancelled), the decode stops
- * within one block. A streaming TextDecoder holds back an incomplete UTF-8 character, so no chunk
- * ever splits one. An error after the first byte is one `data: {"error":…}` event, then the stream closes.
+ * then `data: [DONE]`. The decode runs ahead of the reader and is kept alive with waitUntil (`done`), so a decode
+ * whose client stops reading still ends and gives back its slot and its model. The stream has at most one write
+ * outstanding; what the decode produces meanwhile goes out with the next write (events are batched when the
+ * client, or the network, is slower than the decode). In workerd the body is an IdentityTransformStream: its
+ * write completes once the runtime has taken the bytes and fails once the connection is lost (measured: with a
+ * standard TransformStream and many writes queued, a client's disconnect raised neither the request signal nor a
+ * failed write). The client going away is seen whichever way comes first: the request signal, the body cancelled
+ * (in-process callers), a failed write, or a write the client has not taken for stallMs; each stops the decode
+ * within one block. A
+ * streaming TextDecoder holds back an incomplete UTF-8 character, so no chunk ever splits one. An error after the
+ * first byte is one `data: {"error":…}` event, then the stream closes.
  */
 function streamChunks(kind: Kind, head: Head, backendName: string, withUsage: boolean, first: IteratorResult<DecodeEvent>,
-  events: AsyncIterator<DecodeEvent>, abort: AbortController, finish: (end: DecodeEnd) => void): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
+  events: AsyncIterator<DecodeEvent>, abort: AbortController, slot: Slot, finish: (end: DecodeEnd) => void, stallMs: number): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
   const enc = new TextEncoder();
   const utf8 = new TextDecoder();
-  let closed = false;
-  const send = (c: ReadableStreamDefaultController<Uint8Array>, o: unknown) => { if (!closed) c.enqueue(enc.encode(sse(o))); };
-  const end = (c: ReadableStreamDefaultController<Uint8Array>, how: DecodeEnd, last?: string) => {
-    if (closed) return;
-    if (last) c.enqueue(enc.encode(last));
-    closed = true;
-    finish(how);
-    c.close();
+  const Identity = (globalThis as { IdentityTransformStream?: new () => TransformStream<Uint8Array, Uint8Array> }).IdentityTransformStream;
+  const { readable, writable } = Identity ? new Identity() : new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  writer.closed.catch(() => {});
+  let ended = false, gone = false, closing = false;
+  let pending: string[] = [], writingSince = 0;
+  const lost = () => {
+    if (gone) return;
+    gone = true;
+    pending = [];
+    writer.abort().catch(() => {});
+    if (!ended) {
+      ended = true;
+      abort.abort();
+      finish("cancelled");
+    }
   };
-  const run = async (c: ReadableStreamDefaultController<Uint8Array>) => {
+  const flush = () => {
+    if (gone) return;
+    if (!pending.length) {
+      writingSince = 0;
+      if (closing) writer.close().catch(() => {});
+      return;
+    }
+    const text = pending.join("");
+    pending = [];
+    writingSince = Date.now();
+    // a turn of the event loop between writes lets the runtime see a disconnect (the request signal) before a
+    // write runs into it: workerd logs a write that fails on a lost connection as an uncaught error (measured)
+    writer.write(enc.encode(text)).then(() => setTimeout(flush, 0), lost);
+  };
+  const write = (text: string) => {
+    if (gone) return;
+    pending.push(text);
+    if (!writingSince) flush();
+    else if (Date.now() - writingSince > stallMs) lost();
+  };
+  const send = (o: unknown) => write(sse(o));
+  const end = (how: DecodeEnd, last?: string) => {
+    if (ended) return;
+    if (last) write(last);
+    ended = true;
+    closing = true;
+    finish(how);
+    if (!writingSince) flush();
+  };
+  const run = async () => {
     try {
+      if (kind === "chat") send(chunk(kind, head, { role: true }, withUsage));
       for (let r = first; ; r = await events.next()) {
-        if (closed) return;
+        if (ended) return;
+        slot.beat();
         if (r.done) throw new ApiError({ status: 502, code: "backend_failed", message: "the backend ended without finishing the request" });
         const e = r.value;
         if (e.type === "bytes") {
           const text = utf8.decode(e.bytes, { stream: true });
-          if (text) send(c, chunk(kind, head, { text }, withUsage));
+          if (text) send(chunk(kind, head, { text }, withUsage));
           continue;
         }
         if (e.type === "error") throw fromDecodeError(e);
         const tail = utf8.decode();
-        if (tail) send(c, chunk(kind, head, { text: tail }, withUsage));
-        send(c, chunk(kind, head, { finish: e.finishReason }, withUsage));
-        if (withUsage) send(c, usageChunk(kind, head, usageOf(e.stats, backendName) satisfies Usage));
-        end(c, "completed", "data: [DONE]\n\n");
+        if (tail) send(chunk(kind, head, { text: tail }, withUsage));
+        send(chunk(kind, head, { finish: e.finishReason }, withUsage));
+        if (withUsage) send(usageChunk(kind, head, usageOf(e.stats, backendName) satisfies Usage));
+        end("completed", "data: [DONE]\n\n");
         return;
       }
     } catch (e) {
-      end(c, abort.signal.aborted ? "cancelled" : "failed", sse(toApiError(e).body()));
+      end(abort.signal.aborted ? "cancelled" : "failed", sse(toApiError(e).body()));
     }
   };
-  let done: Promise<void> = Promise.resolve();
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      if (kind === "chat") send(c, chunk(kind, head, { role: true }, withUsage));
-      done = run(c);
-    },
-    cancel() {
-      if (closed) return;
-      closed = true;
-      abort.abort();
-      finish("cancelled");
-    },
-  });
-  return { stream, done };
+  return { stream: readable, done: run() };
 }

@@ -20,7 +20,7 @@ describe("local backend", () => {
     for (let i = 0; i < 3; i++) alone.push(await collect(engine.decode(request(prompts[i], { model: "blt-d-tiny", mode: modes[i], maxNewBytes: 80 }))));
     const together = await Promise.all(prompts.map((p, i) => collect(backend.decode(request(p, { model: "blt-d-tiny", mode: modes[i], maxNewBytes: 80 })))));
     for (let i = 0; i < 3; i++) expect(together[i].bytes).toEqual(alone[i].bytes);
-    expect(backend.inFlight.get("blt-d-tiny")).toBe(0);
+    expect(backend.inLine("blt-d-tiny")).toBe(0);
   });
 
   it("answers an unknown model with an error, and never starts a request aborted while waiting", async () => {

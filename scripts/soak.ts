@@ -1,0 +1,277 @@
+// `npm run soak`: hours-under-load in minutes. Starts the Worker (wrangler dev, workerd, as `npm start`) and, with
+// --pool, a TypeScript pool worker that takes every request (EDGE_MAX_REQUEST_BYTES 64); drives a seeded mix of
+// requests from C client loops (every model, endpoint and mode, streamed and whole, max_tokens 16–2000, greedy and
+// sampled, some 1.8 KB prompts, some bad requests, some streams aborted by the client mid-way); samples the RSS
+// of every process it started and /health; stops everything; prints one JSON summary. Exit status 1 when the run
+// shows a leaked decode slot, a hang, a truncated stream, an uncaught error in the server's log, a 5xx other than
+// a 503 with an OpenAI-style JSON body, or a too_many_concurrent_requests refusal while fewer requests than the
+// limit could be running (and, with --max-slope, an RSS slope above it).
+//   npm run soak -- --minutes N [--concurrency 3] [--abort-rate 0.2] [--bad-rate 0.1] [--long-rate 0.05] [--pool]
+//       [--seed 1] [--sample-s 30] [--max-slope MB/min] [--out summary.json]
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { sseData } from "../src/backends/sse.ts";
+import { parseFlags } from "../src/cli/node-engine.ts";
+import { startTsPoolWorker, type PoolWorker } from "../test/support/pool-workers.ts";
+import { startWorker, type RunningWorker } from "./dev-worker.ts";
+
+const flags = parseFlags(process.argv.slice(2));
+const num = (name: string, fallback: number) => {
+  const v = flags.get(name);
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got ${JSON.stringify(v)}`);
+  return n;
+};
+const minutes = num("minutes", 2);
+const concurrency = Math.max(1, Math.round(num("concurrency", 3)));
+const abortRate = num("abort-rate", 0.2), badRate = num("bad-rate", 0.1), longRate = num("long-rate", 0.05);
+const seed = Math.round(num("seed", 1));
+const sampleMs = 1000 * num("sample-s", 30);
+const maxSlope = flags.has("max-slope") ? num("max-slope", Infinity) : undefined;
+const withPool = flags.has("pool");
+/** The Worker's decode slots (its MAX_CONCURRENT_DECODES default) and how long an abandoned stream may hold one. */
+const MAX_DECODES = 4, STALL_WINDOW_MS = 3000;
+/** A request that has made no progress for this long is a hang. */
+const HANG_MS = 60_000;
+
+// ---- processes and their memory ---------------------------------------------------------------------------------
+
+function children(): Map<number, number[]> {
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch { /* gone */ }
+  }
+  return kids;
+}
+function descendants(pid: number): number[] {
+  const kids = children(), out: number[] = [];
+  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { out.push(k); walk(k); } };
+  walk(pid);
+  return out;
+}
+const cmdline = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "); } catch { return ""; } };
+const rssMb = (pid: number) => {
+  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024; } catch { return NaN; }
+};
+
+/** The processes to watch: the Worker's workerd, wrangler's proxy workerd, wrangler itself, the pool worker. */
+function watched(worker: RunningWorker, pool: PoolWorker | null): Record<string, number> {
+  const procs: Record<string, number> = {};
+  const port = new URL(worker.url).port;
+  for (const pid of descendants(worker.pid)) {
+    const c = cmdline(pid);
+    if (c.includes("workerd serve")) procs[c.includes(`entry=127.0.0.1:${port}`) ? "workerd-proxy" : "workerd"] = pid;
+    else if (c.includes("wrangler-dist/cli.js")) procs.wrangler = pid;
+  }
+  if (pool?.child.pid) procs.pool = pool.child.pid;
+  return procs;
+}
+
+// ---- a seeded mix of requests -----------------------------------------------------------------------------------
+
+function mulberry32(a: number): () => number {
+  return () => {
+    a |= 0; a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PROMPTS = ["The quick brown fox ", "In the beginning ", "The committee said that ", "She looked at him and ",
+  "It was a cold morning in ", "Dear Sir, I write to ", "The President spoke of ", "Once upon a time "];
+const LONG = "The history of the city is long and its records are many. ".repeat(31).slice(0, 1800);
+const MODELS = ["blt-v2", "blt-v2", "blt-d-tiny"];
+const MODES = ["auto", "ar", "blt-d", "blt-s", "blt-dv"];
+
+interface Planned { path: string; body: string; stream: boolean; abortAfterChunks: number | null; abortAfterMs: number | null; bad: string | null }
+
+function plan(rnd: () => number): Planned {
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  if (rnd() < badRate) {
+    const bad = pick(["invalid_json", "unknown_model", "temperature", "max_tokens", "prompt_too_large", "mode", "missing_messages", "top_p"]);
+    const b: Record<string, string> = {
+      invalid_json: '{"model": "blt-v2", "prompt": ',
+      unknown_model: JSON.stringify({ model: "gpt-9", prompt: "x" }),
+      temperature: JSON.stringify({ model: "blt-v2", prompt: "x", temperature: 99 }),
+      max_tokens: JSON.stringify({ model: "blt-v2", prompt: "x", max_tokens: 100_000 }),
+      prompt_too_large: JSON.stringify({ model: "blt-v2", prompt: "x".repeat(5000) }),
+      mode: JSON.stringify({ model: "blt-v2", prompt: "x", mode: "warp" }),
+      missing_messages: JSON.stringify({ model: "blt-v2" }),
+      top_p: JSON.stringify({ model: "blt-d-tiny", prompt: "x", top_p: 0 }),
+    };
+    return { path: bad === "missing_messages" ? "/v1/chat/completions" : "/v1/completions", body: b[bad], stream: false, abortAfterChunks: null, abortAfterMs: null, bad };
+  }
+  const chat = rnd() < 0.5, stream = rnd() < 0.75;
+  const prompt = rnd() < longRate ? LONG : pick(PROMPTS);
+  const maxTokens = Math.round(16 * Math.pow(2000 / 16, rnd()));
+  const o: Record<string, unknown> = { model: pick(MODELS), mode: pick(MODES), max_tokens: maxTokens, temperature: rnd() < 0.5 ? 0 : 0.8,
+    seed: Math.floor(rnd() * 1e6), stream, ...(stream && rnd() < 0.5 ? { stream_options: { include_usage: true } } : {}) };
+  if (chat) o.messages = [{ role: "user", content: prompt }]; else o.prompt = prompt;
+  const aborts = rnd() < abortRate;
+  return { path: chat ? "/v1/chat/completions" : "/v1/completions", body: JSON.stringify(o), stream,
+    abortAfterChunks: aborts && stream ? 1 + Math.floor(rnd() * 30) : null, abortAfterMs: aborts && !stream ? 50 + Math.floor(rnd() * 1000) : null, bad: null };
+}
+
+// ---- the run ----------------------------------------------------------------------------------------------------
+
+const endings: Record<string, number> = {};
+const count = (k: string) => { endings[k] = (endings[k] ?? 0) + 1; };
+const fiveXX: string[] = [];
+const refusals: { open: number; recentAborts: number }[] = [];
+let open = 0;
+const abortTimes: number[] = [];
+const recentAborts = () => abortTimes.filter((t) => Date.now() - t < STALL_WINDOW_MS).length;
+
+async function one(base: string, p: Planned): Promise<void> {
+  const ac = new AbortController();
+  let progressAt = Date.now();
+  const hang = setInterval(() => { if (Date.now() - progressAt > HANG_MS) { ac.abort(new Error("hang")); } }, 1000);
+  const openBefore = open, abortsBefore = recentAborts();
+  open++;
+  let ending = "?";
+  try {
+    const timer = p.abortAfterMs !== null ? setTimeout(() => { ending = "client_abort"; ac.abort(); }, p.abortAfterMs) : null;
+    const res = await fetch(`${base}${p.path}`, { method: "POST", signal: ac.signal, headers: { "content-type": "application/json" }, body: p.body });
+    progressAt = Date.now();
+    if (res.status >= 500) {
+      const text = await res.text();
+      let json = false;
+      try { json = typeof JSON.parse(text).error?.message === "string"; } catch { /* not JSON */ }
+      if (fiveXX.length < 20) fiveXX.push(`${res.status} ${text.slice(0, 300)}`);
+      ending = res.status === 503 && json ? "http_503_json" : `http_${res.status}${json ? "" : "_not_json"}`;
+      return;
+    }
+    if (res.status !== 200) {
+      const text = await res.text();
+      let code = "not_json";
+      try { code = JSON.parse(text).error.code ?? "no_code"; } catch { /* kept */ }
+      if (res.status === 429 && code === "too_many_concurrent_requests") refusals.push({ open: openBefore, recentAborts: abortsBefore });
+      ending = `http_${res.status}_${code}${p.bad ? "" : "_unexpected"}`;
+      if (res.status === 429) await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get("retry-after") ?? 1)));
+      return;
+    }
+    if (p.bad) { await res.body?.cancel(); ending = "bad_request_accepted"; return; }
+    if (!p.stream) {
+      const o = await res.json() as { choices?: unknown[] };
+      if (timer) clearTimeout(timer);
+      ending = Array.isArray(o.choices) ? "done" : "malformed";
+      return;
+    }
+    let chunks = 0;
+    ending = "truncated";
+    for await (const data of sseData(res.body!)) {
+      progressAt = Date.now();
+      if (data === "[DONE]") { ending = "done"; continue; }
+      const o = JSON.parse(data);
+      if (o.error) { ending = `error_event_${o.error.code}`; break; }
+      if (++chunks === p.abortAfterChunks) { ending = "client_abort"; ac.abort(); break; }
+    }
+  } catch (e) {
+    if (ending !== "client_abort") ending = (ac.signal.reason as Error)?.message === "hang" ? "hang" : `client_error_${(e as Error).name}`;
+  } finally {
+    clearInterval(hang);
+    if (ending === "client_abort") abortTimes.push(Date.now());
+    open--;
+    count(ending);
+  }
+}
+
+function slope(points: { t: number; v: number }[]): number {
+  // least squares, MB per minute
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mt = points.reduce((s, p) => s + p.t, 0) / n, mv = points.reduce((s, p) => s + p.v, 0) / n;
+  const num = points.reduce((s, p) => s + (p.t - mt) * (p.v - mv), 0), den = points.reduce((s, p) => s + (p.t - mt) ** 2, 0);
+  return den ? (num / den) * 60_000 : NaN;
+}
+const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN; };
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  let pool: PoolWorker | null = null;
+  const vars: Record<string, string> = {};
+  if (withPool) {
+    pool = await startTsPoolWorker({ models: "models/blt-v2,models/blt-d-tiny", threads: 1, capacity: 4, args: ["--q8"] });
+    Object.assign(vars, { POOL_ENDPOINTS: pool.url, EDGE_MAX_REQUEST_BYTES: "64" });
+  }
+  const worker = await startWorker(vars);
+  const base = worker.url;
+  const t0 = Date.now(), until = t0 + minutes * 60_000;
+  const procs = watched(worker, pool);
+  const samples: Record<string, { t: number; v: number }[]> = Object.fromEntries(Object.keys(procs).map((k) => [k, []]));
+  const health: { t: number; activeDecodes: number }[] = [];
+  const probes: { t: number; ms: number }[] = [];
+  const sample = () => { for (const [k, pid] of Object.entries(procs)) samples[k].push({ t: Date.now() - t0, v: rssMb(pid) }); };
+  const probe = async () => {
+    const s = performance.now();
+    try {
+      const h = await (await fetch(`${base}/health`)).json() as { activeDecodes: number };
+      probes.push({ t: Date.now() - t0, ms: performance.now() - s });
+      health.push({ t: Date.now() - t0, activeDecodes: h.activeDecodes });
+    } catch { probes.push({ t: Date.now() - t0, ms: NaN }); }
+  };
+  sample();
+  const sampler = setInterval(sample, sampleMs);
+  const prober = setInterval(() => void probe(), 2000);
+  const rnd = mulberry32(seed);
+  let requests = 0;
+  try {
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) { requests++; await one(base, plan(rnd)); }
+    }));
+    clearInterval(prober);
+    sample();
+    await new Promise((r) => setTimeout(r, 10_000));
+    sample();
+    clearInterval(sampler);
+    const after = await (await fetch(`${base}/health`)).json() as { activeDecodes: number; decodes: Record<string, number>; pool: unknown };
+    const log = worker.log() + (pool?.log() ?? "");
+    const uncaught = log.split("\n").filter((l) => /Uncaught|different request context|hung and would never|Unhandled/i.test(l));
+    const runMs = Date.now() - t0;
+    const memory = Object.fromEntries(Object.entries(samples).map(([k, pts]) => {
+      const half = pts.filter((p) => p.t >= (until - t0) / 2 && p.t <= until - t0 + 1000);
+      return [k, { start: round(pts[0].v), max: round(Math.max(...pts.map((p) => p.v))), end: round(pts[pts.length - 1].v),
+        slopeLastHalfMBPerMin: round(slope(half), 2) }];
+    }));
+    const fifth = (minutes * 60_000) / 5;
+    const lat = (from: number, to: number) => { const xs = probes.filter((p) => p.t >= from && p.t < to && Number.isFinite(p.ms)).map((p) => p.ms);
+      return { p50: round(pct(xs, 0.5)), p95: round(pct(xs, 0.95)), n: xs.length }; };
+    const violations: string[] = [];
+    const bad5xx = Object.entries(endings).filter(([k]) => k.startsWith("http_5") && k !== "http_503_json");
+    if (after.activeDecodes !== 0) violations.push(`${after.activeDecodes} decodes still active 10 s after the load`);
+    if (endings.hang) violations.push(`${endings.hang} hung requests`);
+    if (endings.truncated) violations.push(`${endings.truncated} truncated streams`);
+    if (uncaught.length) violations.push(`${uncaught.length} uncaught errors in the server's log`);
+    if (bad5xx.length) violations.push(`5xx: ${bad5xx.map(([k, v]) => `${k} × ${v}`).join(", ")}`);
+    const wrongRefusals = refusals.filter((r) => r.open + r.recentAborts < MAX_DECODES);
+    if (wrongRefusals.length) violations.push(`${wrongRefusals.length} too_many_concurrent_requests refusals with fewer than ${MAX_DECODES} requests running`);
+    for (const k of Object.keys(endings)) if (k.endsWith("_unexpected") || k === "bad_request_accepted" || k === "malformed" || k.startsWith("client_error")) violations.push(`${endings[k]} × ${k}`);
+    if (maxSlope !== undefined) for (const [k, m] of Object.entries(memory)) if (k !== "wrangler" && k !== "workerd-proxy" && m.slopeLastHalfMBPerMin > maxSlope) violations.push(`${k} RSS slope ${m.slopeLastHalfMBPerMin} MB/min > ${maxSlope}`);
+    const summary = {
+      config: { minutes, concurrency, abortRate, badRate, longRate, seed, pool: withPool, sampleS: sampleMs / 1000 },
+      requests, endings: Object.fromEntries(Object.entries(endings).sort()), fiveXXBodies: fiveXX,
+      tooManyConcurrent: { total: refusals.length, withFewerRunning: wrongRefusals.length },
+      server: { activeDecodesAfter10s: after.activeDecodes, decodes: after.decodes, maxActiveDecodesSeen: Math.max(0, ...health.map((h) => h.activeDecodes)) },
+      memoryMB: memory, rssSamples: Object.fromEntries(Object.entries(samples).map(([k, pts]) => [k, pts.map((p) => [round(p.t / 1000, 0), round(p.v)])])),
+      probeLatencyMs: { firstFifth: lat(0, fifth), lastFifth: lat(4 * fifth, 5 * fifth) },
+      uncaughtErrors: uncaught.length, uncaughtSample: uncaught.slice(0, 5), runSeconds: round(runMs / 1000, 0),
+      ok: violations.length === 0, violations,
+    };
+    const text = JSON.stringify(summary, null, 2);
+    console.log(text);
+    if (flags.has("out")) writeFileSync(flags.get("out")!, text + "\n");
+    process.exitCode = violations.length ? 1 : 0;
+  } finally {
+    clearInterval(sampler);
+    clearInterval(prober);
+    await worker.stop();
+    if (pool) { pool.child.kill("SIGTERM"); await new Promise((r) => setTimeout(r, 500)); if (pool.child.exitCode === null) pool.child.kill("SIGKILL"); }
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(2); });
