@@ -9,13 +9,13 @@ import { request } from "../support/engine-requests.ts";
 
 const local: DecodeBackend = { name: "local", models: () => ["edge-model"], decode: async function* () {} };
 
-function pool(models: string[], up = true, configured = true) {
+function pool(models: string[], up: boolean | boolean[] = true, configured = true) {
   const refreshes: (boolean | undefined)[] = [];
   const p = {
     name: "pool", configured, refreshes,
     refresh: async (force?: boolean) => { refreshes.push(force); },
     models: () => models,
-    status: () => [{ url: "http://w1", up, busy: 0, capacity: 4, models }],
+    status: () => (Array.isArray(up) ? up : [up]).map((u, i) => ({ url: `http://w${i + 1}`, up: u, busy: 0, capacity: 4, models })),
     decode: async function* () {},
   };
   return p as unknown as PoolBackend & { refreshes: (boolean | undefined)[] };
@@ -52,7 +52,7 @@ describe("router", () => {
     expect((await r.pick(req("edge-model", 63, 8))).name).toBe("local");
     const e = await routeError(r.pick(req("edge-model", 64, 8)));
     expect(e).toMatchObject({ code: "context_length_exceeded", param: "prompt" });
-    expect(e.message).toContain("64 bytes");
+    expect(e.message).toContain("at most 63 bytes (this one is 64)");
   });
 
   it("max_tokens: at most the model's maxNewBytes (default 8192); a default length is cut to it instead", async () => {
@@ -84,6 +84,9 @@ describe("router", () => {
     const nfNoPool = await routeError(routerOf(null).pick(req("nope", 5, 8)));
     expect(nfNoPool).toMatchObject({ code: "model_not_found" });
     expect(nfNoPool.message).toContain("models: edge-model");
+    // one worker up of two: the model is unknown rather than unavailable
+    expect((await routeError(routerOf(pool([], [false, true])).pick(req("big", 5, 8)))).code).toBe("model_not_found");
+    expect((await routeError(routerOf(pool([], [false, false])).pick(req("big", 5, 8)))).code).toBe("unavailable");
     // a pool that is not configured is not asked
     const unconfigured = pool(["big"], true, false);
     expect((await routeError(routerOf(unconfigured).pick(req("big", 5, 8)))).code).toBe("model_not_found");
@@ -95,5 +98,9 @@ describe("router", () => {
     expect(await routerOf(null).models()).toEqual([{ id: "edge-model", backend: "local", contextBytes: 64 }]);
     expect(routerOf(p).poolStatus()).toEqual([{ url: "http://w1", up: true, busy: 0, capacity: 4, models: ["edge-model", "big"] }]);
     expect(routerOf(null).poolStatus()).toEqual([]);
+    // with two edge models, the pool's copy of either is not listed again
+    const two = new Router({ backend: local, models: () => [{ id: "edge-model", contextBytes: 64, weightBytes: 0 }, { id: "edge-2", contextBytes: 32, weightBytes: 0 }] },
+      pool(["edge-model", "edge-2", "big"]), { edgeMaxRequestBytes: 100 });
+    expect((await two.models()).map((m) => `${m.id}:${m.backend}`)).toEqual(["edge-model:local", "edge-2:local", "big:pool"]);
   });
 });

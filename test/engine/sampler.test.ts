@@ -87,7 +87,8 @@ describe("sampler", () => {
     const s = new Sampler({ temperature: 1, topK: 0, topP: 1, seed: 1 });
     const p = s.distribution(LOGITS, new Float32Array(256));
     // cumulative in byte order: 3 [0, 0.0625), 7 [0.0625, 0.125), 10 [0.125, 0.375), 65 [0.375, 0.875), 200 [0.875, 1)
-    const cases: [number, number][] = [[0, 3], [0.06, 3], [0.07, 7], [0.2, 10], [0.374, 10], [0.376, 65], [0.8, 65], [0.9, 200], [0.999999, 200]];
+    const cases: [number, number][] = [[0, 3], [0.06, 3], [0.0625, 7], [0.07, 7], [0.125, 10], [0.2, 10], [0.374, 10], [0.375, 65], [0.376, 65], [0.8, 65],
+      [0.875, 200], [0.9, 200], [0.999999, 200]];
     for (const [u, byte] of cases) {
       s.rng.next = () => u;
       expect(s.draw(p), `u = ${u}`).toBe(byte);
@@ -95,6 +96,22 @@ describe("sampler", () => {
     // pick = draw(distribution(logits)) when sampling
     s.rng.next = () => 0.2;
     expect(s.pick(LOGITS, new Float32Array(256))).toBe(10);
+  });
+
+  it("draw: when rounding leaves u unspent, the last byte with probability > 0 (never a byte with none)", () => {
+    const s = new Sampler({ temperature: 1, topK: 0, topP: 1, seed: 1 });
+    const p = new Float32Array(256);
+    p[10] = 0.5; p[20] = 0.49;
+    s.rng.next = () => 0.995;
+    expect(s.draw(p)).toBe(20);
+  });
+
+  it("argmax: the first of equal maxima; large logits neither overflow nor shift the distribution", () => {
+    const l = logitsOf({ 4: 0.25, 9: 0.5, 12: 0.5 });
+    expect(argmax(l)).toBe(9);
+    const big = LOGITS.map((x) => x + 1000);
+    close(dist({}, big), PROBS);
+    close(dist({ temperature: 0.5 }, big.map((x) => x - 2000)), dist({ temperature: 0.5 }));
   });
 
   it("the PRNG is mulberry32: the same stream for a seed on every runtime, uniform in [0, 1)", () => {
