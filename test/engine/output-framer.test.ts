@@ -52,6 +52,12 @@ describe("OutputFramer", () => {
     expect(str(several.text)).toBe("a");
     const later = new OutputFramer(100, [enc("d"), enc("bc")]);
     expect(str(later.push(enc("abcd")))).toBe("a");
+    // the earliest match wins whatever the order of the list, a match at 0 included
+    const first = new OutputFramer(100, [enc("b"), enc("cd")]);
+    expect(str(first.push(enc("abcd")))).toBe("a");
+    const atZero = new OutputFramer(100, [enc("ab"), enc("c")]);
+    expect(atZero.push(enc("abc")).length).toBe(0);
+    expect(atZero.text.length).toBe(0);
   });
 
   it("an empty stop sequence stops nothing", () => {
