@@ -17,12 +17,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface RunningWorker { url: string; stop(): Promise<void>; log(): string; /** wrangler's process (workerd runs under it) */ pid: number }
+export interface RunningWorker {
+  url: string; stop(): Promise<void>; log(): string;
+  /** wrangler's process (workerd runs under it) */
+  pid: number;
+  /** the Worker's inspector (Chrome DevTools protocol), through wrangler */
+  inspectorPort: number;
+}
 
 export async function startWorker(vars: Record<string, string> = {}, timeoutMs = 90_000): Promise<RunningWorker> {
   const port = await freePort();
+  const inspectorPort = await freePort();
   const args = [require.resolve("wrangler/bin/wrangler.js"), "dev", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false"];
+    "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
@@ -44,7 +51,7 @@ export async function startWorker(vars: Record<string, string> = {}, timeoutMs =
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/health`);
-      if (r.status === 200) return { url, stop, log: () => out, pid: child.pid! };
+      if (r.status === 200) return { url, stop, log: () => out, pid: child.pid!, inspectorPort };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -58,11 +58,13 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   signal.addEventListener("abort", onAbort);
   if (signal.aborted) abort.abort();
   let events: AsyncIterator<DecodeEvent> | undefined;
-  // closing the backend's generator runs its cleanup (a local model's ticket leaves the line there)
+  // closing the backend's generator runs its cleanup (a local model's ticket leaves the line there); the slot comes
+  // back once it has, so a free slot means a free model (a generator that never closes: after 2 s, its lease decides)
   const finish = (end: DecodeEnd) => {
     signal.removeEventListener("abort", onAbort);
-    slot.release(end);
-    events?.return?.().catch(() => {});
+    const closed = events?.return?.().then(() => {}, () => {}) ?? Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    void Promise.race([closed, new Promise<void>((r) => { timer = setTimeout(r, 2000); })]).then(() => { clearTimeout(timer); slot.release(end); });
   };
 
   let first: IteratorResult<DecodeEvent>;
@@ -161,6 +163,8 @@ function streamChunks(kind: Kind, head: Head, backendName: string, withUsage: bo
   };
   const flush = () => {
     if (gone) return;
+    // the client is gone (its request signal fired): nothing more is written, a write would only fail
+    if (abort.signal.aborted) { lost(); return; }
     if (!pending.length) {
       writingSince = 0;
       if (closing) writer.close().catch(() => {});

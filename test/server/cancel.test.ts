@@ -1,5 +1,6 @@
 // The app in process (Node) on the real tiny engine: a client that aborts its request mid-stream stops the
-// decode within one block (the request signal reaches the engine), and the slot is released as cancelled.
+// decode within one block (the request signal reaches the engine), nothing more is written to it, and the slot
+// is released as cancelled.
 import { describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/backends/local.ts";
 import { Router } from "../../src/backends/router.ts";
@@ -23,17 +24,20 @@ describe("cancellation through the request signal", () => {
     const reader = res.body!.getReader();
     await reader.read();
     abort.abort();
-    let text = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
+    let text = "", failed = false;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    } catch { failed = true; /* the body is aborted: the client left */ }
+    await new Promise((r) => setTimeout(r, 50));
     const h = await health();
     expect(h.activeDecodes).toBe(0);
     expect(h.decodes).toMatchObject({ started: 1, cancelled: 1, completed: 0 });
-    // the stream ended with one error event long before 480 bytes were generated
-    expect(text).toContain('"code":"cancelled"');
+    // the stream ended (aborted) long before 480 bytes were generated, with no [DONE]
+    expect(failed || !text.includes("[DONE]")).toBe(true);
     expect(text).not.toContain("[DONE]");
     const generated = text.split("\n\n").filter((l) => l.includes('"text"')).length;
     expect(generated).toBeLessThan(40);
