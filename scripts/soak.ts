@@ -288,7 +288,8 @@ async function main(): Promise<void> {
       return [k, { start: round(pts[0].v), max: round(Math.max(...pts.map((p) => p.v))), end: round(pts[pts.length - 1].v),
         slopeLastHalfMBPerMin: round(slope(half), 2) }];
     }));
-    const lastHalf = <T extends { t: number }>(xs: T[]) => xs.filter((p) => p.t >= (until - t0) / 2);
+    // the last half of the load (the samples after it, when requests have stopped, are reported but not fitted)
+    const lastHalf = <T extends { t: number }>(xs: T[]) => xs.filter((p) => p.t >= (until - t0) / 2 && p.t <= until - t0 + 1000);
     const isolate = heapSamples.length ? {
       heapAfterGcMB: { start: round(heapSamples[0].heap), max: round(Math.max(...heapSamples.map((h) => h.heap))), end: round(heapSamples[heapSamples.length - 1].heap),
         slopeLastHalfMBPerMin: round(slope(lastHalf(heapSamples).map((h) => ({ t: h.t, v: h.heap }))), 2) },
