@@ -6,7 +6,7 @@
 // shows a leaked decode slot, a hang, a truncated stream, an uncaught error in the server's log, a 5xx other than
 // a 503 with an OpenAI-style JSON body, or a too_many_concurrent_requests refusal while fewer requests than the
 // limit could be running (and, with --max-slope, an RSS slope above it).
-//   npm run soak -- --minutes N [--concurrency 3] [--abort-rate 0.2] [--bad-rate 0.1] [--long-rate 0.05] [--pool]
+//   npm run soak -- --minutes N [--concurrency 3] [--abort-rate 0.2] [--bad-rate 0.1] [--long-rate 0.05] [--stream-rate 0.75] [--pool]
 //       [--seed 1] [--sample-s 30] [--max-slope MB/min] [--out summary.json]
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
@@ -24,7 +24,7 @@ const num = (name: string, fallback: number) => {
 };
 const minutes = num("minutes", 2);
 const concurrency = Math.max(1, Math.round(num("concurrency", 3)));
-const abortRate = num("abort-rate", 0.2), badRate = num("bad-rate", 0.1), longRate = num("long-rate", 0.05);
+const abortRate = num("abort-rate", 0.2), badRate = num("bad-rate", 0.1), longRate = num("long-rate", 0.05), streamRate = num("stream-rate", 0.75);
 const seed = Math.round(num("seed", 1));
 const sampleMs = 1000 * num("sample-s", 30);
 const maxSlope = flags.has("max-slope") ? num("max-slope", Infinity) : undefined;
@@ -140,7 +140,7 @@ function plan(rnd: () => number): Planned {
     };
     return { path: bad === "missing_messages" ? "/v1/chat/completions" : "/v1/completions", body: b[bad], stream: false, abortAfterChunks: null, abortAfterMs: null, bad };
   }
-  const chat = rnd() < 0.5, stream = rnd() < 0.75;
+  const chat = rnd() < 0.5, stream = rnd() < streamRate;
   const long = rnd() < longRate;
   const prompt = long ? LONG : pick(PROMPTS);
   const maxTokens = Math.round(16 * Math.pow(2000 / 16, rnd()));
@@ -316,7 +316,7 @@ async function main(): Promise<void> {
       if (isolate && isolate.heapAfterGcMB.slopeLastHalfMBPerMin + isolate.arrayBuffersMB.slopeLastHalfMBPerMin > maxSlope) violations.push(`isolate heap slope over ${maxSlope} MB/min`);
     }
     const summary = {
-      config: { minutes, concurrency, abortRate, badRate, longRate, seed, pool: withPool, sampleS: sampleMs / 1000 },
+      config: { minutes, concurrency, abortRate, badRate, longRate, streamRate, seed, pool: withPool, sampleS: sampleMs / 1000 },
       requests, endings: Object.fromEntries(Object.entries(endings).sort()), fiveXXBodies: fiveXX,
       tooManyConcurrent: { total: refusals.length, withFewerRunning: wrongRefusals.length },
       restarts, server: { activeDecodesAfter10s: after.activeDecodes, decodes: after.decodes, maxActiveDecodesSeen: Math.max(0, ...health.map((h) => h.activeDecodes)) },
