@@ -101,3 +101,6 @@ export interface DecodeBackend {
    */
   decode(request: DecodeRequest, signal?: AbortSignal, alive?: () => void): AsyncIterable<DecodeEvent>;
 }
+
+/** The error event of a request whose work was cancelled (its client left, or its turn was taken back). */
+export const CANCELLED: DecodeEvent = Object.freeze({ type: "error", code: "cancelled", message: "the request was cancelled" });

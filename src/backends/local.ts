@@ -14,7 +14,7 @@
 // at once (429 + retry-after), so a few heavy requests cannot hold every decode slot of the isolate, and a
 // request waits behind at most maxPerModel − 1 others, each bounded by the engine's work budget.
 import type { Engine } from "../engine/engine.ts";
-import type { DecodeBackend, DecodeEvent, DecodeRequest } from "../protocol.ts";
+import { CANCELLED, type DecodeBackend, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
 
 export interface LocalBackendOptions {
   /** Requests that may stand in one model's line, running included (default unbounded). */
@@ -108,11 +108,10 @@ export class LocalBackend implements DecodeBackend {
     const ticket: Ticket = { beat: this.now(), dropped: false };
     line.tickets.push(ticket);
     const beat = () => { ticket.beat = this.now(); alive?.(); };
-    const cancelled: DecodeEvent = { type: "error", code: "cancelled", message: "the request was cancelled" };
     try {
       // wait for the head of the line, looking on this request's own timer
       for (;;) {
-        if (signal?.aborted) { yield cancelled; return; }
+        if (signal?.aborted) { yield CANCELLED; return; }
         this.abandoned += line.sweep();
         if (ticket.dropped) { yield { type: "error", code: "model_busy", message: `model ${request.model} did not come free; retry shortly` }; return; }
         if (line.tickets[0] === ticket) break;

@@ -5,7 +5,7 @@
 // request's maxNewBytes and strict event checks; a worker that breaks any of them is marked down. Before any
 // byte was streamed the request moves on to the next worker; after, the stream ends with one error event:
 // output is never replayed or revised. Clients see generic messages; the details go to the log.
-import type { DecodeBackend, DecodeEvent, DecodeRequest } from "../protocol.ts";
+import { CANCELLED, type DecodeBackend, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
 import { readTextCapped, sseData } from "./sse.ts";
 import { decodeEvent, decodeHealth, encodeRequest, type WorkerHealth } from "./wire.ts";
 
@@ -164,7 +164,7 @@ export class PoolBackend implements DecodeBackend {
         }
         throw new WorkerFault("the stream ended before the request finished");
       } catch (err) {
-        if (signal?.aborted) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
+        if (signal?.aborted) { yield CANCELLED; return; }
         this.markDown(e, attempt.timedOut ?? (err as Error).message ?? String(err));
         if (sentBytes) { yield { type: "error", code: "backend_failed", message: "the GPU pool worker failed mid-stream" }; return; }
       } finally {

@@ -1,7 +1,7 @@
 // The engine: serves DecodeRequests from one loaded model in any of the four modes, as a stream of
 // DecodeEvents. Runs unchanged in Node, workerd and browsers (no runtime-specific imports).
 import type { DecodeEvent, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
-import { BLOCK_COMMITS, BLOCK_PREFIXES, DECODE_MODES } from "../protocol.ts";
+import { BLOCK_COMMITS, BLOCK_PREFIXES, CANCELLED, DECODE_MODES } from "../protocol.ts";
 import type { BltModel } from "./model/blt-model.ts";
 import { decodeAr } from "./decode/ar.ts";
 import { decodeBltD } from "./decode/blt-d.ts";
@@ -103,11 +103,10 @@ export class Engine {
     const seq = new Sequence(m);
     const out = new OutputFramer(r.maxNewBytes, r.stop);
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
-    const cancelled: DecodeEvent = { type: "error", code: "cancelled", message: "the request was cancelled" };
-    if (signal?.aborted) { yield cancelled; return; }
+    if (signal?.aborted) { yield CANCELLED; return; }
     await seq.prefill(r.prompt);
     alive?.();
-    if (signal?.aborted) { yield cancelled; return; }
+    if (signal?.aborted) { yield CANCELLED; return; }
     const prefillMs = performance.now() - t0;
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
     const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining,
@@ -123,7 +122,7 @@ export class Engine {
         lastBreath = performance.now();
         blocks = 0;
       }
-      if (signal?.aborted) { yield cancelled; return; }
+      if (signal?.aborted) { yield CANCELLED; return; }
     }
     const rest = out.flush();
     if (rest.length) yield { type: "bytes", bytes: rest };

@@ -3,7 +3,7 @@
 // thread; a request aborted while it waits never starts, one aborted while it runs stops within one block.
 // A thread that dies ends its request with an `internal` error event and is replaced.
 import { Worker } from "node:worker_threads";
-import type { DecodeEvent, DecodeRequest } from "../protocol.ts";
+import { CANCELLED, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
 import type { FromThread, ThreadOptions, ToThread } from "./engine-thread.ts";
 
 const THREAD_FILE = new URL("./engine-thread.ts", import.meta.url);
@@ -95,9 +95,9 @@ export class EngineThreads {
 
   /** Streams one request from the next free engine thread (waiting in the queue for one). */
   async *decode(request: DecodeRequest, signal?: AbortSignal): AsyncGenerator<DecodeEvent> {
-    if (signal?.aborted) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
+    if (signal?.aborted) { yield CANCELLED; return; }
     const slot = await this.acquire(signal);
-    if (!slot) { yield { type: "error", code: "cancelled", message: "the request was cancelled" }; return; }
+    if (!slot) { yield CANCELLED; return; }
     if (!this.slots.includes(slot)) { yield { type: "error", code: "internal", message: "the engine thread exited" }; return; }
     const id = this.nextId++;
     const inbox = new Inbox();

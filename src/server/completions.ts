@@ -6,7 +6,6 @@ import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.t
 import { chunk, newHead, usageChunk, usageOf, whole, type Head, type Kind, type Usage } from "./openai-shapes.ts";
 import type { ModePicker } from "./mode-picker.ts";
 import { chatPrompt, chatSchema, completionSchema, parseBody, requestedMode, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
-
 import type { DecodeEnd, Slot } from "./slots.ts";
 
 export interface CompletionDeps {
@@ -59,7 +58,8 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   if (signal.aborted) abort.abort();
   let events: AsyncIterator<DecodeEvent> | undefined;
   // closing the backend's generator runs its cleanup (a local model's ticket leaves the line there); the slot comes
-  // back once it has, so a free slot means a free model (a generator that never closes: after 2 s, its lease decides)
+  // back once it has, so a free slot means a free model (a generator that does not close within 2 s gives its slot
+  // back then, and its ticket is dropped when the ticket's lease runs out)
   const finish = (end: DecodeEnd) => {
     signal.removeEventListener("abort", onAbort);
     const closed = events?.return?.().then(() => {}, () => {}) ?? Promise.resolve();

@@ -2,7 +2,7 @@
 // `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events split by the wire module. An HTTP error
 // before the stream, or an error event inside it, becomes the protocol's error event (code, message, param).
 import { DEFAULT_MODEL } from "../config.ts";
-import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats, FinishReason } from "../protocol.ts";
+import { CANCELLED, type DecodeBackend, type DecodeEvent, type DecodeRequest, type DecodeStats, type FinishReason } from "../protocol.ts";
 import { sseData } from "../backends/wire.ts";
 
 interface UsageBltedge {
@@ -60,7 +60,7 @@ export class ServerBackend implements DecodeBackend {
         headers: { "content-type": "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
       });
     } catch (e) {
-      yield signal?.aborted ? { type: "error", code: "cancelled", message: "the request was cancelled" }
+      yield signal?.aborted ? CANCELLED
         : { type: "error", code: "network_error", message: `cannot reach the server: ${(e as Error).message}` };
       return;
     }
@@ -87,7 +87,7 @@ export class ServerBackend implements DecodeBackend {
       }
       yield { type: "error", code: "stream_ended", message: "the stream ended before [DONE]" };
     } catch (e) {
-      yield signal?.aborted ? { type: "error", code: "cancelled", message: "the request was cancelled" }
+      yield signal?.aborted ? CANCELLED
         : { type: "error", code: "stream_failed", message: `the stream failed: ${(e as Error).message}` };
     }
   }
