@@ -21,6 +21,7 @@ import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
 import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
 import { createApp, type RateLimiter } from "./server/app.ts";
+import { CONTRACT_DEFAULTS } from "./server/schemas.ts";
 import { ApiError, errorResponse, toApiError } from "./server/errors.ts";
 
 export interface Env {
@@ -123,10 +124,10 @@ function build(env: Env): Hono {
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
-  const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : "auto";
+  const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : CONTRACT_DEFAULTS.mode;
   const app = createApp({
     router, ready, isReady: () => loaded, kernels: "wasm-simd128",
-    defaults: { mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, 256), maxNewBytes), blockSize: 8, threshold: 0.9, draftLength: 8 },
+    defaults: { ...CONTRACT_DEFAULTS, mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, CONTRACT_DEFAULTS.maxNewBytes), maxNewBytes) },
     apiKey: env.API_KEY || undefined,
     rateLimiter: env.RATE_LIMITER,
     maxBodyBytes: num(env.MAX_BODY_BYTES, 64 * 1024),

@@ -10,6 +10,7 @@ from ..train.model import BOS_ID, MASK_ID
 from .passes import Op
 from .sampling import OutputFramer, Sampler, argmax
 from .sequence import Counters, Sequence
+from .wire import CONTRACT
 
 
 class Cancelled(Exception):
@@ -20,7 +21,9 @@ class Cancelled(Exception):
 # choices: ROWS_PER_BYTE decoder rows per byte of maxNewBytes plus one largest block; a draft is charged its worst
 # case before it is made (a verified row or a single-row draft pass costs ROW_COST_WHOLE), and one that does not
 # fit becomes an AR step.
-ROWS_PER_BYTE, ROW_COST_WHOLE, MAX_BLOCK = 64, 8, 64
+# MAX_BLOCK: the largest block, draft or passes per block the request contract allows (as context.ts's).
+ROWS_PER_BYTE, ROW_COST_WHOLE = 64, 8
+MAX_BLOCK = max(CONTRACT["fields"][f]["max"] for f in ("block_size", "draft_length", "max_steps_per_block"))
 
 
 class WorkBudget:

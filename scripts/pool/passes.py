@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from ..train import safetensors_io
 from ..train.model import BLT, merge_heads
+from .wire import MAX_NEW_BYTES     # most bytes one request may generate (the request contract's): the caches slide
 
 MAX_ROWS = 64           # most rows of one request in one call (as the TS engine's MAX_ROWS)
-MAX_NEW_BYTES = 8192    # most bytes one request may generate (the TS engine's MAX_NEW_BYTES): the caches slide
 COMPONENTS = ("entropy", "encoder", "global", "decoder")
 KINDS = ("entropy", "encoder", "latents", "decoder")    # the calls, in the order a batching sweep runs them
 

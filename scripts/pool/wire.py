@@ -1,8 +1,9 @@
 """The edge ⇄ pool wire protocol, version 1: the decode request body and its validation, and the error
-answers given before a stream starts. The checks mirror validateRequest in src/engine/engine.ts; fields use
-the wire's camelCase names, while error `param`s and messages use the engine's snake_case names
-(max_new_bytes, block_size, ...), which the edge passes on to OpenAI-style errors. Unknown extra fields are
-ignored, so that v1 can grow optional fields.
+answers given before a stream starts. The limits, defaults and names come from the request contract
+(src/contract.ts), which `npm run contract` writes to scripts/pool/contract.json (CI fails when the two differ);
+the checks are validateRequest's in src/engine/engine.ts, worded the same. Fields use the wire's camelCase
+names, while error `param`s and messages use the contract's API names (max_tokens, block_size, ...), which the
+edge passes on to OpenAI-style errors. Unknown extra fields are ignored, so that v1 can grow optional fields.
 
   {"version": 1, "request": {"model": "blt-d-tiny", "promptBase64": "...", "maxNewBytes": 64, "mode": "ar",
    "sampling": {"temperature": 0, "topP": 1, "topK": 0, "seed": 0},
@@ -15,16 +16,22 @@ import base64
 import binascii
 import json
 import math
-import re
+import os
 from dataclasses import dataclass
 
 VERSION = 1
-DECODE_MODES = ("ar", "blt-d", "blt-s", "blt-dv")
-MAX_BLOCK = 64              # largest block or draft (src/engine/decode/context.ts)
-MAX_NEW_BYTES = 8192        # most bytes a request may generate (src/engine/engine.ts MAX_NEW_BYTES)
-MAX_STOPS, MAX_STOP_BYTES = 4, 64
-BLOCK_COMMITS = ("entropy", "block")     # how BLT-D commits a block (src/protocol.ts ModeKnobs.blockCommit)
-BLOCK_PREFIXES = ("tokens", "states")    # what a block's revealed prefix feeds the decoder (ModeKnobs.blockPrefix)
+CONTRACT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract.json")
+
+
+def load_contract(path=CONTRACT_PATH):
+    """The request contract as src/contract.ts writes it: {"decodeModes": [...], "fields": {api name: row}}."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+CONTRACT = load_contract()      # read at each call of parse_request, so a test may swap it
+DECODE_MODES = tuple(CONTRACT["decodeModes"])
+MAX_NEW_BYTES = CONTRACT["fields"]["max_tokens"]["max"]     # most bytes a request may generate (passes.py sizes RoPE by it)
 
 
 class WireError(Exception):
@@ -41,13 +48,53 @@ class WireError(Exception):
         return {"error": err}
 
 
-def snake(name):
-    """The engine's name for a wire field: maxNewBytes -> max_new_bytes, promptBase64 -> prompt."""
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name.replace("Base64", ""))
+def api_name(key, where="request"):
+    """The contract's name for a wire field (`where`: the object holding it): maxNewBytes -> max_tokens,
+    knobs.blockSize -> block_size, promptBase64 -> prompt; a name no row has is kept."""
+    path = f"{where}.{key}" if where in ("sampling", "knobs") else key.replace("Base64", "")
+    for name, row in CONTRACT["fields"].items():
+        if row["engine"] == path:
+            return name
+    return path
 
 
-def invalid(param, message):
-    return WireError(400, "invalid_request", message, snake(param))
+def describe(name, row):
+    """The contract's sentence for a value outside a field's limits (describeField in src/contract.ts)."""
+    kind = row["kind"]
+    if kind in ("integer", "number"):
+        interval = f"≥ {row['min']}" if row.get("max") is None else f"in {'(' if row.get('minOpen') else '['}{row['min']}, {row['max']}]"
+        return f"{name} must be {'an integer' if kind == 'integer' else 'a number'} {interval}"
+    if kind == "choice":
+        return f"{name} must be one of {', '.join(row['values'])}"
+    return f"{name}: up to {row['maxCount']} stop sequences of 1 to {row['maxBytes']} bytes"
+
+
+def in_range(v, row):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return False
+    if row["kind"] == "integer" and not float(v).is_integer():
+        return False
+    above = v > row["min"] if row.get("minOpen") else v >= row["min"]
+    return above and (row.get("max") is None or v <= row["max"])
+
+
+def _show(v):
+    """A value as the TS engine's message shows it (9000.0 -> 9000, a string bare)."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return v if isinstance(v, str) else json.dumps(v) if not isinstance(v, (int, float)) else str(v)
+
+
+def invalid(param, message, where="request"):
+    return WireError(400, "invalid_request", message, api_name(param, where))
+
+
+def _check(v, name):
+    """v against the contract row `name`: an int for integer rows; raises the contract's 400 otherwise."""
+    row = CONTRACT["fields"][name]
+    if not in_range(v, row):
+        raise WireError(400, "invalid_request", f"{describe(name, row)}, got {_show(v)}", name)
+    return int(v) if row["kind"] == "integer" else v
 
 
 @dataclass
@@ -68,19 +115,13 @@ def _no_constants(name):
 
 def _field(obj, key, kind, where):
     if key not in obj:
-        raise invalid(key, f"{where}.{key} is missing")
+        raise invalid(key, f"{where}.{key} is missing", where)
     v = obj[key]
     ok = {"string": lambda: isinstance(v, str), "object": lambda: isinstance(v, dict),
           "number": lambda: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v))}[kind]()
     if not ok:
-        raise invalid(key, f"{where}.{key} must be {'an' if kind == 'object' else 'a'} {kind}, got {json.dumps(v)[:40]}")
+        raise invalid(key, f"{where}.{key} must be {'an' if kind == 'object' else 'a'} {kind}, got {json.dumps(v)[:40]}", where)
     return v
-
-
-def _int(v, lo, hi, param):
-    if not ((isinstance(v, int) or v.is_integer()) and lo <= v <= hi):
-        raise invalid(param, f"{snake(param)} must be an integer in [{lo}, {hi}], got {v}")
-    return int(v)
 
 
 def _base64(s, param):
@@ -105,6 +146,7 @@ def parse_request(raw, models, modes):
     if isinstance(v, bool) or v != VERSION:
         raise WireError(400, "unsupported_version", f"protocol version {json.dumps(v)[:20]} is not supported; this worker speaks {VERSION}")
     r = _field(body, "request", "object", "body")
+    fields = CONTRACT["fields"]
 
     # which model and mode: answered before the rest (404 / unsupported_mode)
     model_id = _field(r, "model", "string", "request")
@@ -123,12 +165,11 @@ def parse_request(raw, models, modes):
     sampling = {key: _field(s, key, "number", "sampling") for key in ("temperature", "topP", "topK", "seed")}
     knobs = {key: _field(k, key, "number", "knobs") for key in ("blockSize", "threshold", "maxStepsPerBlock", "draftLength")}
     knobs["entropyBound"] = None if k.get("entropyBound") is None else _field(k, "entropyBound", "number", "knobs")
-    knobs["blockCommit"] = "entropy" if k.get("blockCommit") is None else k["blockCommit"]
-    if knobs["blockCommit"] not in BLOCK_COMMITS:
-        raise invalid("blockCommit", f"block_commit must be one of {', '.join(BLOCK_COMMITS)}, got {json.dumps(knobs['blockCommit'])[:40]}")
-    knobs["blockPrefix"] = k.get("blockPrefix") or "states"   # absent: the default (src/protocol.ts)
-    if knobs["blockPrefix"] not in BLOCK_PREFIXES:
-        raise invalid("blockPrefix", f"block_prefix must be one of {', '.join(BLOCK_PREFIXES)}, got {json.dumps(knobs['blockPrefix'])[:40]}")
+    for key, name in (("blockCommit", "block_commit"), ("blockPrefix", "block_prefix")):   # absent: the contract's default
+        row = fields[name]
+        knobs[key] = row["default"] if k.get(key) is None else k[key]
+        if knobs[key] not in row["values"]:
+            raise WireError(400, "invalid_request", f"{describe(name, row)}, got {_show(knobs[key])[:40]}", name)
     stops = r.get("stopBase64", [])
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")
@@ -139,19 +180,14 @@ def parse_request(raw, models, modes):
     if len(prompt) > model.ctx - 1:
         raise invalid("prompt", f"the prompt is {len(prompt)} bytes; this model reads prompts of at most {model.ctx - 1} "
                                 f"bytes (its {model.ctx}-byte window, BOS included)")
-    max_new = _int(max_new, 0, MAX_NEW_BYTES, "maxNewBytes")
-    for key in ("blockSize", "maxStepsPerBlock", "draftLength"):
-        knobs[key] = _int(knobs[key], 1, MAX_BLOCK, key)
-    if not 0 < knobs["threshold"] <= 1:
-        raise invalid("threshold", f"threshold must be in (0, 1], got {knobs['threshold']}")
-    if knobs["entropyBound"] is not None and knobs["entropyBound"] < 0:
-        raise invalid("entropyBound", "entropy_bound must be ≥ 0")
-    if not 0 <= sampling["temperature"] <= 10:
-        raise invalid("temperature", f"temperature must be in [0, 10], got {sampling['temperature']}")
-    if not 0 < sampling["topP"] <= 1:
-        raise invalid("topP", f"top_p must be in (0, 1], got {sampling['topP']}")
-    sampling["topK"] = _int(sampling["topK"], 0, 256, "topK")
-    sampling["seed"] = _int(sampling["seed"], 0, 2 ** 32 - 1, "seed")
-    if len(stop) > MAX_STOPS or any(not 1 <= len(x) <= MAX_STOP_BYTES for x in stop):
-        raise invalid("stop", f"up to {MAX_STOPS} stop sequences of 1 to {MAX_STOP_BYTES} bytes")
+    max_new = _check(max_new, "max_tokens")
+    for key in ("blockSize", "maxStepsPerBlock", "draftLength", "threshold"):
+        knobs[key] = _check(knobs[key], api_name(key, "knobs"))
+    if knobs["entropyBound"] is not None:
+        _check(knobs["entropyBound"], "entropy_bound")
+    for key in ("temperature", "topP", "topK", "seed"):
+        sampling[key] = _check(sampling[key], api_name(key, "sampling"))
+    row = fields["stop"]
+    if len(stop) > row["maxCount"] or any(not 1 <= len(x) <= row["maxBytes"] for x in stop):
+        raise WireError(400, "invalid_request", describe("stop", row), "stop")
     return DecodeRequest(model_id, prompt, max_new, mode, sampling, knobs, stop), model

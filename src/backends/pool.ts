@@ -6,6 +6,7 @@
 // byte was streamed the request moves on to the next worker; after, the stream ends with one error event:
 // output is never replayed or revised. Clients see generic messages; the details go to the log.
 import { CANCELLED, type DecodeBackend, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
+import { ENGINE_PARAMS } from "../contract.ts";
 import { readTextCapped, sseData } from "./sse.ts";
 import { decodeEvent, decodeHealth, encodeRequest, type WorkerHealth } from "./wire.ts";
 
@@ -39,9 +40,8 @@ export interface PoolOptions {
 const DEFAULT_TIMEOUTS: PoolTimeouts = { connectMs: 5_000, firstEventMs: 15_000, firstByteMs: 25_000, idleMs: 15_000, streamMs: 120_000 };
 const MAX_HEALTH_BYTES = 16 * 1024;
 
-/** What the client may be told when a worker refuses a request (400): the field, if it is one of these. */
-const KNOWN_PARAMS = new Set(["prompt", "max_new_bytes", "mode", "block_size", "threshold", "entropy_bound",
-  "max_steps_per_block", "draft_length", "temperature", "top_p", "top_k", "seed", "stop"]);
+/** What the client may be told when a worker refuses a request (400): the field, if the request contract names it. */
+const KNOWN_PARAMS = ENGINE_PARAMS;
 
 interface Endpoint {
   url: string;

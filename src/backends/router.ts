@@ -2,6 +2,7 @@
 // request fits the edge budget; a model only the pool serves, or a request over the budget, goes to the GPU pool.
 // A request is never moved to another model: an unknown model is a 404, a pool model with no worker up a 503.
 import type { DecodeBackend, DecodeRequest } from "../protocol.ts";
+import type { FieldName } from "../contract.ts";
 import { MAX_NEW_BYTES } from "../engine/engine.ts";
 import type { PoolBackend } from "./pool.ts";
 
@@ -15,7 +16,7 @@ export interface LocalModelInfo {
   id: string;
   /** The model's window in bytes: BOS + the prompt must fit; generation runs past it (the caches slide). */
   contextBytes: number;
-  /** Most bytes one request may generate (default 8192). */
+  /** Most bytes one request may generate (default: the contract's max_tokens limit, src/contract.ts). */
   maxNewBytes?: number;
   weightBytes: number;
 }
@@ -58,7 +59,7 @@ export class Router {
           `${local.contextBytes - 1} bytes (this one is ${r.prompt.length}); the answer may run past the window, up to max_tokens ${maxNew}`, "prompt");
       }
       if (r.maxNewBytes > maxNew) {
-        throw new RouteError("context_length_exceeded", `max_tokens is at most ${maxNew} for model ${r.model} (asked for ${r.maxNewBytes})`, "max_tokens");
+        throw new RouteError("context_length_exceeded", `max_tokens is at most ${maxNew} for model ${r.model} (asked for ${r.maxNewBytes})`, "max_tokens" satisfies FieldName);
       }
       const need = r.prompt.length + 1 + r.maxNewBytes;
       if (need <= this.options.edgeMaxRequestBytes || !this.pool) return this.local.backend;

@@ -1,17 +1,22 @@
 // The engine: serves DecodeRequests from one loaded model in any of the four modes, as a stream of
 // DecodeEvents. Runs unchanged in Node, workerd and browsers (no runtime-specific imports).
 import type { DecodeEvent, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
-import { BLOCK_COMMITS, BLOCK_PREFIXES, CANCELLED, DECODE_MODES } from "../protocol.ts";
+import { CANCELLED, DECODE_MODES } from "../protocol.ts";
+import { describeField, inRange, REQUEST_FIELDS, type ChoiceField, type FieldName, type IntegerField, type NumberField } from "../contract.ts";
 import type { BltModel } from "./model/blt-model.ts";
 import { decodeAr } from "./decode/ar.ts";
 import { decodeBltD } from "./decode/blt-d.ts";
 import { decodeBltDv } from "./decode/blt-dv.ts";
 import { decodeBltS } from "./decode/blt-s.ts";
-import { MAX_BLOCK, ModeScratch, type ModeContext, type ModeGenerator } from "./decode/context.ts";
+import { ModeScratch, type ModeContext, type ModeGenerator } from "./decode/context.ts";
 import { OutputFramer } from "./decode/output.ts";
 import { Sampler } from "./decode/sampler.ts";
 import { Sequence } from "./decode/sequence.ts";
 import { WorkBudget } from "./decode/work-budget.ts";
+import { Guide } from "./decode/guide.ts";
+import { LogprobRecorder, MAX_TOP_LOGPROBS, logprobOf, type ByteLogprob } from "./decode/logprobs.ts";
+import { compileFormat, ConstraintError } from "../constrain/index.ts";
+import { BOS } from "../config.ts";
 
 const MODES: Record<DecodeMode, (c: ModeContext) => ModeGenerator> = {
   ar: decodeAr, "blt-d": decodeBltD, "blt-s": decodeBltS, "blt-dv": decodeBltDv,
@@ -23,38 +28,42 @@ export class RequestError extends Error {
   constructor(readonly param: string, message: string) { super(message); }
 }
 
-/** Default most bytes one request may generate (EngineOptions.maxNewBytes). */
-export const MAX_NEW_BYTES = 8192;
+/** Default most bytes one request may generate (EngineOptions.maxNewBytes): the contract's max_tokens limit. */
+export const MAX_NEW_BYTES: number = REQUEST_FIELDS.max_tokens.max;
+
+const checkNumber = (v: number, name: FieldName, spec: IntegerField | NumberField = REQUEST_FIELDS[name] as IntegerField | NumberField) => {
+  if (!inRange(v, spec)) throw new RequestError(name, `${describeField(name, spec)}, got ${v}`);
+};
+const checkChoice = (v: string | undefined, name: FieldName) => {
+  const spec = REQUEST_FIELDS[name] as ChoiceField;
+  if (v !== undefined && !spec.values.includes(v)) throw new RequestError(name, `${describeField(name, spec)}, got ${String(v).slice(0, 40)}`);
+};
 
 /**
- * Checks a request against the model: the prompt must fit the model's window (ctx bytes with BOS), generation
- * may run past it (the caches slide) up to maxNewBytes. Throws RequestError naming the field.
+ * Checks a request against the request contract (src/contract.ts) and the model: the prompt must fit the model's
+ * window (ctx bytes with BOS), generation may run past it (the caches slide) up to maxNewBytes. Throws
+ * RequestError naming the field by its API name.
  */
 export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">, maxNewBytes = MAX_NEW_BYTES): void {
-  const int = (v: number, lo: number, hi: number, param: string) => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(param, `${param} must be an integer in [${lo}, ${hi}], got ${v}`);
-  };
   if (!DECODE_MODES.includes(r.mode)) throw new RequestError("mode", `unknown mode ${JSON.stringify(r.mode)}; use one of ${DECODE_MODES.join(", ")}`);
   if (r.prompt.length > model.ctx - 1) {
     throw new RequestError("prompt", `the prompt is ${r.prompt.length} bytes; this model reads prompts of at most ${model.ctx - 1} bytes (its ${model.ctx}-byte window, BOS included)`);
   }
-  int(r.maxNewBytes, 0, maxNewBytes, "max_new_bytes");
-  int(r.knobs.blockSize, 1, MAX_BLOCK, "block_size");
-  int(r.knobs.maxStepsPerBlock, 1, MAX_BLOCK, "max_steps_per_block");
-  int(r.knobs.draftLength, 1, MAX_BLOCK, "draft_length");
-  if (!(r.knobs.threshold > 0 && r.knobs.threshold <= 1)) throw new RequestError("threshold", `threshold must be in (0, 1], got ${r.knobs.threshold}`);
-  if (r.knobs.entropyBound !== null && !(r.knobs.entropyBound >= 0)) throw new RequestError("entropy_bound", "entropy_bound must be ≥ 0");
-  const variant = (value: string | undefined, allowed: readonly string[], param: string) => {
-    if (value !== undefined && !allowed.includes(value)) throw new RequestError(param, `${param} must be ${allowed.join(" or ")}, got ${String(value).slice(0, 40)}`);
-  };
-  variant(r.knobs.blockCommit, BLOCK_COMMITS, "block_commit");
-  variant(r.knobs.blockPrefix, BLOCK_PREFIXES, "block_prefix");
+  checkNumber(r.maxNewBytes, "max_tokens", { ...REQUEST_FIELDS.max_tokens, max: maxNewBytes });
+  checkNumber(r.knobs.blockSize, "block_size");
+  checkNumber(r.knobs.maxStepsPerBlock, "max_steps_per_block");
+  checkNumber(r.knobs.draftLength, "draft_length");
+  checkNumber(r.knobs.threshold, "threshold");
+  if (r.knobs.entropyBound !== null) checkNumber(r.knobs.entropyBound, "entropy_bound");
+  checkChoice(r.knobs.blockCommit, "block_commit");
+  checkChoice(r.knobs.blockPrefix, "block_prefix");
   const s = r.sampling;
-  if (!(s.temperature >= 0 && s.temperature <= 10)) throw new RequestError("temperature", `temperature must be in [0, 10], got ${s.temperature}`);
-  if (!(s.topP > 0 && s.topP <= 1)) throw new RequestError("top_p", `top_p must be in (0, 1], got ${s.topP}`);
-  int(s.topK, 0, 256, "top_k");
-  int(s.seed, 0, 2 ** 32 - 1, "seed");
-  if (r.stop.length > 4 || r.stop.some((x) => x.length === 0 || x.length > 64)) throw new RequestError("stop", "up to 4 stop sequences of 1 to 64 bytes");
+  checkNumber(s.temperature, "temperature");
+  checkNumber(s.topP, "top_p");
+  checkNumber(s.topK, "top_k");
+  checkNumber(s.seed, "seed");
+  const stop = REQUEST_FIELDS.stop;
+  if (r.stop.length > stop.maxCount || r.stop.some((x) => x.length === 0 || x.length > stop.maxBytes)) throw new RequestError("stop", describeField("stop", stop));
 }
 
 /**
@@ -99,23 +108,46 @@ export class Engine {
       if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message, param: e.param }; return; }
       throw e;
     }
+    const x = r as DecodeRequest & OutputOptions;
+    let guide: Guide | null = null;
+    try {
+      if (x.logprobs != null && !(Number.isInteger(x.logprobs) && x.logprobs >= 0 && x.logprobs <= MAX_TOP_LOGPROBS)) {
+        throw new RequestError("top_logprobs", `top_logprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}], got ${x.logprobs}`);
+      }
+      const program = x.responseFormat == null ? null : compileFormat(x.responseFormat);
+      if (program) guide = new Guide(program);
+    } catch (e) {
+      if (e instanceof ConstraintError) { yield { type: "error", code: e.status === 413 ? "constraint_too_large" : "invalid_request", message: e.message, param: e.param }; return; }
+      if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message, param: e.param }; return; }
+      throw e;
+    }
+    const lp = x.logprobs == null ? null : new LogprobRecorder(x.logprobs);
     const m = this.model;
     const seq = new Sequence(m);
     const out = new OutputFramer(r.maxNewBytes, r.stop);
     const counters = { draftedBytes: 0, acceptedBytes: 0 };
     if (signal?.aborted) { yield CANCELLED; return; }
-    await seq.prefill(r.prompt);
+    if (x.promptLogprobs) {
+      // the prompt read with every row's logits (the rows `npm run eval` scores): row i predicts prompt byte i
+      const ids = new Int32Array(r.prompt.length + 1);
+      ids[0] = BOS;
+      ids.set(r.prompt, 1);
+      await seq.appendClean(ids, 0, true);
+      const top = x.logprobs ?? 0;
+      const records: (ByteLogprob | null)[] = Array.from(r.prompt, (b, i) => (i === 0 ? null : logprobOf(seq.logitsOf(i), 0, b, top)));
+      yield { type: "prompt_logprobs", logprobs: records } as unknown as DecodeEvent;
+    } else await seq.prefill(r.prompt);
     alive?.();
     if (signal?.aborted) { yield CANCELLED; return; }
     const prefillMs = performance.now() - t0;
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
-    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => out.remaining,
-      work: new WorkBudget(r.maxNewBytes), counters };
+    const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => (guide?.finished ? 0 : out.remaining),
+      work: new WorkBudget(r.maxNewBytes), counters, guide, lp };
     let lastBreath = performance.now(), blocks = 0;
     for await (const bytes of MODES[r.mode](ctx)) {
       alive?.();
       const emit = out.push(bytes);
-      if (emit.length) yield { type: "bytes", bytes: emit };
+      if (emit.length) yield bytesEvent(emit, lp);
       if (out.finish) break;
       if (++blocks >= BREATHE_BLOCKS || performance.now() - lastBreath > BREATHE_MS) {
         await breathe();
@@ -125,7 +157,7 @@ export class Engine {
       if (signal?.aborted) { yield CANCELLED; return; }
     }
     const rest = out.flush();
-    if (rest.length) yield { type: "bytes", bytes: rest };
+    if (rest.length) yield bytesEvent(rest, lp);
     const stats: DecodeStats = {
       mode: r.mode, promptBytes: r.prompt.length, generatedBytes: out.text.length,
       passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
@@ -133,6 +165,25 @@ export class Engine {
       draftedBytes: counters.draftedBytes, acceptedBytes: counters.acceptedBytes,
       estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0, prefillMs,
     };
-    yield { type: "done", finishReason: out.finish ?? "length", stats };
+    // a constrained output ends "stop" where its automaton accepted it (and "length" where the limit came first)
+    const finishReason = out.finish ?? (guide?.finished && guide.state.accepting ? "stop" : "length");
+    yield { type: "done", finishReason, stats };
   }
+}
+
+/**
+ * What a request may ask of its output beside the bytes: a response format (OpenAI's response_format object,
+ * compiled here by src/constrain: every mode follows it), each emitted byte's log-probabilities with the `logprobs`
+ * most likely bytes (0–20; absent: none), and the prompt's own per-byte log-probabilities first (a
+ * "prompt_logprobs" event; the first byte's is null).
+ */
+export interface OutputOptions {
+  responseFormat?: unknown;
+  logprobs?: number | null;
+  promptLogprobs?: boolean;
+}
+
+/** A bytes event, with the emitted bytes' log-probabilities when the request asked for them. */
+function bytesEvent(bytes: Uint8Array, lp: LogprobRecorder | null): DecodeEvent {
+  return lp ? ({ type: "bytes", bytes, logprobs: lp.take(bytes.length) } as DecodeEvent) : { type: "bytes", bytes };
 }

@@ -1,8 +1,9 @@
 // The pool worker's side of wire protocol v1 (src/backends/wire.ts): a POST /v1/decode body read back into a
 // DecodeRequest, with the same answers as the PyTorch worker's scripts/pool/wire.py: 400 invalid_request
-// (param in the engine's snake_case names), 400 unsupported_version, 400 unsupported_mode, 404 model_not_found.
+// (param: the field's name in the request contract, src/contract.ts), 400 unsupported_version, 400 unsupported_mode, 404 model_not_found.
 import { validateRequest, RequestError } from "../engine/engine.ts";
-import { BLOCK_COMMITS, BLOCK_PREFIXES, DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
+import { apiName, REQUEST_FIELDS } from "../contract.ts";
+import { DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
 import { fromBase64, WIRE_VERSION } from "../backends/wire.ts";
 
 /** An answer before streaming: HTTP status, error code, message and the offending field. */
@@ -15,19 +16,19 @@ export class WireError extends Error {
   }
 }
 
-/** The engine's name for a wire field: maxNewBytes → max_new_bytes, promptBase64 → prompt. */
-const snake = (name: string) => name.replace("Base64", "").replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
-const invalid = (param: string, message: string) => new WireError(400, "invalid_request", message, snake(param));
+/** The contract's name for a wire field (`where` is the object that holds it): maxNewBytes → max_tokens, knobs.blockSize → block_size, promptBase64 → prompt. */
+const nameOf = (key: string, where = "request") => apiName(where === "sampling" || where === "knobs" ? `${where}.${key}` : key.replace("Base64", ""));
+const invalid = (param: string, message: string, where?: string) => new WireError(400, "invalid_request", message, nameOf(param, where));
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const show = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 40);
 
 function field(o: Obj, key: string, kind: "string" | "object" | "number", where: string): unknown {
-  if (!(key in o)) throw invalid(key, `${where}.${key} is missing`);
+  if (!(key in o)) throw invalid(key, `${where}.${key} is missing`, where);
   const v = o[key];
   const ok = kind === "object" ? isObj(v) : kind === "number" ? typeof v === "number" && Number.isFinite(v) : typeof v === kind;
-  if (!ok) throw invalid(key, `${where}.${key} must be ${kind === "object" ? "an" : "a"} ${kind}, got ${show(v)}`);
+  if (!ok) throw invalid(key, `${where}.${key} must be ${kind === "object" ? "an" : "a"} ${kind}, got ${show(v)}`, where);
   return v;
 }
 
@@ -70,14 +71,14 @@ export function parseWireRequest(raw: string, models: ReadonlyMap<string, { ctx:
   // named variants (ModeKnobs.blockCommit, blockPrefix): absent means the mode's default
   const choice = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
     if (k[key] == null) return undefined;
-    if (!allowed.includes(k[key] as T)) throw invalid(key, `${snake(key)} must be one of ${allowed.join(", ")}, got ${JSON.stringify(k[key]).slice(0, 40)}`);
+    if (!allowed.includes(k[key] as T)) throw invalid(key, `${nameOf(key, "knobs")} must be one of ${allowed.join(", ")}, got ${JSON.stringify(k[key]).slice(0, 40)}`, "knobs");
     return k[key] as T;
   };
   const knobs = {
     blockSize: num(k, "blockSize", "knobs"), threshold: num(k, "threshold", "knobs"),
     entropyBound: k.entropyBound == null ? null : num(k, "entropyBound", "knobs"),
     maxStepsPerBlock: num(k, "maxStepsPerBlock", "knobs"), draftLength: num(k, "draftLength", "knobs"),
-    blockCommit: choice("blockCommit", BLOCK_COMMITS), blockPrefix: choice("blockPrefix", BLOCK_PREFIXES),
+    blockCommit: choice("blockCommit", REQUEST_FIELDS.block_commit.values), blockPrefix: choice("blockPrefix", REQUEST_FIELDS.block_prefix.values),
   };
   const stops = r.stopBase64 ?? [];
   if (!Array.isArray(stops) || !stops.every((x) => typeof x === "string")) throw invalid("stopBase64", "request.stopBase64 must be a list of base64 strings");

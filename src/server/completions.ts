@@ -79,7 +79,7 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
   if (!first.done && first.value.type === "error") {
     finish(first.value.code === "cancelled" ? "cancelled" : "failed");
     const err = fromDecodeError(first.value);
-    throw err.param === "max_new_bytes" ? new ApiError({ status: 400, code: "context_length_exceeded", param: "max_tokens", message: err.message.replace("max_new_bytes", "max_tokens") }) : err;
+    throw err.param === "max_tokens" ? new ApiError({ status: 400, code: "context_length_exceeded", param: err.param, message: err.message }) : err;
   }
   const head = newHead(kind, request.model);
   if (!body.stream) {

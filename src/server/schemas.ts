@@ -1,7 +1,8 @@
 // The OpenAI request bodies this server accepts (zod), the fields it refuses rather than silently ignore,
 // and the translation into a DecodeRequest. Unknown fields are accepted and ignored, as the OpenAI API does.
 import { z } from "zod";
-import { BLOCK_PREFIXES, DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
+import { API_LIMITS, describeField, REQUEST_FIELDS, type FieldName, type FieldSpec } from "../contract.ts";
+import type { DecodeMode, DecodeRequest } from "../protocol.ts";
 import { ApiError, badRequest } from "./errors.ts";
 
 /** Server-wide defaults a deployment may change (wrangler.toml [vars]). */
@@ -14,7 +15,15 @@ export interface RequestDefaults {
   draftLength: number;
 }
 
-const int = (lo: number, hi: number) => z.number().int().min(lo).max(hi);
+/** The contract's defaults (src/contract.ts), before a deployment's settings. */
+export const CONTRACT_DEFAULTS: RequestDefaults = {
+  mode: REQUEST_FIELDS.mode.default,
+  maxNewBytes: REQUEST_FIELDS.max_tokens.default,
+  blockSize: REQUEST_FIELDS.block_size.default,
+  threshold: REQUEST_FIELDS.threshold.default,
+  draftLength: REQUEST_FIELDS.draft_length.default,
+};
+
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
 const content = z.union([z.string(), z.array(textPart).min(1)]);
 const message = z.object({
@@ -23,26 +32,53 @@ const message = z.object({
   name: z.string().optional(),
 });
 
+const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
+
+/** The value type of a contract row as the API takes it. */
+type SchemaOf<F> = F extends { kind: "integer" | "number" } ? z.ZodType<number>
+  : F extends { kind: "choice"; values: readonly (infer V extends string)[] } ? z.ZodType<V>
+  : z.ZodType<string | string[]>;
+type Rows = typeof REQUEST_FIELDS;
+
+/** The zod schema of one row of the request contract; its error message is the contract's sentence. */
+function fieldSchema<N extends FieldName>(name: N, f: FieldSpec = REQUEST_FIELDS[name]): SchemaOf<Rows[N]> {
+  return rowSchema(name, f) as unknown as SchemaOf<Rows[N]>;
+}
+
+function rowSchema(name: FieldName, f: FieldSpec): z.ZodType {
+  const error = describeField(name, f);
+  switch (f.kind) {
+    case "integer": case "number": {
+      let n = z.number({ error });
+      if (f.kind === "integer") n = n.int({ error });
+      n = "minOpen" in f && f.minOpen ? n.gt(f.min, { error }) : n.min(f.min, { error });
+      // max_tokens' ceiling is the deployment's (MAX_TOKENS_LIMIT), checked by the router with the model's name
+      if (f.max !== undefined && name !== "max_tokens") n = n.max(f.max, { error });
+      // the API takes any integer seed (as OpenAI's does) and uses it modulo 2^32 (toDecodeRequest)
+      if (name === "seed") n = z.number({ error }).int({ error });
+      return n;
+    }
+    case "choice":
+      return z.enum(f.values as [string, ...string[]], { error });
+    case "stop": {
+      const one = z.string({ error }).min(1, { error }).refine((s) => utf8Bytes(s) <= f.maxBytes, { error });
+      return z.union([one, z.array(one).max(f.maxCount, { error })], { error });
+    }
+  }
+}
+
+/** Every API field of the request contract, each optional and nullable (null is the default, as OpenAI's API has it). */
+const contractFields = Object.fromEntries(
+  (Object.entries(REQUEST_FIELDS) as [FieldName, FieldSpec][]).filter(([, f]) => !("api" in f && f.api === false)).map(([name, f]) => [name, fieldSchema(name, f).nullish()]),
+) as { [K in FieldName as Rows[K] extends { api: false } ? never : K]: z.ZodOptional<z.ZodNullable<SchemaOf<Rows[K]>>> };
+
 const common = {
+  ...contractFields,
   model: z.string().min(1),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-  max_tokens: int(0, 1 << 20).nullish(),
-  max_completion_tokens: int(0, 1 << 20).nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().gt(0).max(1).nullish(),
-  stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish(),
-  seed: z.number().int().nullish(),
+  max_completion_tokens: fieldSchema("max_tokens").nullish(),
   n: z.number().int().nullish(),
-  // extensions
-  mode: z.enum(["auto", ...DECODE_MODES] as [DecodeMode | "auto", ...DecodeMode[]]).optional(),
-  top_k: int(0, 256).optional(),
-  block_size: int(1, 64).optional(),
-  threshold: z.number().gt(0).max(1).optional(),
-  entropy_bound: z.number().min(0).nullish(),
-  max_steps_per_block: int(1, 64).optional(),
-  draft_length: int(1, 64).optional(),
-  block_prefix: z.enum(BLOCK_PREFIXES).optional(),
 };
 
 export const chatSchema = z.object({ ...common, messages: z.array(message).min(1).max(256) });
@@ -82,7 +118,9 @@ function fromZod(error: z.ZodError): ApiError {
   const issue = error.issues[0];
   const param = issue.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
   const missing = issue.code === "invalid_type" && issue.message.includes("undefined");
-  return badRequest(missing ? `${param} is required` : `${param || "body"}: ${issue.message}`, param || null, missing ? "missing_required_parameter" : "invalid_value");
+  // the contract's sentences name their field already ("top_k must be an integer in [0, 256]")
+  const named = typeof issue.path[0] === "string" && issue.path[0] in REQUEST_FIELDS && issue.message.startsWith(issue.path[0]);
+  return badRequest(missing ? `${param} is required` : named ? issue.message : `${param || "body"}: ${issue.message}`, param || null, missing ? "missing_required_parameter" : "invalid_value");
 }
 
 export function parseBody<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
@@ -130,9 +168,9 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
     maxNewBytes: body.max_completion_tokens ?? body.max_tokens ?? d.maxNewBytes,
     mode: ((m) => (m === "auto" ? "ar" : m))(requestedMode(body, d)),
     sampling: {
-      temperature: body.temperature ?? 1,
-      topP: body.top_p ?? 1,
-      topK: body.top_k ?? 0,
+      temperature: body.temperature ?? REQUEST_FIELDS.temperature.default,
+      topP: body.top_p ?? REQUEST_FIELDS.top_p.default,
+      topK: body.top_k ?? REQUEST_FIELDS.top_k.default,
       seed: body.seed == null ? randomSeed() : body.seed >>> 0,
     },
     knobs: {
@@ -141,7 +179,7 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
       entropyBound: body.entropy_bound ?? null,
       maxStepsPerBlock: body.max_steps_per_block ?? blockSize,
       draftLength: body.draft_length ?? d.draftLength,
-      blockPrefix: body.block_prefix, // absent: the engine's default ("states")
+      blockPrefix: body.block_prefix ?? undefined, // absent: the engine's default (the contract's)
     },
     stop: stops.map((s) => utf8.encode(s)),
   };

@@ -69,7 +69,7 @@ describe("the GPU pool treats its workers as untrusted", () => {
       expect(workers[0].decodes).toBe(1);
     });
 
-  it("a worker that keeps streaming gets no more than max_new_bytes through; the stream ends with a generic error", async () => {
+  it("a worker that keeps streaming gets no more than max_tokens bytes through; the stream ends with a generic error", async () => {
     const { backend } = await pool("forever", "honest");
     const r = await decode(backend, 40);
     expect(r.bytes.length).toBeLessThanOrEqual(40);

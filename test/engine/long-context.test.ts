@@ -100,7 +100,7 @@ describe("past the training window", () => {
     expect([m.K.arena.usedBytes, memory()]).toEqual([used, bytes]);
   });
 
-  it("refuses a prompt longer than the window and max_new_bytes over the limit, naming the limits", async () => {
+  it("refuses a prompt longer than the window and max_tokens over the limit, naming the limits", async () => {
     const e = new Engine(await model(ck), { maxNewBytes: 5000 });
     const long = await collect(e.decode(request("x".repeat(512), { maxNewBytes: 10 })));
     expect(long.end).toMatchObject({ type: "error", param: "prompt" });
@@ -108,7 +108,7 @@ describe("past the training window", () => {
     const fits = await collect(e.decode(request("x".repeat(511), { maxNewBytes: 10 })));
     expect(fits.bytes.length).toBe(10);
     const over = await collect(e.decode(request("x", { maxNewBytes: 5001 })));
-    expect(over.end).toMatchObject({ type: "error", param: "max_new_bytes" });
+    expect(over.end).toMatchObject({ type: "error", param: "max_tokens" });
     expect(over.end.type === "error" && over.end.message).toContain("5000");
   });
 });

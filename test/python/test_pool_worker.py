@@ -110,8 +110,8 @@ def test_stop_sequence_ends_the_stream_before_it(port):
     (lambda b: b.update(version=2), 400, "unsupported_version", None),
     (lambda b: b["request"].update(model="nope"), 404, "model_not_found", None),
     (lambda b: b["request"]["knobs"].update(blockSize=0), 400, "invalid_request", "block_size"),
-    (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request", "max_new_bytes"),
-    (lambda b: b["request"].update(maxNewBytes=9000), 400, "invalid_request", "max_new_bytes"),  # past MAX_NEW_BYTES
+    (lambda b: b["request"].update(maxNewBytes=-1), 400, "invalid_request", "max_tokens"),
+    (lambda b: b["request"].update(maxNewBytes=9000), 400, "invalid_request", "max_tokens"),  # past the contract's max_tokens
     (lambda b: b["request"]["sampling"].pop("seed"), 400, "invalid_request", "seed"),
     (lambda b: b["request"]["sampling"].update(topP="1"), 400, "invalid_request", "top_p"),
     (lambda b: b["request"].update(promptBase64="***"), 400, "invalid_request", "prompt"),

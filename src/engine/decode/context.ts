@@ -1,12 +1,15 @@
 // What every mode's generator receives: the sequence, the sampler, the knobs, the byte budget and the
 // counters the modes fill. Modes yield committed bytes; the engine applies stops, limits and UTF-8 framing.
+import { REQUEST_FIELDS } from "../../contract.ts";
 import type { ModeKnobs } from "../../protocol.ts";
+import type { Guide } from "./guide.ts";
+import type { LogprobRecorder } from "./logprobs.ts";
 import type { Sampler } from "./sampler.ts";
 import type { Sequence } from "./sequence.ts";
 import type { WorkBudget } from "./work-budget.ts";
 
-/** Largest block or draft a request may ask for (validated in engine.ts). */
-export const MAX_BLOCK = 64;
+/** Largest block, draft or passes per block a request may ask for (the request contract, src/contract.ts). */
+export const MAX_BLOCK = Math.max(REQUEST_FIELDS.block_size.max, REQUEST_FIELDS.draft_length.max, REQUEST_FIELDS.max_steps_per_block.max);
 
 /**
  * Every buffer a mode needs, allocated when the request opens; the decoding loops allocate none. Yielded byte
@@ -40,6 +43,10 @@ export interface ModeContext {
   /** The decoder rows the request may still spend on drafts (work-budget.ts). */
   work: WorkBudget;
   counters: { draftedBytes: number; acceptedBytes: number };
+  /** The response format's automaton (guide.ts), absent when the output is free. */
+  guide?: Guide | null;
+  /** Where each committed byte's log-probabilities go, when the request asks for them (logprobs.ts). */
+  lp?: LogprobRecorder | null;
 }
 
 /** Async: a mode awaits the model's results (the kernels may compute them elsewhere, e.g. on a GPU). */
