@@ -9,7 +9,9 @@
 // (src/protocol.ts), which is also its path in the pool wire's request object (src/backends/wire.ts).
 //
 // Adding a field:
-//   1. add a row here (kind, limits, default, engine path; `api: false` if only the engine takes it);
+//   1. add a row here (kind, limits, default; `engine`: its DecodeRequest path if the engine reads it, left out if
+//      only the server does; `api: false` if only the engine takes it). A new kind: add it to FieldKind,
+//      describeField, rowSchema in src/server/schemas.ts and describe() in scripts/pool/wire.py;
 //   2. add it to DecodeRequest in src/protocol.ts if the engine reads it, and to toDecodeRequest in
 //      src/server/schemas.ts (the API schema itself is built from this table: nothing to write there);
 //   3. if the engine reads it, check it in validateRequest (src/engine/engine.ts: `checkNumber` or `checkChoice`), and read it in
@@ -27,11 +29,13 @@ export interface NumberField { kind: "number"; min: number; minOpen?: boolean; m
 export interface ChoiceField { kind: "choice"; values: readonly string[] }
 /** Stop sequences: at most maxCount of them, each 1 to maxBytes bytes of UTF-8. */
 export interface StopField { kind: "stop"; maxCount: number; maxBytes: number }
-export type FieldKind = IntegerField | NumberField | ChoiceField | StopField;
+/** true or false. */
+export interface BooleanField { kind: "boolean" }
+export type FieldKind = IntegerField | NumberField | ChoiceField | StopField | BooleanField;
 
 export type FieldSpec = FieldKind & {
-  /** Path in a DecodeRequest and in the pool wire's request object. */
-  engine: string;
+  /** Path in a DecodeRequest and in the pool wire's request object; absent: the server alone reads the field. */
+  engine?: string;
   /**
    * The value when a request leaves the field out (or sends null): a number or name, or null when there is none
    * (`seed`: a random one per request; `entropy_bound`: the confidence rule; `stop`: none) or when another field
@@ -80,12 +84,14 @@ export const API_LIMITS = {
   messages: 256,
 } as const;
 
-/** Names the edge may pass on from a pool worker's 400 (`param`): every engine-checked field, the prompt and the mode. */
-export const ENGINE_PARAMS: ReadonlySet<string> = new Set(["prompt", ...Object.keys(REQUEST_FIELDS)]);
+/** Names the edge may pass on from a pool worker's 400 (`param`): every field the engine reads, and the prompt. */
+export const ENGINE_PARAMS: ReadonlySet<string> = new Set([
+  "prompt", ...Object.entries(REQUEST_FIELDS as Record<string, FieldSpec>).filter(([, f]) => f.engine !== undefined).map(([name]) => name),
+]);
 
 /** The API name of a DecodeRequest path ("sampling.topK" → "top_k"), or the path itself when no row has it. */
 export function apiName(enginePath: string): string {
-  for (const [name, f] of Object.entries(REQUEST_FIELDS)) if (f.engine === enginePath) return name;
+  for (const [name, f] of Object.entries(REQUEST_FIELDS as Record<string, FieldSpec>)) if (f.engine === enginePath) return name;
   return enginePath;
 }
 
@@ -102,6 +108,7 @@ export function describeField(name: string, f: FieldKind): string {
     case "number": return `${name} must be a number ${interval(f)}`;
     case "choice": return `${name} must be one of ${f.values.join(", ")}`;
     case "stop": return `${name}: up to ${f.maxCount} stop sequences of 1 to ${f.maxBytes} bytes`;
+    case "boolean": return `${name} must be true or false`;
   }
 }
 

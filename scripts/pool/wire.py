@@ -53,7 +53,7 @@ def api_name(key, where="request"):
     knobs.blockSize -> block_size, promptBase64 -> prompt; a name no row has is kept."""
     path = f"{where}.{key}" if where in ("sampling", "knobs") else key.replace("Base64", "")
     for name, row in CONTRACT["fields"].items():
-        if row["engine"] == path:
+        if row.get("engine") == path:
             return name
     return path
 
@@ -66,6 +66,8 @@ def describe(name, row):
         return f"{name} must be {'an integer' if kind == 'integer' else 'a number'} {interval}"
     if kind == "choice":
         return f"{name} must be one of {', '.join(row['values'])}"
+    if kind == "boolean":
+        return f"{name} must be true or false"
     return f"{name}: up to {row['maxCount']} stop sequences of 1 to {row['maxBytes']} bytes"
 
 

@@ -36,6 +36,7 @@ const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
 /** The value type of a contract row as the API takes it. */
 type SchemaOf<F> = F extends { kind: "integer" | "number" } ? z.ZodType<number>
+  : F extends { kind: "boolean" } ? z.ZodType<boolean>
   : F extends { kind: "choice"; values: readonly (infer V extends string)[] } ? z.ZodType<V>
   : z.ZodType<string | string[]>;
 type Rows = typeof REQUEST_FIELDS;
@@ -60,6 +61,8 @@ function rowSchema(name: FieldName, f: FieldSpec): z.ZodType {
     }
     case "choice":
       return z.enum(f.values as [string, ...string[]], { error });
+    case "boolean":
+      return z.boolean({ error });
     case "stop": {
       const one = z.string({ error }).min(1, { error }).refine((s) => utf8Bytes(s) <= f.maxBytes, { error });
       return z.union([one, z.array(one).max(f.maxCount, { error })], { error });
