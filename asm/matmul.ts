@@ -315,11 +315,16 @@ function matvecQ8(out: usize, xq: usize, sx: f32, w: usize, scale: usize, k: i32
 }
 
 /**
- * out(m,n) = x(m,k) · (W(n,k) · scale(n))ᵀ with W int8. xq is scratch for 4·k i16 values.
- * One row streams through matvecQ8; batches go four rows (then two) at a time, so the weights stream once
+ * out(m,n) = x(m,k) · (W(n,k) · scale(n))ᵀ with W int8; scale(n) f32 is followed by Σ_k W(j,k) as n i32 (read by the
+ * relaxed build only). xq is scratch for 4·k i16 values.
+ * SIMD128 build: x quantised per row to i16, i32x4.dot_i16x8_s. Relaxed build: matmulQ7 (below). One row streams through matvecQ8; batches go four rows (then two) at a time, so the weights stream once
  * per group rather than once per row. Precondition: k ≤ 8192 (checked by the host).
  */
 export function matmulQ8(out: usize, x: usize, w: usize, scale: usize, xq: usize, m: i32, k: i32, n: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    matmulQ7(out, x, w, scale, xq, m, k, n);
+    return;
+  }
   const xRow = <usize>k << 2, xs = <usize>k << 1, outRow = <usize>n << 2;
   let i = 0;
   for (; i + 4 <= m; i += 4) {
@@ -350,5 +355,208 @@ export function matmulQ8(out: usize, x: usize, w: usize, scale: usize, xq: usize
   for (; i < m; i++) {
     const sx = quantizeRowI16(xq, x + <usize>i * xRow, k);
     matvecQ8(out + <usize>i * outRow, xq, sx, w, scale, k, n);
+  }
+}
+
+// ---- the relaxed-SIMD build's int8 path (ASC_FEATURE_RELAXED_SIMD; scripts/build-asm.mjs builds both) ----
+// i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies 16 int8 weights by 16 activations that must lie in 0..127 (x86
+// VNNI and pmaddubsw read that operand as unsigned, Arm as signed: the two agree only there), summing four products
+// per i32 lane onto an accumulator. Activations are quantised per row to ±Q_X7 and offset by +64 into 1..127, so
+// W·(xq + 64) − 64·Σ_k W(j,k) = W·xq, with Σ_k W(j,k) read from just after the row scales (the caller writes it
+// once, at load: writeQ8RowSums in src/kernels/kernels.ts). Every partial sum is an exact integer (pmaddubsw's i16
+// pair sums stay below 2·127·127 < 2^15), so results are the same on every engine and for every batch size.
+const Q_X7: f32 = 63;
+
+// xq(k) = round(x(k) / sx) + 64 as u8 (1..127) with sx = max|x| / Q_X7; returns sx. 16 values per step.
+function quantizeRowU7(xq: usize, x: usize, k: i32): f32 {
+  const k16 = k & ~15;
+  let vmax = f32x4.splat(0);
+  let kk = 0;
+  for (; kk < k16; kk += 16) {
+    const o = <usize>kk << 2;
+    vmax = f32x4.max(vmax, f32x4.max(
+      f32x4.max(f32x4.abs(v128.load(x + o)), f32x4.abs(v128.load(x + o, 16))),
+      f32x4.max(f32x4.abs(v128.load(x + o, 32)), f32x4.abs(v128.load(x + o, 48)))));
+  }
+  let amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+  for (; kk < k; kk++) amax = max(amax, abs(load<f32>(x + (<usize>kk << 2))));
+  const sx: f32 = amax > 0 ? amax / Q_X7 : 1;
+  const inv: f32 = 1 / sx;
+  const vi = f32x4.splat(inv), lo = f32x4.splat(-Q_X7), hi = f32x4.splat(Q_X7), off = i8x16.splat(64);
+  kk = 0;
+  for (; kk < k16; kk += 16) {
+    const o = <usize>kk << 2;
+    // clamped in f32 (x/sx can round a hair past 63), then narrowed: i32 → i16 → i8, +64
+    const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.min(hi, f32x4.max(lo, f32x4.mul(v128.load(x + o), vi)))));
+    const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.min(hi, f32x4.max(lo, f32x4.mul(v128.load(x + o, 16), vi)))));
+    const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.min(hi, f32x4.max(lo, f32x4.mul(v128.load(x + o, 32), vi)))));
+    const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.min(hi, f32x4.max(lo, f32x4.mul(v128.load(x + o, 48), vi)))));
+    v128.store(xq + <usize>kk, i8x16.add(i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d)), off));
+  }
+  for (; kk < k; kk++) {
+    const v = min(Q_X7, max(-Q_X7, load<f32>(x + (<usize>kk << 2)) * inv));
+    store<u8>(xq + <usize>kk, <u8>(<i32>nearest(v) + 64));
+  }
+  return sx;
+}
+
+@inline function rdot(acc: v128, w: v128, x: v128): v128 {
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x, acc);
+}
+
+// the one formula every path ends with: (W·(xq+64) − 64·Σw) · scale · sx
+@inline function q7out(acc: i32, sum: usize, scale: usize, j: i32, sx: f32): f32 {
+  return <f32>(acc - (load<i32>(sum + (<usize>j << 2)) << 6)) * load<f32>(scale + (<usize>j << 2)) * sx;
+}
+
+// out(n) for one row: W rows j, j+q, j+2q, j+3q stream together, 32 weights of each per step (eight accumulators:
+// enough independent chains to keep two dot units busy), then 16, then a scalar tail.
+function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: usize, k: i32, n: i32): void {
+  const rowBytes = <usize>k;
+  const q = n >> 2;
+  const qBytes = <usize>q * rowBytes;
+  const k32 = <usize>(k & ~31), k16 = <usize>(k & ~15);
+  for (let j = 0; j < q; j++) {
+    let p0 = w + <usize>j * rowBytes, p1 = p0 + qBytes, p2 = p1 + qBytes, p3 = p2 + qBytes;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+    let o: usize = 0;
+    for (; o < k32; o += 32) {
+      const xa = v128.load(xq + o), xb = v128.load(xq + o, 16);
+      a0 = rdot(a0, v128.load(p0 + o), xa); a1 = rdot(a1, v128.load(p1 + o), xa);
+      a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
+      b0 = rdot(b0, v128.load(p0 + o, 16), xb); b1 = rdot(b1, v128.load(p1 + o, 16), xb);
+      b2 = rdot(b2, v128.load(p2 + o, 16), xb); b3 = rdot(b3, v128.load(p3 + o, 16), xb);
+    }
+    if (o < k16) {
+      const xa = v128.load(xq + o);
+      a0 = rdot(a0, v128.load(p0 + o), xa); a1 = rdot(a1, v128.load(p1 + o), xa);
+      a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
+      o += 16;
+    }
+    let s0 = isum(i32x4.add(a0, b0)), s1 = isum(i32x4.add(a1, b1)), s2 = isum(i32x4.add(a2, b2)), s3 = isum(i32x4.add(a3, b3));
+    for (; o < rowBytes; o++) {
+      const xv = <i32>load<u8>(xq + o);
+      s0 += <i32>load<i8>(p0 + o) * xv; s1 += <i32>load<i8>(p1 + o) * xv;
+      s2 += <i32>load<i8>(p2 + o) * xv; s3 += <i32>load<i8>(p3 + o) * xv;
+    }
+    store<f32>(out + (<usize>j << 2), q7out(s0, sum, scale, j, sx));
+    store<f32>(out + (<usize>(j + q) << 2), q7out(s1, sum, scale, j + q, sx));
+    store<f32>(out + (<usize>(j + 2 * q) << 2), q7out(s2, sum, scale, j + 2 * q, sx));
+    store<f32>(out + (<usize>(j + 3 * q) << 2), q7out(s3, sum, scale, j + 3 * q, sx));
+  }
+  for (let j = q << 2; j < n; j++) {
+    const p = w + <usize>j * rowBytes;
+    let a = i32x4.splat(0);
+    let o: usize = 0;
+    for (; o < k16; o += 16) a = rdot(a, v128.load(p + o), v128.load(xq + o));
+    let s = isum(a);
+    for (; o < rowBytes; o++) s += <i32>load<i8>(p + o) * <i32>load<u8>(xq + o);
+    store<f32>(out + (<usize>j << 2), q7out(s, sum, scale, j, sx));
+  }
+}
+
+// W rows j, j+1 against four quantised rows at xq (k bytes apart): 8 accumulators, 6 loads per 16 weights·rows.
+@inline function tileQ7x4x2(out: usize, xq: usize, s0: f32, s1: f32, s2: f32, s3: f32, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
+  const xs = <usize>k;
+  const x0 = xq, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+  const k16 = <usize>(k & ~15);
+  let o: usize = 0;
+  for (; o < k16; o += 16) {
+    const v0 = v128.load(w0 + o), v1 = v128.load(w1 + o);
+    let u = v128.load(x0 + o);
+    a00 = rdot(a00, v0, u); a01 = rdot(a01, v1, u);
+    u = v128.load(x1 + o);
+    a10 = rdot(a10, v0, u); a11 = rdot(a11, v1, u);
+    u = v128.load(x2 + o);
+    a20 = rdot(a20, v0, u); a21 = rdot(a21, v1, u);
+    u = v128.load(x3 + o);
+    a30 = rdot(a30, v0, u); a31 = rdot(a31, v1, u);
+  }
+  let t00 = isum(a00), t01 = isum(a01), t10 = isum(a10), t11 = isum(a11);
+  let t20 = isum(a20), t21 = isum(a21), t30 = isum(a30), t31 = isum(a31);
+  for (; o < <usize>k; o++) {
+    const v0 = <i32>load<i8>(w0 + o), v1 = <i32>load<i8>(w1 + o);
+    const u0 = <i32>load<u8>(x0 + o), u1 = <i32>load<u8>(x1 + o), u2 = <i32>load<u8>(x2 + o), u3 = <i32>load<u8>(x3 + o);
+    t00 += u0 * v0; t01 += u0 * v1; t10 += u1 * v0; t11 += u1 * v1;
+    t20 += u2 * v0; t21 += u2 * v1; t30 += u3 * v0; t31 += u3 * v1;
+  }
+  const outRow = <usize>n << 2;
+  const o0 = out + (<usize>j << 2), o1 = o0 + outRow, o2 = o1 + outRow, o3 = o2 + outRow;
+  store<f32>(o0, q7out(t00, sum, scale, j, s0)); store<f32>(o0, q7out(t01, sum, scale, j + 1, s0), 4);
+  store<f32>(o1, q7out(t10, sum, scale, j, s1)); store<f32>(o1, q7out(t11, sum, scale, j + 1, s1), 4);
+  store<f32>(o2, q7out(t20, sum, scale, j, s2)); store<f32>(o2, q7out(t21, sum, scale, j + 1, s2), 4);
+  store<f32>(o3, q7out(t30, sum, scale, j, s3)); store<f32>(o3, q7out(t31, sum, scale, j + 1, s3), 4);
+}
+
+// W rows j..j+3 against two quantised rows: 8 accumulators, 6 loads per step.
+@inline function tileQ7x2x4(out: usize, xq: usize, s0: f32, s1: f32, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
+  const x0 = xq, x1 = x0 + <usize>k;
+  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k, w2 = w1 + <usize>k, w3 = w2 + <usize>k;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+  let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+  const k16 = <usize>(k & ~15);
+  let o: usize = 0;
+  for (; o < k16; o += 16) {
+    const u0 = v128.load(x0 + o), u1 = v128.load(x1 + o);
+    let v = v128.load(w0 + o);
+    a00 = rdot(a00, v, u0); a10 = rdot(a10, v, u1);
+    v = v128.load(w1 + o);
+    a01 = rdot(a01, v, u0); a11 = rdot(a11, v, u1);
+    v = v128.load(w2 + o);
+    a02 = rdot(a02, v, u0); a12 = rdot(a12, v, u1);
+    v = v128.load(w3 + o);
+    a03 = rdot(a03, v, u0); a13 = rdot(a13, v, u1);
+  }
+  let t00 = isum(a00), t01 = isum(a01), t02 = isum(a02), t03 = isum(a03);
+  let t10 = isum(a10), t11 = isum(a11), t12 = isum(a12), t13 = isum(a13);
+  for (; o < <usize>k; o++) {
+    const u0 = <i32>load<u8>(x0 + o), u1 = <i32>load<u8>(x1 + o);
+    const v0 = <i32>load<i8>(w0 + o), v1 = <i32>load<i8>(w1 + o), v2 = <i32>load<i8>(w2 + o), v3 = <i32>load<i8>(w3 + o);
+    t00 += u0 * v0; t01 += u0 * v1; t02 += u0 * v2; t03 += u0 * v3;
+    t10 += u1 * v0; t11 += u1 * v1; t12 += u1 * v2; t13 += u1 * v3;
+  }
+  const o0 = out + (<usize>j << 2), o1 = o0 + (<usize>n << 2);
+  store<f32>(o0, q7out(t00, sum, scale, j, s0)); store<f32>(o0, q7out(t01, sum, scale, j + 1, s0), 4);
+  store<f32>(o0, q7out(t02, sum, scale, j + 2, s0), 8); store<f32>(o0, q7out(t03, sum, scale, j + 3, s0), 12);
+  store<f32>(o1, q7out(t10, sum, scale, j, s1)); store<f32>(o1, q7out(t11, sum, scale, j + 1, s1), 4);
+  store<f32>(o1, q7out(t12, sum, scale, j + 2, s1), 8); store<f32>(o1, q7out(t13, sum, scale, j + 3, s1), 12);
+}
+
+function matmulQ7(out: usize, x: usize, w: usize, scale: usize, xq: usize, m: i32, k: i32, n: i32): void {
+  const sum = scale + (<usize>n << 2);
+  const xRow = <usize>k << 2, xs = <usize>k, outRow = <usize>n << 2;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const x0 = x + <usize>i * xRow;
+    const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
+    const s2 = quantizeRowU7(xq + 2 * xs, x0 + 2 * xRow, k), s3 = quantizeRowU7(xq + 3 * xs, x0 + 3 * xRow, k);
+    const o = out + <usize>i * outRow;
+    const n2 = n & ~1;
+    for (let j = 0; j < n2; j += 2) tileQ7x4x2(o, xq, s0, s1, s2, s3, w, scale, sum, j, k, n);
+    if (n2 < n) {
+      const wl = w + <usize>n2 * <usize>k, sl = scale + (<usize>n2 << 2), ul = sum + (<usize>n2 << 2), ol = o + (<usize>n2 << 2);
+      matvecQ7(ol, xq, s0, wl, sl, ul, k, 1); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, 1);
+      matvecQ7(ol + 2 * outRow, xq + 2 * xs, s2, wl, sl, ul, k, 1); matvecQ7(ol + 3 * outRow, xq + 3 * xs, s3, wl, sl, ul, k, 1);
+    }
+  }
+  if (i + 2 <= m) {
+    const x0 = x + <usize>i * xRow;
+    const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
+    const o = out + <usize>i * outRow;
+    const n4 = n & ~3;
+    for (let j = 0; j < n4; j += 4) tileQ7x2x4(o, xq, s0, s1, w, scale, sum, j, k, n);
+    if (n4 < n) {
+      const wl = w + <usize>n4 * <usize>k, sl = scale + (<usize>n4 << 2), ul = sum + (<usize>n4 << 2), ol = o + (<usize>n4 << 2);
+      matvecQ7(ol, xq, s0, wl, sl, ul, k, n - n4); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, n - n4);
+    }
+    i += 2;
+  }
+  for (; i < m; i++) {
+    const sx = quantizeRowU7(xq, x + <usize>i * xRow, k);
+    matvecQ7(out + <usize>i * outRow, xq, sx, w, scale, sum, k, n);
   }
 }

@@ -1,5 +1,7 @@
-// Builds asm/ into wasm/kernels.wasm (SIMD128, stub runtime, imported fixed memory, raw pointer ABI) and
-// records how in wasm/kernels.build.json. CI runs this and fails if the committed build differs.
+// Builds asm/ twice, same sources and exports: wasm/kernels.wasm (SIMD128) and wasm/kernels-relaxed.wasm (SIMD128
+// plus relaxed SIMD: ASC_FEATURE_RELAXED_SIMD selects the relaxed int8 path in asm/matmul.ts), stub runtime,
+// imported fixed memory, raw pointer ABI, and records how in wasm/kernels.build.json. CI runs this and fails if a
+// committed build differs.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -7,18 +9,18 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 const ascVersion = require("assemblyscript/package.json").version;
-const args = [
-  "asm/index.ts", "-o", "wasm/kernels.wasm",
-  "-O3", "--runtime", "stub", "--importMemory", "--initialMemory", "1",
-  "--enable", "simd", "--use", "abort=", "--noAssert",
+const common = ["-O3", "--runtime", "stub", "--importMemory", "--initialMemory", "1", "--use", "abort=", "--noAssert"];
+const builds = [
+  { name: "simd128", out: "wasm/kernels.wasm", enable: "simd" },
+  { name: "relaxed", out: "wasm/kernels-relaxed.wasm", enable: "simd,relaxed-simd" },
 ];
-execFileSync(process.execPath, [require.resolve("assemblyscript/bin/asc.js"), ...args], { stdio: "inherit" });
-const wasm = readFileSync("wasm/kernels.wasm");
-const record = {
-  command: `asc ${args.join(" ")}`,
-  assemblyscript: ascVersion,
-  bytes: wasm.length,
-  sha256: createHash("sha256").update(wasm).digest("hex"),
-};
+const record = { assemblyscript: ascVersion, builds: {} };
+for (const b of builds) {
+  const args = ["asm/index.ts", "-o", b.out, ...common, "--enable", b.enable];
+  execFileSync(process.execPath, [require.resolve("assemblyscript/bin/asc.js"), ...args], { stdio: "inherit" });
+  const wasm = readFileSync(b.out);
+  const sha256 = createHash("sha256").update(wasm).digest("hex");
+  record.builds[b.name] = { file: b.out, command: `asc ${args.join(" ")}`, bytes: wasm.length, sha256 };
+  console.log(`${b.out}: ${wasm.length} bytes, sha256 ${sha256.slice(0, 16)}…`);
+}
 writeFileSync("wasm/kernels.build.json", JSON.stringify(record, null, 2) + "\n");
-console.log(`wasm/kernels.wasm: ${wasm.length} bytes, sha256 ${record.sha256.slice(0, 16)}…`);

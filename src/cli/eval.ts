@@ -1,4 +1,4 @@
-// `npm run eval -- --model models/blt-v2 [--windows N] [--q8] [--json]`: held-out test bits per byte computed
+// `npm run eval -- --model models/blt-v2 [--windows N] [--q8] [--json] [--kernels simd128|relaxed|auto]`: held-out test bits per byte computed
 // by the TypeScript engine, on the same windows as scripts/train/export.py (non-overlapping, BOS + seq_len−1 bytes
 // in, seq_len targets), with and without the latents (the global model's contribution, fast-blt.md §1), compared
 // with the PyTorch figures in the manifest.
@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { BOS, DEFAULT_MODEL_DIR } from "../config.ts";
 import type { BltModel } from "../engine/model/blt-model.ts";
 import { bitsOf } from "../engine/score.ts";
-import { loadNodeEngine, parseFlags, testSplitOf } from "./node-engine.ts";
+import { kernelsFlag, loadNodeEngine, parseFlags, testSplitOf } from "./node-engine.ts";
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as { evaluation?: Record<string, number> };
   const evaluation = manifest.evaluation ?? {};
   const L = Number(evaluation.window_bytes ?? 512);
-  const { engine, checkpoint } = await loadNodeEngine(dir, L + 1, flags.has("q8") ? "q8" : "f32");
+  const { engine, checkpoint, kernels } = await loadNodeEngine(dir, L + 1, flags.has("q8") ? "q8" : "f32", {}, kernelsFlag(flags));
   // the split the model was evaluated on: data/ (v1 corpus) or data/<set>/ (scripts/train/data.py)
   const { set, file } = testSplitOf(dir);
   let test: Uint8Array;
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const torchBpb: number | undefined = full ? evaluation.test_bits_per_byte_ar : undefined;
   const torchAblated: number | undefined = full ? evaluation.test_bits_per_byte_without_latents : undefined;
   const result = {
-    model: dir, variant: checkpoint.variant, windows, bytes: count,
+    model: dir, variant: checkpoint.variant, kernels: kernels.build, windows, bytes: count,
     bitsPerByte: round4(bpb), bitsPerByteWithoutLatents: round4(bpbAblated), latentGap: round4(bpbAblated - bpb),
     torchBitsPerByte: torchBpb ?? null, difference: torchBpb === undefined ? null : round4(bpb - torchBpb),
     torchBitsPerByteWithoutLatents: torchAblated ?? null,
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
   if (flags.has("json")) console.log(JSON.stringify(result));
-  else console.log(`${dir} (${checkpoint.variant}): ${result.bitsPerByte} bits/byte over ${windows} windows (${count} bytes), ` +
+  else console.log(`${dir} (${checkpoint.variant}, ${kernels.build} kernels): ${result.bitsPerByte} bits/byte over ${windows} windows (${count} bytes), ` +
     `${result.bitsPerByteWithoutLatents} without latents (+${result.latentGap})` +
     (torchBpb === undefined ? "" : `; PyTorch ${torchBpb} / ${torchAblated ?? "?"}, difference ${result.difference}`) + ` in ${result.seconds} s`);
 }

@@ -1,10 +1,10 @@
 // `npm run generate -- [--model models/blt-v2] --mode blt-d --prompt "…" --max-bytes 200 [--temperature 0]
 //  [--top-p 1] [--top-k 0] [--block-size 8] [--threshold 0.9] [--entropy-bound γ] [--block-prefix tokens|states] [--draft 8] [--seed 1]
-//  [--stop "…"] [--q8] [--json]`. Streams text to the terminal, or prints one JSON object with --json.
+//  [--stop "…"] [--q8] [--json] [--kernels simd128|relaxed|auto]`. Streams text to the terminal, or prints one JSON object with --json.
 import { DEFAULT_MODEL_DIR } from "../config.ts";
 import { DECODE_MODES, type BlockPrefix, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 import { MAX_NEW_BYTES } from "../engine/engine.ts";
-import { loadNodeEngine, parseFlags } from "./node-engine.ts";
+import { kernelsFlag, loadNodeEngine, parseFlags } from "./node-engine.ts";
 
 function num(flags: Map<string, string>, name: string, fallback: number): number {
   const v = flags.get(name);
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const prompt = new TextEncoder().encode(flags.get("prompt") ?? "");
   const maxNewBytes = num(flags, "max-bytes", 200);
   // the prompt must fit the model's window; generation runs past it (the caches slide)
-  const { engine } = await loadNodeEngine(dir, undefined, flags.has("q8") ? "q8" : "f32", { maxNewBytes: Math.max(MAX_NEW_BYTES, maxNewBytes) });
+  const { engine, kernels } = await loadNodeEngine(dir, undefined, flags.has("q8") ? "q8" : "f32", { maxNewBytes: Math.max(MAX_NEW_BYTES, maxNewBytes) }, kernelsFlag(flags));
   const blockSize = num(flags, "block-size", 8);
   const request: DecodeRequest = {
     model: dir, prompt, maxNewBytes, mode,
@@ -46,8 +46,8 @@ async function main(): Promise<void> {
       throw new Error(`${e.code}: ${e.message}`);
     } else {
       const bytes = Buffer.concat(chunks);
-      if (json) console.log(JSON.stringify({ text: bytes.toString("utf8"), bytesBase64: bytes.toString("base64"), finishReason: e.finishReason, stats: statsJson(e.stats) }));
-      else process.stdout.write(`\n\n[${e.finishReason}] ${summary(e.stats)}\n`);
+      if (json) console.log(JSON.stringify({ text: bytes.toString("utf8"), bytesBase64: bytes.toString("base64"), finishReason: e.finishReason, kernels: kernels.build, stats: statsJson(e.stats) }));
+      else process.stdout.write(`\n\n[${e.finishReason}] ${summary(e.stats)}; ${kernels.build} kernels\n`);
     }
   }
 }

@@ -1,4 +1,5 @@
-// Node composition root shared by the CLIs: a model directory on disk, on the Wasm SIMD kernels.
+// Node composition root shared by the CLIs: a model directory on disk, on the Wasm SIMD kernels (the build KERNELS
+// or `--kernels simd128|relaxed|auto` names; auto: wasm/node.ts's choice).
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,14 +8,24 @@ import type { WeightVariant } from "../checkpoint/format.ts";
 import { Engine, type EngineOptions } from "../engine/engine.ts";
 import { loadModel } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
-import { compileKernelsModuleNode } from "../../wasm/node.ts";
+import { parseKernelsSetting, type KernelChoice, type KernelsSetting } from "../../wasm/loader.ts";
+import { chooseKernelsNode, kernelsSettingFromEnv } from "../../wasm/node.ts";
 
-/** ctx: the most bytes a prompt may fill with BOS (default and cap: the model's max_seq_len). */
-export async function loadNodeEngine(dir: string, ctx?: number, variant: WeightVariant = "f32", options: EngineOptions = {}): Promise<{ engine: Engine; checkpoint: Checkpoint }> {
+/**
+ * ctx: the most bytes a prompt may fill with BOS (default and cap: the model's max_seq_len); kernels: which build
+ * (default: the KERNELS environment variable, else auto).
+ */
+export async function loadNodeEngine(dir: string, ctx?: number, variant: WeightVariant = "f32", options: EngineOptions = {},
+    kernels: KernelsSetting = kernelsSettingFromEnv()): Promise<{ engine: Engine; checkpoint: Checkpoint; kernels: KernelChoice }> {
   const checkpoint = await readCheckpoint(dir, async (name) => new Uint8Array(await readFile(join(dir, name))), variant);
-  const module = compileKernelsModuleNode();
-  const model = await loadModel(checkpoint, (bytes) => WasmKernels.create(module, bytes), ctx);
-  return { engine: new Engine(model, options), checkpoint };
+  const choice = await chooseKernelsNode(kernels);
+  const model = await loadModel(checkpoint, (bytes) => WasmKernels.create(choice.module, bytes), ctx);
+  return { engine: new Engine(model, options), checkpoint, kernels: choice };
+}
+
+/** `--kernels simd128|relaxed|auto`, else the KERNELS environment variable, else auto. */
+export function kernelsFlag(flags: Map<string, string>): KernelsSetting {
+  return flags.has("kernels") ? parseKernelsSetting(flags.get("kernels")) : kernelsSettingFromEnv();
 }
 
 /**

@@ -4,7 +4,7 @@
 import type { Arena, Ptr } from "./arena.ts";
 
 export interface Kernels {
-  /** Which implementation this is, e.g. "ref" or "wasm-simd". */
+  /** Which implementation this is, e.g. "ref", "wasm-simd128" or "wasm-relaxed". */
   readonly name: string;
   /** The memory every Ptr points into. */
   readonly arena: Arena;
@@ -25,7 +25,11 @@ export interface Kernels {
 
   /** out(m,n) = x(m,k) · W(n,k)ᵀ. */
   matmulF32(out: Ptr, x: Ptr, w: Ptr, m: number, k: number, n: number): void;
-  /** out(m,n) = x(m,k) · (W(n,k)·scale(n))ᵀ, W int8; xq is scratch for 4·k i16 (rows are quantised four at a time); k ≤ 8192. */
+  /**
+   * out(m,n) = x(m,k) · (W(n,k)·scale(n))ᵀ, W int8; xq is scratch for 4·k i16 (rows are quantised four at a time);
+   * k ≤ 8192. `scale` holds n f32 scales followed by the n i32 row sums Σ_k W(j,k) (writeQ8RowSums; the relaxed
+   * Wasm build reads them, the other implementations need only the scales).
+   */
   matmulQ8(out: Ptr, x: Ptr, w: Ptr, scale: Ptr, xq: Ptr, m: number, k: number, n: number): void;
 
   /** out(m,d) = x / sqrt(mean(x²) + eps) · w(d). */
@@ -64,3 +68,16 @@ export interface Kernels {
 
 /** Largest k matmulQ8 accepts: its i32 accumulators stay exact up to here. */
 export const MATMUL_Q8_MAX_K = 8192;
+
+/** Bytes matmulQ8's `scale` argument takes for n output rows: n f32 scales, then n i32 row sums. */
+export const q8ScaleBytes = (n: number): number => 8 * n;
+
+/** Writes Σ_k W(j,k) for each of the n int8 rows at w (k each) as i32 just after the n scales at `scale`. */
+export function writeQ8RowSums(buffer: ArrayBuffer, w: number, scale: number, k: number, n: number): void {
+  const W = new Int8Array(buffer, w, n * k), sums = new Int32Array(buffer, scale + 4 * n, n);
+  for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let c = j * k, end = c + k; c < end; c++) s += W[c];
+    sums[j] = s;
+  }
+}

@@ -9,7 +9,7 @@ import { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
 import { loadModel } from "../../src/engine/load.ts";
 import { MAX_ROWS, type BltModel } from "../../src/engine/model/blt-model.ts";
 import { entropyNats, startsPatch } from "../../src/engine/model/patcher.ts";
-import { compileKernelsModuleNode } from "../../wasm/node.ts";
+import { chooseKernelsNode, compileKernelsModuleNode } from "../../wasm/node.ts";
 import { dirReader, TINY, V2 } from "../support/node-files.ts";
 import { worstError } from "../support/twin-kernels.ts";
 
@@ -98,13 +98,22 @@ describe.each([TINY, V2])("engine model matches PyTorch golden vectors (%s, f32)
   });
 });
 
-describe.each([TINY, V2])("decoding %s as AR decodes (entropy patching, each patch's latent made at its last byte)", (dir) => {
+// int8 parity per kernel build: the largest mean |Δ logit| relative to the logits' size, and the least share of
+// rows whose argmax is the golden one. SIMD128 quantises activations to 14 bits (the weights' rounding dominates);
+// relaxed to 7 bits per row (measured: blt-d-tiny RELAXED_TINY, blt-v2 RELAXED_V2; see docs/kernels.md).
+const PARITY = {
+  simd128: { relErr: 0.01, sameTop: 0.97 },
+  relaxed: { relErr: 0.03, sameTop: 0.9 },
+} as const;
+
+describe.each([[TINY, "simd128"], [V2, "simd128"], [TINY, "relaxed"], [V2, "relaxed"]] as const)("decoding %s as AR decodes on the %s build (entropy patching, each patch's latent made at its last byte)", (dir, build) => {
   it("gives the f32 golden logits on f32 weights; on int8 weights it tracks them within the int8 rounding error, and by no more than that", async () => {
     const golden = parseSafetensors("golden.safetensors", new Uint8Array(await readFile(`${dir}/golden.safetensors`)));
     const inputs: GoldenInput[] = JSON.parse(golden.metadata.inputs);
     const ck = await readCheckpoint(dir, dirReader(dir), "q8");
-    const module = compileKernelsModuleNode();
+    const module = build === "simd128" ? compileKernelsModuleNode() : (await chooseKernelsNode("relaxed")).module;
     const model = await loadModel(ck, (bytes) => WasmKernels.create(module, bytes), 256);
+    expect(model.K.name).toBe(`wasm-${build}`);
     // the same engine on the f32 weights: its distance to the int8 model is the int8 rounding error alone
     const f32 = await loadModel(await readCheckpoint(dir, dirReader(dir)), (bytes) => WasmKernels.create(module, bytes), 256);
     const { Sequence } = await import("../../src/engine/decode/sequence.ts");
@@ -127,13 +136,13 @@ describe.each([TINY, V2])("decoding %s as AR decodes (entropy patching, each pat
         rows++; if (a === b) sameTop++;
       }
     }
-    console.log(`int8 vs f32 golden logits: mean |Δ| ${(absErr / n).toFixed(4)} (rounding alone ${(roundingErr / n).toFixed(4)}), same argmax on ${sameTop}/${rows} rows; mean |logit| ${(scale / n).toFixed(2)}`);
+    console.log(`${dir} ${build}: int8 vs f32 golden logits: mean |Δ| ${(absErr / n).toFixed(4)} (rounding alone ${(roundingErr / n).toFixed(4)}), same argmax on ${sameTop}/${rows} rows; mean |logit| ${(scale / n).toFixed(2)}`);
     // int8 per-row rounding scales with the weights: at most 1% of the logits' size (blt-d-tiny 0.13%, blt-v2 at
     // step 6,800 0.42%: 0.036 of 8.7, same argmax on every row; at step 9,600, embedding tables int8 too, 0.48%:
     // 0.041 of 8.6, same argmax on 159/161 rows; held-out bpb int8 = f32 to 4 decimals)
-    expect(absErr / scale).toBeLessThan(0.01);
+    expect(absErr / scale).toBeLessThan(PARITY[build].relErr);
     // any other difference from PyTorch (a wrong norm, mask or rope) adds to the rounding error
     expect(absErr / n).toBeLessThanOrEqual(roundingErr / n + ATOL);
-    expect(sameTop / rows).toBeGreaterThan(0.97);
+    expect(sameTop / rows).toBeGreaterThan(PARITY[build].sameTop);
   });
 });

@@ -2,9 +2,13 @@
 // (size 1, not multiples of 4 or 16). Shared by the Node suite and the workerd suite.
 import { expect } from "vitest";
 import { fillBlockRanges } from "../../src/kernels/attention-ranges.ts";
+import type { Kernels } from "../../src/kernels/kernels.ts";
 import { attentionMasks, rng, ropeTable, worstError, type TwinKernels } from "../support/twin-kernels.ts";
 
 export interface KernelCase { name: string; run(t: TwinKernels): void }
+
+/** matmulQ8's activation grid: ±63 for the relaxed Wasm build, ±8191 for the SIMD128 build (and WebGPU, its twin). */
+export const quantLevels = (K: Kernels): number => (K.name === "wasm-relaxed" ? 63 : 8191);
 
 const R = rng(1234);
 const ROWS = [1, 2, 3, 4, 5, 8, 9];
@@ -47,7 +51,7 @@ export const kernelCases: KernelCase[] = [
       for (const m of [2, 3, 4, 6, 9]) for (const k of [1, 7, 64, 130]) for (const n of [1, 3, 16, 33]) {
         t.reset();
         const x = t.f32(R.normals(m * k)), w = t.i8(Int8Array.from({ length: n * k }, () => R.int(-127, 128)));
-        const s = t.f32(Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02)), xq = t.zeros(2 * k);
+        const s = t.q8Scales(Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02), w, k), xq = t.zeros(2 * k);
         const all = t.zeros(m * n), one = t.zeros(m * n);
         t.fast.matmulQ8(all, x, w, s, xq, m, k, n);
         for (let i = 0; i < m; i++) t.fast.matmulQ8(one + i * n * 4, x + i * k * 4, w, s, xq, 1, k, n);
@@ -69,15 +73,21 @@ export const kernelCases: KernelCase[] = [
     },
   },
   {
-    name: "matmulQ8: int8 rows × per-row scale, within the i16 activation quantisation bound",
+    name: "matmulQ8: int8 rows × per-row scale, within the activation quantisation bound (±127 weights, saturated rows)",
     run(t) {
-      for (const m of [1, 2, 3, 5, 8]) for (const k of [1, 3, 15, 16, 17, 64, 250, 8192]) for (const n of [1, 3, 4, 9]) {
+      // the build's activation grid: 14-bit (±8191) for SIMD128, 7-bit (±63, offset into 1..127) for relaxed
+      const Q = quantLevels(t.fast);
+      for (const m of [1, 2, 3, 5, 8]) for (const k of [1, 3, 15, 16, 17, 31, 32, 33, 64, 250, 8192]) for (const n of [1, 3, 4, 9]) for (const extreme of [false, true]) {
+        if (extreme && k !== 33 && k !== 250 && k !== 8192) continue;
         t.reset();
-        const xs = R.normals(m * k), ws = Int8Array.from({ length: n * k }, () => R.int(-127, 128));
+        // extreme: every weight ±127 and every activation ±max|x|, so each 7-bit operand is 1 or 127 and every
+        // pair of products is ±2·127·127 (the edge of x86's pmaddubsw i16 pair sums)
+        const xs = extreme ? Float32Array.from({ length: m * k }, (_, i) => (i % 3 === 0 ? -2.5 : 2.5)) : R.normals(m * k);
+        const ws = Int8Array.from({ length: n * k }, (_, i) => (extreme ? ((i >> 1) % 2 ? -127 : 127) : R.int(-127, 128)));
         const scales = Float32Array.from({ length: n }, () => 0.001 + R.next() * 0.02);
-        const x = t.f32(xs), w = t.i8(ws), s = t.f32(scales), xq = t.zeros(2 * k), out = t.zeros(m * n);
+        const x = t.f32(xs), w = t.i8(ws), s = t.q8Scales(scales, w, k), xq = t.zeros(2 * k), out = t.zeros(m * n);
         t.run((K) => K.matmulQ8(out, x, w, s, xq, m, k, n));
-        // |error| ≤ Σ_k |w|·scale·(amax/8191)/2: the rounding of x to 14 bits, plus f32 rounding of the result.
+        // |error| ≤ Σ_k |w|·scale·(amax/Q)/2: the rounding of x to the grid, plus f32 rounding of the result.
         const { fast, ref } = t.read(out, m * n);
         for (let i = 0; i < m; i++) {
           let amax = 0;
@@ -85,7 +95,7 @@ export const kernelCases: KernelCase[] = [
           for (let j = 0; j < n; j++) {
             let wabs = 0;
             for (let c = 0; c < k; c++) wabs += Math.abs(ws[j * k + c]);
-            const bound = wabs * scales[j] * (amax / 8191) / 2 * 1.01 + 1e-6 * (1 + Math.abs(ref[i * n + j]));
+            const bound = wabs * scales[j] * (amax / Q) / 2 * 1.01 + 1e-6 * (1 + Math.abs(ref[i * n + j]));
             expect(Math.abs(fast[i * n + j] - ref[i * n + j]), `matmulQ8 m=${m} k=${k} n=${n} [${i},${j}]`).toBeLessThanOrEqual(bound);
           }
         }

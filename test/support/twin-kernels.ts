@@ -2,7 +2,7 @@
 // writes its inputs once and compares outputs pointer for pointer.
 import { fillBlockRanges, fillCausalRanges, fillFixedRanges } from "../../src/kernels/attention-ranges.ts";
 import { Arena, type Ptr } from "../../src/kernels/arena.ts";
-import type { Kernels } from "../../src/kernels/kernels.ts";
+import { writeQ8RowSums, type Kernels } from "../../src/kernels/kernels.ts";
 import { RefKernels } from "../../src/kernels/ref/ref-kernels.ts";
 
 export class TwinKernels {
@@ -32,6 +32,15 @@ export class TwinKernels {
   i32(data: ArrayLike<number>): Ptr { return this.twin(data.length * 4, data, (a, p, n) => a.i32(p, n)); }
   i8(data: ArrayLike<number>): Ptr { return this.twin(data.length, data, (a, p, n) => a.i8(p, n)); }
   zeros(n: number): Ptr { return this.f32(new Float32Array(n)); }
+  /** matmulQ8's scale argument for the int8 rows at w (k each): the scales, then the row sums, in both arenas. */
+  q8Scales(scales: ArrayLike<number>, w: Ptr, k: number): Ptr {
+    const n = scales.length, p = this.zeros(2 * n);
+    for (const a of [this.fast.arena, this.ref.arena]) {
+      a.f32(p, n).set(scales);
+      writeQ8RowSums(a.buffer, w, p, k, n);
+    }
+    return p;
+  }
 
   run(op: (k: Kernels) => void): void { op(this.fast); op(this.ref); }
 

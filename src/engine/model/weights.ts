@@ -5,7 +5,7 @@ import { isEmbedding } from "../../checkpoint/format.ts";
 import type { Checkpoint } from "../../checkpoint/reader.ts";
 import { f32Values, type TensorView } from "../../checkpoint/safetensors.ts";
 import { alignUp, type Ptr } from "../../kernels/arena.ts";
-import type { Kernels } from "../../kernels/kernels.ts";
+import { q8ScaleBytes, writeQ8RowSums, type Kernels } from "../../kernels/kernels.ts";
 
 /** y(m, nOut) = x(m, nIn) · Wᵀ, W f32 or int8 with one scale per output row. */
 export type Linear =
@@ -19,10 +19,26 @@ export interface DecoderLayer extends Layer { crossNorm: Ptr; cross: Attention }
 /** An int8 embedding table (q8 files with `embeddings: "int8"`): expanded to f32 at load, as the lookups read f32. */
 const expands = (t: TensorView) => t.dtype === "I8" && isEmbedding(t.name);
 
+/**
+ * The int8 matrix whose per-row scales t is (t named "<matrix>.scale", the matrix int8 and not an embedding table):
+ * in the arena such scales are followed by the matrix's row sums, as matmulQ8 takes them (writeQ8RowSums).
+ */
+function scaledMatrix(ck: Checkpoint, t: TensorView): TensorView | undefined {
+  if (!t.name.endsWith(".scale")) return undefined;
+  const w = ck.tensors.get(t.name.slice(0, -".scale".length));
+  return w && w.dtype === "I8" && !expands(w) && w.shape.length === 2 ? w : undefined;
+}
+
+/** Arena bytes of tensor t: int8 embedding tables as f32, a linear's scales with its row sums after them. */
+function arenaBytesOf(ck: Checkpoint, t: TensorView): number {
+  const w = scaledMatrix(ck, t);
+  return w ? q8ScaleBytes(w.shape[0]) : t.bytes.byteLength * (expands(t) ? 4 : 1);
+}
+
 /** Bytes the arena needs to hold every tensor of the checkpoint (int8 embedding tables as f32). */
 export function weightArenaBytes(ck: Checkpoint): number {
   let n = 0;
-  for (const t of ck.tensors.values()) n += alignUp(t.bytes.byteLength * (expands(t) ? 4 : 1));
+  for (const t of ck.tensors.values()) n += alignUp(arenaBytesOf(ck, t));
   return n;
 }
 
@@ -45,12 +61,17 @@ export class Weights {
     }
     for (const t of ck.tensors.values()) {
       if (!expands(t)) {
-        const p = K.arena.alloc(t.bytes.byteLength);
+        const p = K.arena.alloc(arenaBytesOf(ck, t));
         new Uint8Array(K.arena.buffer, p, t.bytes.byteLength).set(t.bytes);
         this.ptrs.set(t.name, p);
       }
       const component = t.name.slice(0, t.name.indexOf("."));
       this.componentBytes.set(component, (this.componentBytes.get(component) ?? 0) + t.bytes.byteLength);
+    }
+    // each int8 linear's row sums, once, after its scales (matmulQ8's relaxed build reads them)
+    for (const t of ck.tensors.values()) {
+      const w = scaledMatrix(ck, t);
+      if (w) writeQ8RowSums(K.arena.buffer, this.ptrs.get(w.name)!, this.ptrs.get(t.name)!, w.shape[1], w.shape[0]);
     }
     // the tensors are consecutive in the arena: one upload carries them all to kernels that run elsewhere
     K.upload?.(first, K.arena.mark() - first);

@@ -1,22 +1,35 @@
-// The AssemblyScript SIMD kernels behind the Kernels interface. The arena is the Wasm memory itself,
-// planned once (sized in bytes by the caller) and never grown; each op is one call across the boundary.
-import { instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "../../../wasm/loader.ts";
+// The AssemblyScript SIMD kernels behind the Kernels interface, either build (SIMD128 or relaxed SIMD: the module
+// says which). The arena is the Wasm memory itself, planned once (sized in bytes by the caller) and never grown;
+// each op is one call across the boundary.
+import { checkMatmulQ8, instantiateKernels, WASM_PAGE_BYTES, type KernelBuild, type KernelExports } from "../../../wasm/loader.ts";
 import { Arena, type Ptr } from "../arena.ts";
 import { MATMUL_Q8_MAX_K, type Kernels } from "../kernels.ts";
 
 export class WasmKernels implements Kernels {
-  readonly name = "wasm-simd";
+  /** "wasm-simd128" or "wasm-relaxed". */
+  readonly name: string;
+  /** Which build of asm/ runs: "simd128" (kernels.wasm) or "relaxed" (kernels-relaxed.wasm). */
+  readonly build: KernelBuild;
 
   private readonly words: Float32Array;
 
   private constructor(readonly arena: Arena, readonly memory: WebAssembly.Memory, private readonly x: KernelExports) {
     this.words = new Float32Array(memory.buffer); // the memory never grows, so the view stays valid
+    this.build = x.relaxedBuild() ? "relaxed" : "simd128";
+    this.name = `wasm-${this.build}`;
   }
 
-  /** Instantiates the module with room for `arenaBytes` of tensors after the module's own data. */
+  /**
+   * Instantiates the module with room for `arenaBytes` of tensors after the module's own data. A relaxed build
+   * must first compute a known matmulQ8 right on this engine (checkMatmulQ8), else this throws.
+   */
   static async create(module: WebAssembly.Module, arenaBytes: number): Promise<WasmKernels> {
     const probe = await instantiateKernels(module, 1);
     const base = probe.exports.heapBase();
+    if (probe.exports.relaxedBuild()) {
+      const bad = checkMatmulQ8(probe.exports, probe.memory, base);
+      if (bad) throw new Error(`wasm-relaxed: the relaxed build computes wrong on this engine (${bad})`);
+    }
     const pages = Math.ceil((base + arenaBytes + 16) / WASM_PAGE_BYTES);
     const { exports, memory } = await instantiateKernels(module, pages);
     return new WasmKernels(new Arena(memory.buffer, base), memory, exports);
