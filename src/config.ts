@@ -30,7 +30,7 @@ export interface TransformerShape {
 
 /**
  * Which latents a decoder row reads (docs/model.md §8). Row i predicts x(i+1); its read index r(i) is, for
- * "one" and "all" (the paper's rule, fast-blt.md §1), the patch just before the patch containing x(i+1): the
+ * "one" and "all" (the paper's rule, docs/design.md §1), the patch just before the patch containing x(i+1): the
  * previous patch's latent inside a patch, its own patch's at a patch's last byte. "one" reads latent r(i)
  * alone, "all" latents 0..r(i). "v1" (the blt-d-* models) reads latents 0..r(i) with r(i) = own patch − 1.
  */

@@ -1,7 +1,7 @@
 // The decoding protocol: the one interface every backend (the local engine, WebGPU, the remote GPU pool)
-// implements. A leaf: it imports nothing. See ../shared/design/architecture.md, "The decoding protocol".
+// implements. A leaf: it imports nothing. See docs/design.md §3 and docs/engine.md.
 
-/** The four decoding modes of Fast BLT (fast-blt.md §3). */
+/** The four decoding modes of Fast BLT (docs/design.md §3). */
 export type DecodeMode = "ar" | "blt-d" | "blt-s" | "blt-dv";
 export const DECODE_MODES: readonly DecodeMode[] = ["ar", "blt-d", "blt-s", "blt-dv"];
 
@@ -75,7 +75,7 @@ export interface DecodeStats {
   /** Speculative modes: bytes drafted and bytes of those accepted. */
   draftedBytes: number;
   acceptedBytes: number;
-  /** Estimated memory traffic (fast-blt.md §4): weights read per pass plus KV cache read, in bytes. */
+  /** Estimated memory traffic (docs/design.md §4): weights read per pass plus KV cache read, in bytes. */
   estBytesMoved: number;
   wallMs: number;
   /** Of wallMs, the time spent reading the prompt before generation began; wallMs − prefillMs is decoding. */

@@ -21,7 +21,7 @@ export interface Row {
   variant?: string;
   /** Median over repeats; bytesPerSecByRepeat[i] is repeat i's (Node and workerd: repeat i of every configuration ran in one round). */
   bytesPerSec: number; bytesPerSecByRepeat: number[]; ttfbMs: number; passesPerByte: DecodeStats["passes"] | null; estBytesMovedPerByte: number | null;
-  /** The paper's estimate (fast-blt.md §4): 2 bytes × (decoder passes × decoder parameters + global passes × (encoder + global parameters)). */
+  /** The paper's estimate (docs/design.md §4): 2 bytes × (decoder passes × decoder parameters + global passes × (encoder + global parameters)). */
   paperBytesPerByte: number | null;
   agreeWithAR: number | null; bpb: number; byteAccuracy: number; distinct2?: number; distinct3?: number;
 }

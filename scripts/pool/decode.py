@@ -1,4 +1,4 @@
-"""The four decoding modes of fast-blt.md §3 on the PyTorch model, each a generator with the same structure as its
+"""The four decoding modes of docs/design.md §3 on the PyTorch model, each a generator with the same structure as its
 TS twin in src/engine/decode/ (ar.ts, blt-d.ts + denoise.ts, blt-s.ts, blt-dv.ts + speculate.ts). A mode yields the
 model calls it needs (Ops, whose results come back through send: `x = yield from seq.method()`) and its committed
 bytes (a `bytes` object). `Decode` turns one request into events (bytes..., then done) around its mode, one call at

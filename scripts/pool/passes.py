@@ -84,7 +84,7 @@ class PoolModel:
         self.rule = cfg["local"].get("decoder_latents", "v1")
         if self.rule not in ("v1", "one", "all"):
             raise ValueError(f"{file}: unknown local.decoder_latents {self.rule!r}")
-        # Weight bytes one pass reads (fast-blt.md §4), in the dtype it runs in. Embedding tables are excluded: a
+        # Weight bytes one pass reads (docs/design.md §4), in the dtype it runs in. Embedding tables are excluded: a
         # pass reads only the rows it looks up (the TS engine's cost model does the same). The decoder's
         # cross-attention keys/values of a latent are made once, by the global step that makes it: those weights
         # count there, not in decoder passes.

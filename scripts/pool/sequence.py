@@ -2,7 +2,7 @@
 tokens, their patches, the latent each decoder row reads, which patches have latents, and the decoder's logits of
 every committed row. Every model call is an Op *yielded* by a generator method (use `yield from`), so that the
 batching scheduler (scripts/pool/batch.py) can run one call for many requests; a call's result is sent back.
-Passes are counted per component and priced as the weight bytes they read (fast-blt.md §4).
+Passes are counted per component and priced as the weight bytes they read (docs/design.md §4).
 """
 import bisect
 

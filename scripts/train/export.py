@@ -237,7 +237,7 @@ def export(run_dir, out_dir, test_bytes=None, device=None, average_from=None):
     tokens, targets = windows_at(test, test_window_indices(all_windows, n_windows) * L, L)
     batch = max(1, 16 * 512 // L)
     test_bpb, test_patch_len = evaluate_bpb(model, tokens, targets, batch, device)
-    # the latent ablation (fast-blt.md section 1): what the global model adds
+    # the latent ablation (docs/design.md section 1): what the global model adds
     test_bpb_no_latents, _ = evaluate_bpb(model, tokens, targets, batch, device, zero_latents)
     test_bpb_shuffled, _ = evaluate_bpb(model, tokens, targets, max(2, batch), device, shuffled_latents)
     q8_model = BLT(mcfg)

@@ -404,7 +404,7 @@ class NoisyBlocks:
 
 
 def latent_index(is_start, n_tokens):
-    """Which latent each clean decoder row reads under the paper's rule (fast-blt.md section 1):
+    """Which latent each clean decoder row reads under the paper's rule (docs/design.md section 1):
     row i predicts x(i+1) and reads the latent of the patch just before the patch containing
     x(i+1), i.e. ids[i] + starts[i+1] - 1: the previous patch's latent for a byte inside its patch,
     its own patch's latent for the last byte of a patch. is_start (b, L) or (b, L+1); with L

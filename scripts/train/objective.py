@@ -1,4 +1,4 @@
-"""BLT-D training objective (fast-blt.md section 2): next-byte loss on the clean sequence plus a
+"""BLT-D training objective (docs/design.md section 2): next-byte loss on the clean sequence plus a
 block-wise masked-diffusion loss, both from one decoder pass over [clean | noisy blocks].
 Batches are drawn with a numpy Generator so that a checkpoint can restore the exact stream.
 """
@@ -66,7 +66,7 @@ def sample_blocks(tokens, patches, block_sizes, n_slots, rng, t_min, cuts=None, 
 
 
 def force_cuts(is_start, n_tokens, n_cuts, rng, fraction):
-    """Train/inference consistency (fast-blt.md section 2): at inference a BLT-D block always follows a patch
+    """Train/inference consistency (docs/design.md section 2): at inference a BLT-D block always follows a patch
     force-closed where the committed text ends. For `fraction` of the sequences, cut n_cuts patches at random
     non-boundary positions c >= 2 (c becomes a patch start, so the patch before it ends early and its latent
     pools the cut patch); sample_blocks then puts the blocks at those cuts. Returns (is_start, cuts) with

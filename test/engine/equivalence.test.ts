@@ -1,4 +1,4 @@
-// Greedy BLT-S and greedy BLT-DV produce exactly the bytes of greedy AR (fast-blt.md §3): 20 varied prompts,
+// Greedy BLT-S and greedy BLT-DV produce exactly the bytes of greedy AR (docs/design.md §3): 20 varied prompts,
 // 256 bytes each, on the Wasm kernels: the tiny model (v1 latent rule) and blt-v2 (the paper's rule, where a
 // patch's latent is made at its last byte and drafts read the newest latent).
 import { beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// The decoder's latent rule in the engine (fast-blt.md §1, docs/model.md §8): row i reads the latent of the patch
+// The decoder's latent rule in the engine (docs/design.md §1, docs/model.md §8): row i reads the latent of the patch
 // just before the patch holding x(i+1), so the last byte of a patch reads its own patch's latent, made (pooling +
 // global step) before that row runs; no later byte may change a row's logits. On the paper-rule model (blt-v2)
 // and the v1 model (blt-d-tiny), teacher-forced through Sequence.appendClean as AR decoding runs it.

@@ -1,4 +1,4 @@
-"""The paper's latent rule (fast-blt.md section 1, Fast BLT section 3.1.1): decoder row i predicts x(i+1)
+"""The paper's latent rule (docs/design.md section 1, Fast BLT section 3.1.1): decoder row i predicts x(i+1)
 and reads the latent of the patch just before the patch holding x(i+1). So a byte that is not the last of
 its patch never reads its own patch's latent (leak 2), the last byte does, and no later byte can change a
 row's logits. Checked on the masks and end to end for the rules "one" and "all"."""

@@ -1,4 +1,4 @@
-"""The attention rules of fast-blt.md section 2, checked on the masks and end to end, including
+"""The attention rules of docs/design.md section 2, checked on the masks and end to end, including
 the three leaks: (1) a block seeing the clean copy of its own bytes, (2) a byte reading the latent
 of its own patch, (3) a position whose target is never supervised."""
 import numpy as np

@@ -1,4 +1,4 @@
-// BLT-D (fast-blt.md §3): the encoder and the global model run once per block; the block is filled by a few
+// BLT-D (docs/design.md §3): the encoder and the global model run once per block; the block is filled by a few
 // parallel decoder passes (denoise.ts) and committed, re-patched by the entropy model (Algorithm 1).
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { fillBlock } from "./denoise.ts";

@@ -1,4 +1,4 @@
-// BLT-DV (fast-blt.md §3): at a patch boundary, BLT-D drafts a block by diffusion; one full forward with the
+// BLT-DV (docs/design.md §3): at a patch boundary, BLT-D drafts a block by diffusion; one full forward with the
 // causal (AR) path verifies it and the agreeing prefix is kept. Greedy output equals greedy AR.
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";

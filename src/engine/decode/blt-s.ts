@@ -1,4 +1,4 @@
-// BLT-S, self-speculation (fast-blt.md §3): where AR would stop at a patch boundary to run the global model,
+// BLT-S, self-speculation (docs/design.md §3): where AR would stop at a patch boundary to run the global model,
 // the decoder keeps drafting k bytes on the last latent it has; one full forward verifies them.
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";

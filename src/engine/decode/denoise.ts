@@ -1,4 +1,4 @@
-// One BLT-D block filled by diffusion (fast-blt.md §3): B MASK bytes at the sequence end, repeated decoder
+// One BLT-D block filled by diffusion (docs/design.md §3): B MASK bytes at the sequence end, repeated decoder
 // passes, each unmasking the confident positions (top probability ≥ α) or the lowest-entropy ones whose summed
 // entropy stays ≤ γ; at least one per pass, all on the last allowed pass. A filled byte is never re-masked.
 import { MASK } from "../../config.ts";

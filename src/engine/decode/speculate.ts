@@ -1,4 +1,4 @@
-// Verify and accept (fast-blt.md §3, BLT-S and BLT-DV): one full forward over the drafted bytes gives the
+// Verify and accept (docs/design.md §3, BLT-S and BLT-DV): one full forward over the drafted bytes gives the
 // model's own prediction at every draft position; accept the longest agreeing prefix, then the model's byte at
 // the first disagreement. Greedy: agreement is equality with the argmax, so the output is AR's exactly.
 // Sampling: the speculative-sampling rule (accept d with probability min(1, p(d)/q(d)), else draw from

@@ -364,7 +364,7 @@ export class BltModel {
   }
 
   /**
-   * The latent ablation (fast-blt.md §1; eval's bitsPerByteWithoutLatents): every decoder row reads no latent, so
+   * The latent ablation (docs/design.md §1; eval's bitsPerByteWithoutLatents): every decoder row reads no latent, so
    * cross-attention adds exactly zero — the same numbers as PyTorch with the latents zeroed.
    */
   ablateLatents = false;
