@@ -1,6 +1,6 @@
 // `npm run eval -- --model models/blt-v2 [--windows N] [--q8] [--json] [--kernels simd128|relaxed|auto]`: held-out test bits per byte computed
 // by the TypeScript engine, on the same windows as scripts/train/export.py (non-overlapping, BOS + seq_len−1 bytes
-// in, seq_len targets), with and without the latents (the global model's contribution, docs/design.md §1), compared
+// in, seq_len next bytes), with and without the latents (the global model's contribution, docs/design.md §1), compared
 // with the PyTorch figures in the manifest.
 // `--long <bytes>`: past the training window instead: windows of that many bytes scored in one sliding pass,
 // bits per byte of the bytes inside the first max_seq_len vs those beyond it (docs/engine.md, "Context and long

@@ -116,14 +116,14 @@ function refuseUnsupported(body: Record<string, unknown>): void {
   if (set(body.prediction)) refuse("prediction", "predicted outputs");
 }
 
-/** zod's first issue as an OpenAI-style 400: `param` is the field path, e.g. "messages[0].content". */
+/** zod's first complaint as an OpenAI-style 400: `param` is the field path, e.g. "messages[0].content". */
 function fromZod(error: z.ZodError): ApiError {
-  const issue = error.issues[0];
-  const param = issue.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
-  const missing = issue.code === "invalid_type" && issue.message.includes("undefined");
+  const [problem] = error.issues;
+  const param = problem.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
+  const missing = problem.code === "invalid_type" && problem.message.includes("undefined");
   // the contract's sentences name their field already ("top_k must be an integer in [0, 256]")
-  const named = typeof issue.path[0] === "string" && issue.path[0] in REQUEST_FIELDS && issue.message.startsWith(issue.path[0]);
-  return badRequest(missing ? `${param} is required` : named ? issue.message : `${param || "body"}: ${issue.message}`, param || null, missing ? "missing_required_parameter" : "invalid_value");
+  const named = typeof problem.path[0] === "string" && problem.path[0] in REQUEST_FIELDS && problem.message.startsWith(problem.path[0]);
+  return badRequest(missing ? `${param} is required` : named ? problem.message : `${param || "body"}: ${problem.message}`, param || null, missing ? "missing_required_parameter" : "invalid_value");
 }
 
 export function parseBody<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
