@@ -9,8 +9,8 @@ export const LOSSLESS_MODES: readonly DecodeMode[] = ["ar", "blt-s", "blt-dv"];
 export type ModeTable = Record<"greedy" | "sampled", Partial<Record<DecodeMode, number>>>;
 
 /**
- * Measured on the default model, blt-v2 at step 16,200 (docs/bench.md, "What exact self-speculation can buy here";
- * 2026-12-02, medians of same-round ratios): greedy BLT-S k = 8 0.92–1.03× in Node (f32) and on int8, 0.94–1.13× in
+ * Measured on the default model, blt-v2 (docs/bench.md, "What exact self-speculation can buy here"; medians of
+ * same-round ratios): greedy BLT-S k = 8 0.92–1.03× in Node (f32) and on int8, 0.94–1.13× in
  * workerd, BLT-DV 0.63–0.72× (prefix states); sampled (T = 0.8, int8) BLT-S k = 8 0.87×, BLT-DV 0.36×. So AR leads until the isolate
  * measures otherwise. One table for every model: it only orders the modes until they are measured (on blt-d-small,
  * whose latents matter little, greedy BLT-S ran 1.1–1.3× AR).

@@ -1,6 +1,6 @@
 // The work one request may do, so that no knob combination holds a model for long (docs/api.md, "Bounded work"):
 // a budget in decoder rows (docs/design.md §4's cost: decoder passes × the rows each pass reads) of ROWS_PER_BYTE
-// per byte of max_new_bytes, plus one largest block. A draft is charged its worst case before it is made; a row
+// per byte of max_tokens, plus one largest block. A draft is charged its worst case before it is made; a row
 // verified by the whole model (entropy, encoder, global, decoder) or a draft pass of a single row costs
 // ROW_COST_WHOLE batched decoder rows (measured on the Wasm engine: 64-row verification ≈ 8 denoising passes).
 //   BLT-DV: B × min(steps, B) denoising rows + B verified rows; BLT-S: k − 1 single-row drafts + k verified rows.
