@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The PyTorch pool worker on an NVIDIA GPU, checked and measured in one run (issue 14, item 6); under 8 minutes.
+# The PyTorch pool worker on an NVIDIA GPU, checked and measured in one run; under 8 minutes.
 #   bash scripts/device-check.sh [results-folder]      (default: $OUT/device-check, else ./device-check-results)
 #   BLTEDGE_CHECK_DEVICE=cpu bash scripts/device-check.sh /tmp/dc   (a dry run of the script itself, on the CPU)
 # Needs: a CUDA build of PyTorch in $BLTEDGE_PYTHON (default /usr/bin/python3) with pytest, and Node >= 20 with

@@ -4,7 +4,7 @@ Measured on the 2-core box while other jobs ran: OpenMP's default spin-waiting m
 step; raising glibc's mmap/trim thresholds lets the allocator reuse them, but glibc caps the mmap
 threshold at 32 MiB (a larger value is refused), so bigger tensors still fault.
 
-Measured 2026-12-01 (2-core AMD EPYC, v2 config resumed at step 3,914, ~70 s each): glibc 3.2 s a
+Measured (2-core AMD EPYC, v2 config resumed at step 3,914, ~70 s each): glibc 3.2 s a
 step with a third of the CPU time in the kernel (40,000 page faults a second); jemalloc that never
 returns memory 2.6 s; jemalloc with transparent huge pages 2.3 s. reexec_with_jemalloc() gives a
 long-running entry point (training) that last setting when Debian's libjemalloc2 is installed."""

@@ -74,7 +74,7 @@ export function isEmbedding(name: string): boolean { return EMBEDDING.test(name)
 
 /**
  * The q8 variant: each Linear weight becomes int8 plus `<name>.scale` (out,) f32; with `int8Embeddings`
- * (`__metadata__.embeddings = "int8"`; exports from 2026-12-02 on) the embedding tables too; the rest
+ * (`__metadata__.embeddings = "int8"`; the current exports) the embedding tables too; the rest
  * stays f32.
  */
 export function expectedTensorsQ8(c: ModelConfig, int8Embeddings = false): Map<string, TensorSpec> {
