@@ -166,7 +166,8 @@ export class Engine {
       estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0, prefillMs,
     };
     // a constrained output ends "stop" where its automaton accepted it (and "length" where the limit came first)
-    const finishReason = out.finish ?? (guide?.finished && guide.state.accepting ? "stop" : "length");
+    const complete = guide !== null && guide.state.accepting && (guide.finished || guide.state.done) && guide.count <= out.text.length;
+    const finishReason = complete ? "stop" : out.finish ?? "length";
     yield { type: "done", finishReason, stats };
   }
 }

@@ -13,9 +13,13 @@ export async function* decodeBltD(c: ModeContext): ModeGenerator {
     const encoded = await fillBlock(c, q, B, threshold, entropyBound, Math.min(maxStepsPerBlock, B));
     // commit it (Algorithm 1: re-patched by one batched entropy pass, the last patch forced to end here), one
     // encoder pass (over the bytes not encoded while filling); its decoder rows ride in the next block's first pass
-    const bytes = s.ids.subarray(0, B);
-    await c.seq.appendBlock(bytes, c.knobs.blockCommit ?? "entropy", encoded);
-    for (let k = 0; k < B; k++) s.out[k] = bytes[k];
-    yield s.out.subarray(0, B);
+    // (under a constraint the block may end early, where the output ends: denoise.ts)
+    const g = c.guide, len = g ? g.blockLen : B;
+    const bytes = s.ids.subarray(0, len);
+    if (len > 0) await c.seq.appendBlock(bytes, c.knobs.blockCommit ?? "entropy", Math.min(encoded, len));
+    for (let k = 0; k < len; k++) s.out[k] = bytes[k];
+    c.lp?.commitBlock(len);
+    if (g) { g.commit(bytes, len); if (len < B) g.finished = true; }
+    yield s.out.subarray(0, len);
   }
 }

@@ -2,20 +2,25 @@
 // the decoder keeps drafting k bytes on the last latent it has; one full forward verifies them.
 import type { ModeContext, ModeGenerator } from "./context.ts";
 import { decodeArStep } from "./ar-step.ts";
+import { END_OUTPUT } from "./guide.ts";
 import { verifyAndAccept } from "./speculate.ts";
 
 export async function* decodeBltS(c: ModeContext): ModeGenerator {
-  const seq = c.seq, m = seq.model, { ids, drafts, tok } = c.scratch;
+  const seq = c.seq, m = seq.model, { ids, drafts, tok } = c.scratch, g = c.guide;
   const open = new Int32Array(1); // the read index of every drafted row
   while (c.budget() > 0) {
-    const k = Math.min(c.knobs.draftLength, c.budget());
+    let k = Math.min(c.knobs.draftLength, c.budget());
     // a draft is made only where its worst case fits the work budget
     if (k < 2 || !seq.nextStartsPatch() || !c.work.takeDraft(k)) { yield await decodeArStep(c); continue; }
     // draft: byte 0 is AR's own; bytes 1..k−1 come from the decoder alone, reading the latent AR's rows of this
     // patch read (past the next patch boundary it is stale: verification catches it)
     const n0 = seq.n;
     open[0] = seq.draftRead();
-    ids[0] = c.sampler.pick(seq.nextLogits, drafts.subarray(0, 256));
+    // (under a constraint: each byte drawn at the automaton's state after the ones before; a draft that would end
+    // the output stops there, and AR decides that position after verification)
+    ids[0] = g ? g.pick(c.sampler, seq.nextLogits, g.state, drafts.subarray(0, 256)) : c.sampler.pick(seq.nextLogits, drafts.subarray(0, 256));
+    if (ids[0] === END_OUTPUT) { g!.finished = true; return; }
+    let st = g?.state.advance(ids[0]);
     for (let i = 1; i < k; i++) {
       const pos = n0 + i - 1;
       tok[0] = ids[i - 1];
@@ -24,6 +29,15 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
       m.decoderForward(pos, 1, open);
       const row = await m.readLogits(1);
       seq.setDraftLogits(pos, row);
+      if (g) {
+        const qi = g.distribution(c.sampler, row, st!, drafts.subarray(i * 256, (i + 1) * 256));
+        g.draftEnd[i] = g.endMass;
+        const d = g.draw(c.sampler, qi, g.endMass);
+        if (d === END_OUTPUT) { k = i; break; }
+        ids[i] = d;
+        st = st!.advance(d)!;
+        continue;
+      }
       const qi = c.sampler.distribution(row, drafts.subarray(i * 256, (i + 1) * 256));
       ids[i] = c.sampler.greedy ? qi.indexOf(1) : c.sampler.draw(qi);
     }

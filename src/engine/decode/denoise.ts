@@ -4,6 +4,7 @@
 import { MASK } from "../../config.ts";
 import type { ModeContext } from "./context.ts";
 import { confidenceInto } from "./context.ts";
+import { END_OUTPUT } from "./guide.ts";
 
 /**
  * Fills a block of B bytes starting at the sequence end, the start of patch q (its rows read latent q−1).
@@ -13,20 +14,51 @@ import { confidenceInto } from "./context.ts";
  * default), before each pass the block's revealed prefix goes through the encoder (positions s.., the tokens set)
  * and its rows start from those byte states. Returns how many of the block's bytes, from its start, already hold
  * their encoder states.
+ *
+ * Under a constraint (c.guide) bytes are committed only as the automaton accepts them read left to right: the
+ * frontier (the first byte not yet accepted) is filled on every pass, drawn under the automaton's mask at that
+ * point; a byte drawn beyond the frontier is drawn unmasked and checked when the frontier reaches it: a byte the
+ * automaton rejects is redrawn under the mask if its row was computed on this pass, else masked again for the next
+ * pass. Each pass accepts at least one byte, so a block still takes at most B passes. BLT-D (no `first`) may end the
+ * output at the frontier (END_OUTPUT); the block then ends there. guide.blockLen says how many bytes the block holds.
  */
 export async function fillBlock(c: ModeContext, q: number, B: number, threshold: number, entropyBound: number | null, maxSteps: number,
                                 first?: number): Promise<number> {
   const m = c.seq.model, s = c.seq.n, { ids, drafts, conf, ent, pick, order, need, rowOf } = c.scratch;
   const prefixStates = (c.knobs.blockPrefix ?? "states") === "states";
+  const g = c.guide, st = g?.states, isD = first === undefined, lp = isD ? c.lp : null;
   ids.fill(MASK, 0, B);
-  let masked = B, passes = 0, encoded = 0;
+  let masked = B, passes = 0, encoded = 0, f = 0, ended = false;
   if (first !== undefined) { ids[0] = first; masked--; }
-  while (masked > 0) {
+  if (g) { st![0] = g.state; g.draftEnd.fill(0); }
+  // under a constraint: the frontier f moves over the filled bytes the automaton accepts (see above)
+  const advance = (logits: Float32Array | null): void => {
+    while (f < B && ids[f] !== MASK) {
+      const nx = st![f]!.advance(ids[f]);
+      if (nx) { st![f + 1] = nx; f++; continue; }
+      if (logits && need[f]) { if (!drawAtFrontier(logits)) return; continue; }
+      ids[f] = MASK;
+      masked++;
+      return;
+    }
+  };
+  // draws the frontier byte under the mask; false when the output ends there
+  const drawAtFrontier = (logits: Float32Array): boolean => {
+    const dist = g!.distribution(c.sampler, logits, st![f]!, drafts.subarray(f * 256, (f + 1) * 256), rowOf[f] * 256, isD);
+    const b = g!.draw(c.sampler, dist, g!.endMass);
+    if (b === END_OUTPUT) { ended = true; return false; }
+    if (ids[f] === MASK) masked--;
+    ids[f] = b;
+    lp?.noteBlock(f, logits, rowOf[f] * 256, b);
+    return true;
+  };
+  if (g) advance(null);
+  while (masked > 0 && !ended) {
     // prefix states: the bytes revealed since the last pass that extend the block's filled prefix, through the encoder
     // (causal: each reads only the committed text and the prefix before it, all of it final)
     if (prefixStates) {
       let p = encoded;
-      while (p < B && ids[p] !== MASK) p++;
+      while (p < (g ? f : B) && ids[p] !== MASK) p++;
       if (p > encoded) {
         m.setTokens(s + encoded, ids.subarray(encoded, p));
         m.encoderForward(s + encoded, p - encoded);
@@ -71,12 +103,21 @@ export async function fillBlock(c: ModeContext, q: number, B: number, threshold:
       for (let i = 0; i < nMasked; i++) if (conf[order[i]] >= threshold) pick[order[i]] = 1;
       pick[best] = 1;
     }
+    if (g) pick[f] = 1; // f < B: a masked byte remains, and every byte before f is filled
     for (let k = 0; k < B; k++) {
-      if (!pick[k]) continue;
+      if (!pick[k] || ids[k] !== MASK) continue;
+      if (g && k === f) {
+        if (!drawAtFrontier(logits)) break;
+        advance(logits);
+        if (ended) break;
+        continue;
+      }
       const dist = c.sampler.distribution(logits, drafts.subarray(k * 256, (k + 1) * 256), rowOf[k] * 256);
       ids[k] = c.sampler.greedy ? dist.indexOf(1) : c.sampler.draw(dist);
+      lp?.noteBlock(k, logits, rowOf[k] * 256, ids[k]);
       masked--;
     }
   }
-  return encoded;
+  if (g) g.blockLen = ended ? f : B;
+  return g ? Math.min(encoded, f) : encoded;
 }
