@@ -38,7 +38,7 @@ export interface ModeKnobs {
    * re-masked, runs through the encoder as committed text does, and those rows start from its byte states; the
    * masked rows are unchanged). Default (absent): "states": BLT-D's text scores 1.33 bits per byte under the AR model
    * against 1.85 with token inputs, and BLT-DV (whose output is AR's either way) accepts more of its drafts
-   * (docs/model-v2.md, "Prefix states"); "tokens" is the paper's, a named variant measured beside it.
+   * (docs/design.md §3, "Prefix states"); "tokens" is the paper's, a named variant measured beside it.
    */
   blockPrefix?: BlockPrefix;
 }

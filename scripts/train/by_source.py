@@ -1,5 +1,5 @@
 """Held-out bits per byte by source: the export's test windows, each assigned to the source of most of its
-bytes, scored with and without the latents (docs/model-v2.md, "By source").
+bytes, scored with and without the latents (docs/notes/model-v2-runs.md, "By source").
 
   /usr/bin/python3 -m scripts.train.by_source --model models/blt-v2 [--json]
 """

@@ -1,4 +1,4 @@
-"""How often BLT-D's prediction of a block byte is AR's, teacher-forced on held-out text (docs/model-v2.md).
+"""How often BLT-D's prediction of a block byte is AR's, teacher-forced on held-out text (docs/notes/model-v2-runs.md).
 
 BLT-D greedy agrees with greedy AR on a position only while every byte before it agreed too, so its agreement is
 bounded by how often the diffusion path's argmax for a block byte equals the AR path's argmax for the same byte

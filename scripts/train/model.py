@@ -542,7 +542,7 @@ class BLT(nn.Module):
 
 
 def segments_for(patches, bound):
-    """Training-only patch-bounded rows (docs/model-v2.md, the fourth run): for the sequences where
+    """Training-only patch-bounded rows (docs/notes/model-v2-runs.md, the fourth run): for the sequences where
     bound is true, every byte's local attention (encoder, and the decoder's clean rows) sees only
     bytes of its own patch, so what lies before the patch reaches a decoder row through the latent
     alone -- MegaByte's layout. The other sequences, and inference, keep the plain window.

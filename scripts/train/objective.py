@@ -86,7 +86,7 @@ def force_cuts(is_start, n_tokens, n_cuts, rng, fraction):
 
 class NextBytesHead(torch.nn.Module):
     """Training-only auxiliary head (not exported): from latent j alone, predict the K bytes that follow
-    patch j. It makes the global model carry what comes next (docs/model-v2.md: without it the latents
+    patch j. It makes the global model carry what comes next (docs/notes/model-v2-runs.md: without it the latents
     collapsed to a near-constant vector the decoder used as a bias)."""
 
     def __init__(self, dim, n_bytes):

@@ -243,7 +243,7 @@ def zero_latents(latents):
 
 def shuffled_latents(latents):
     """Each window gets the next window's latents (batch rolled by one): the loss rises only if the decoder
-    reads the latents' content, not just their presence (docs/model-v2.md)."""
+    reads the latents' content, not just their presence (docs/notes/model-v2-runs.md)."""
     return latents.roll(1, 0)
 
 

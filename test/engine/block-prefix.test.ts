@@ -1,4 +1,4 @@
-// A BLT-D / BLT-DV block's revealed prefix from its byte states (ModeKnobs.blockPrefix "states", docs/model-v2.md):
+// A BLT-D / BLT-DV block's revealed prefix from its byte states (ModeKnobs.blockPrefix "states", docs/design.md §3):
 // the filled bytes at the block's start, final and never re-masked, run through the encoder before the block is
 // committed, and those rows start from their byte states as clean rows do. The states made ahead are exactly
 // those a full encoding of the committed text gives (so the commit may skip them); BLT-DV stays AR byte for byte
