@@ -3,7 +3,7 @@
 // estimated traffic per byte) and quality (agreement with AR, bits per byte under the AR model, byte accuracy
 // against the held-out text, distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
 //   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-v2] [--no-workerd]
-//   [--no-peers] [--chart docs/bench.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
+//   [--no-peers] [--chart docs/bench-blt-v2.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
 //   blt-d-tiny, so models/blt-d-small needs --no-workerd; the peers run blt-d-small only)
 import { cpus } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
