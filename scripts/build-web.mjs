@@ -1,6 +1,6 @@
 // `npm run build:web`: builds the demo page into web/dist/ (served by the Worker as static assets, wrangler.toml
 // [assets]): index.html and app.css from src/web/, app.js (the page) and engine-worker.js (the engine in a Web
-// Worker) bundled by esbuild, and a copy of wasm/kernels.wasm. The model files are not copied: the Worker
+// Worker) bundled by esbuild, and copies of both kernel builds (wasm/kernels.wasm, wasm/kernels-relaxed.wasm). The model files are not copied: the Worker
 // serves its bundled checkpoints at /models/<name>/… . `buildWeb()` is what the browser tests call.
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -22,7 +22,7 @@ export async function buildWeb({ quiet = false } = {}) {
     minify: true, sourcemap: "linked", logLevel: quiet ? "silent" : "warning",
   });
   for (const f of ["index.html", "app.css"]) copyFileSync(join(root, "src/web", f), join(out, f));
-  copyFileSync(join(root, "wasm/kernels.wasm"), join(out, "kernels.wasm"));
+  for (const f of ["kernels.wasm", "kernels-relaxed.wasm"]) copyFileSync(join(root, "wasm", f), join(out, f));
   if (!quiet) console.log(`build:web: web/dist/ (${readdirSync(out).filter((f) => !KEEP.has(f)).join(", ")}) in ${Math.round(performance.now() - t0)} ms`);
   return out;
 }

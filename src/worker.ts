@@ -1,10 +1,12 @@
 // The Worker's composition root: the bundled models (the default model and blt-d-tiny, int8 weights, so the
-// Worker fits the platform's 10 MB limit) on the Wasm SIMD kernels, imported precompiled; the local backend,
+// Worker fits the platform's 10 MB limit) on the Wasm SIMD kernels, both builds imported precompiled and one
+// chosen at load (the relaxed-SIMD build where it runs right, else SIMD128; KERNELS forces one); the local backend,
 // the GPU pool from configuration, the router, and the Hono app. Models load on the first request; /health
 // answers 503 until they have.
 // The demo page is static assets (web/dist/, wrangler.toml [assets]); its browser engine fetches the same
 // bundled checkpoint files from /models/<name>/ (manifest.json, model.q8.safetensors).
 import kernelsModule from "../wasm/kernels.wasm";
+import kernelsRelaxedModule from "../wasm/kernels-relaxed.wasm";
 // the default model (DEFAULT_MODEL_DIR, src/config.ts; an import path must be a literal)
 import defaultWeights from "../models/blt-v2/model.q8.safetensors";
 import defaultManifest from "../models/blt-v2/manifest.json";
@@ -19,6 +21,7 @@ import { DEFAULT_MODEL, DEFAULT_MODEL_DIR } from "./config.ts";
 import { Engine, MAX_NEW_BYTES } from "./engine/engine.ts";
 import { loadModel } from "./engine/load.ts";
 import { WasmKernels } from "./kernels/wasm/wasm-kernels.ts";
+import { chooseKernelBuild, parseKernelsSetting, type KernelChoice, type KernelsSetting } from "../wasm/loader.ts";
 import { DECODE_MODES, type DecodeMode } from "./protocol.ts";
 import { createApp, type RateLimiter } from "./server/app.ts";
 import { CONTRACT_DEFAULTS } from "./server/schemas.ts";
@@ -48,6 +51,8 @@ export interface Env {
   /** A secret (`wrangler secret put API_KEY`); the API is open when it is unset. */
   API_KEY?: string;
   RATE_LIMITER?: RateLimiter;
+  /** Which kernel build runs: "relaxed", "simd128" or "auto" (default: relaxed where it validates and computes right). */
+  KERNELS?: string;
 }
 
 /** The default model first: GET /v1/models lists them in this order. */
@@ -63,7 +68,12 @@ const info: LocalModelInfo[] = [];
 type Bundled = (typeof BUNDLED)[number];
 const manifestBytes = (b: Bundled): Uint8Array<ArrayBuffer> => new TextEncoder().encode(JSON.stringify(b.manifest));
 
-async function loadBundled(maxNewBytes: number): Promise<void> {
+/** The kernel build the bundled models run on, once chosen (at the first load). */
+let kernels: KernelChoice | undefined;
+
+async function loadBundled(maxNewBytes: number, setting: KernelsSetting): Promise<void> {
+  kernels = await chooseKernelBuild({ simd128: kernelsModule, relaxed: kernelsRelaxedModule }, setting);
+  const module = kernels.module;
   for (const b of BUNDLED) {
     const files: Record<string, Uint8Array> = {
       "manifest.json": manifestBytes(b),
@@ -71,7 +81,7 @@ async function loadBundled(maxNewBytes: number): Promise<void> {
     };
     const ck = await readCheckpoint(b.dir, async (name) => files[name], "q8");
     // prompts fill at most the model's training window; the caches slide, so answers may run past it
-    const model = await loadModel(ck, (bytes) => WasmKernels.create(kernelsModule, bytes));
+    const model = await loadModel(ck, (bytes) => WasmKernels.create(module, bytes));
     engines.set(b.id, new Engine(model, { maxNewBytes }));
     info.push({ id: b.id, contextBytes: model.ctx, maxNewBytes, weightBytes: b.weights.byteLength });
   }
@@ -119,14 +129,15 @@ let app: Hono | undefined;
 function build(env: Env): Hono {
   // a failed load is retried by the next request, and its error answered to this one
   const maxNewBytes = num(env.MAX_TOKENS_LIMIT, MAX_NEW_BYTES);
-  const ready = () => (loading ??= loadBundled(maxNewBytes).then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
+  const setting = parseKernelsSetting(env.KERNELS);
+  const ready = () => (loading ??= loadBundled(maxNewBytes, setting).then(() => { loaded = true; }, (e) => { loading = undefined; engines.clear(); info.length = 0; throw e; }));
   const local = new LocalBackend(engines, { maxPerModel: num(env.MAX_DECODES_PER_MODEL, 2), leaseMs: num(env.MODEL_LEASE_MS, 15_000) });
   const endpoints = (env.POOL_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const pool = endpoints.length ? new PoolBackend({ endpoints, secret: env.POOL_SECRET || undefined }) : null;
   const router = new Router({ backend: local, models: () => info }, pool, { edgeMaxRequestBytes: num(env.EDGE_MAX_REQUEST_BYTES, Infinity) });
   const mode = (DECODE_MODES as readonly string[]).includes(env.DEFAULT_MODE ?? "") ? (env.DEFAULT_MODE as DecodeMode) : CONTRACT_DEFAULTS.mode;
   const app = createApp({
-    router, ready, isReady: () => loaded, kernels: "wasm-simd128",
+    router, ready, isReady: () => loaded, kernels: () => (kernels ? `wasm-${kernels.build}` : `wasm (${setting}, chosen at load)`),
     defaults: { ...CONTRACT_DEFAULTS, mode, maxNewBytes: Math.min(num(env.DEFAULT_MAX_TOKENS, CONTRACT_DEFAULTS.maxNewBytes), maxNewBytes) },
     apiKey: env.API_KEY || undefined,
     rateLimiter: env.RATE_LIMITER,

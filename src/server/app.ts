@@ -21,7 +21,8 @@ export interface Services {
   /** Resolves when the local models and kernels are loaded; rejects with the load error. */
   ready(): Promise<void>;
   isReady(): boolean;
-  kernels: string;
+  /** Which kernels run the local models, e.g. "wasm-relaxed" (a function: known once they have loaded). */
+  kernels: string | (() => string);
   defaults: RequestDefaults;
   /** Bearer key required on /v1/*; open when unset (local use). */
   apiKey?: string;
@@ -72,9 +73,9 @@ export function createApp(s: Services): Hono {
     const pool = s.router.poolStatus().map(({ url, ...rest }) => (withUrls ? { url, ...rest } : rest));
     if (!s.isReady()) {
       s.ready().catch(() => {});
-      return c.json({ status: "loading", kernels: s.kernels, pool }, 503, { "retry-after": "1" });
+      return c.json({ status: "loading", kernels: kernelsOf(s), pool }, 503, { "retry-after": "1" });
     }
-    return c.json({ status: "ok", kernels: s.kernels, models: await s.router.models(), activeDecodes: slots.active, decodes: slots.counts, pool, autoModes: modes.snapshot() });
+    return c.json({ status: "ok", kernels: kernelsOf(s), models: await s.router.models(), activeDecodes: slots.active, decodes: slots.counts, pool, autoModes: modes.snapshot() });
   });
 
   app.use("/v1/*", bodyLimit({
@@ -127,3 +128,5 @@ export function createApp(s: Services): Hono {
   app.post("/v1/completions", async (c) => handleCompletion("completion", await jsonBody(c.req.raw), c.req.raw.signal, { ...deps, waitUntil: waitUntil(c) }));
   return app;
 }
+
+const kernelsOf = (s: Services): string => (typeof s.kernels === "function" ? s.kernels() : s.kernels);

@@ -1,20 +1,25 @@
 /// <reference types="@webgpu/types" />
 // Which kernels run the engine in this browser. Providers are tried in order of preference: WebGPU first, when
-// the browser has a hardware adapter, else the Wasm SIMD kernels; ?kernels= on the page puts one first (and
-// lets WebGPU run on a software adapter, which is two orders of magnitude slower than Wasm: measured 11 vs
-// 2,274 bytes/s on SwiftShader).
+// the browser has a hardware adapter, else the Wasm kernels, the relaxed-SIMD build where the browser has relaxed
+// SIMD (Chrome ≥ 114, Firefox ≥ 145) and the SIMD128 build elsewhere (Safari); ?kernels= on the page puts one first
+// (webgpu, wasm, relaxed or simd128), and lets WebGPU run on a software adapter, which is two orders of magnitude
+// slower than Wasm: measured 11 vs 2,274 bytes/s on SwiftShader.
 import type { KernelsFactory } from "../engine/load.ts";
 import { WasmKernels } from "../kernels/wasm/wasm-kernels.ts";
+import { chooseKernelBuild, relaxedSimdValidates } from "../../wasm/loader.ts";
 import { WebGpuKernels } from "../kernels/webgpu/webgpu-kernels.ts";
 
 export interface KernelsProvider {
-  /** Shown on the page, e.g. "wasm-simd". */
+  /** Shown on the page, e.g. "wasm-relaxed". */
   readonly id: string;
   /** False until the implementation exists; such a provider is reported, never picked. */
   readonly implemented: boolean;
   /** Whether this browser can run it (null) or why not (a reason); `asked`: the page asked for it by name. */
   unavailable(asked: boolean): Promise<string | null>;
-  /** Prepares the implementation (compiles, requests a device) and returns the engine's kernels factory. */
+  /**
+   * Prepares the implementation (compiles, requests a device) and returns the engine's kernels factory. wasmUrl is
+   * the SIMD128 build (kernels.wasm); the relaxed build is kernels-relaxed.wasm beside it.
+   */
   factory(assets: { wasmUrl: string }): Promise<KernelsFactory>;
 }
 
@@ -62,8 +67,9 @@ export async function compileKernels(url: string): Promise<WebAssembly.Module> {
   return WebAssembly.compile(await res.arrayBuffer());
 }
 
+/** The SIMD128 build: every browser with Wasm SIMD. */
 export const wasmProvider: KernelsProvider = {
-  id: "wasm-simd",
+  id: "wasm-simd128",
   implemented: true,
   async unavailable() {
     return WebAssembly.validate(SIMD_PROBE) ? null : "this browser lacks WebAssembly SIMD";
@@ -74,7 +80,21 @@ export const wasmProvider: KernelsProvider = {
   },
 };
 
-export const PROVIDERS: readonly KernelsProvider[] = [webgpuProvider, wasmProvider];
+/** The relaxed-SIMD build, checked on a known matmulQ8 before it is used (wasm/loader.ts). */
+export const wasmRelaxedProvider: KernelsProvider = {
+  id: "wasm-relaxed",
+  implemented: true,
+  async unavailable() {
+    return relaxedSimdValidates() ? null : "this browser lacks relaxed SIMD";
+  },
+  async factory({ wasmUrl }) {
+    const relaxed = await compileKernels(wasmUrl.replace(/kernels\.wasm$/, "kernels-relaxed.wasm"));
+    const { module } = await chooseKernelBuild({ simd128: () => compileKernels(wasmUrl), relaxed }, "relaxed");
+    return (arenaBytes) => WasmKernels.create(module, arenaBytes);
+  },
+};
+
+export const PROVIDERS: readonly KernelsProvider[] = [webgpuProvider, wasmRelaxedProvider, wasmProvider];
 
 export interface KernelsChoice {
   provider: KernelsProvider;
@@ -82,9 +102,12 @@ export interface KernelsChoice {
   report: string[];
 }
 
-/** Whether ?kernels=want names provider id: the id itself or its family ("wasm" for "wasm-simd"). */
+/**
+ * Whether ?kernels=want names provider id: the id itself, its family ("wasm" for both Wasm builds) or its build
+ * ("relaxed" for "wasm-relaxed", "simd128" or the older "wasm-simd" for "wasm-simd128").
+ */
 function names(want: string | null | undefined, id: string): boolean {
-  return !!want && (id === want || id.startsWith(`${want}-`));
+  return !!want && (id === want || id.startsWith(`${want}-`) || id === `wasm-${want}` || (want === "wasm-simd" && id === "wasm-simd128"));
 }
 
 /** The first implemented, available provider; `prefer` (an id or family, e.g. from ?kernels=) is tried first. */

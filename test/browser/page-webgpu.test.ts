@@ -32,18 +32,19 @@ describe("the demo page on the WebGPU kernels", () => {
   it("?backend=browser passes over the software (SwiftShader) adapter for Wasm; ?kernels=webgpu takes it", async () => {
     let page = await openPage(context, `${w.url}/?backend=browser`);
     let s = await page.evaluate(() => window.bltedge);
-    expect(s.model?.kernels).toBe("wasm-simd");
+    expect(s.model?.kernels).toBe("wasm-relaxed");
     expect(s.model?.kernelsReport?.[0]).toMatch(/^webgpu: unavailable \(software adapter/);
     await page.close();
     page = await openPage(context, `${w.url}/?backend=browser&kernels=webgpu`);
     s = await page.evaluate(() => window.bltedge);
     expect(s.model?.kernels).toBe("webgpu");
-    expect(s.model?.kernelsReport).toEqual(["webgpu: in use", "wasm-simd: available"]);
+    expect(s.model?.kernelsReport).toEqual(["webgpu: in use", "wasm-relaxed: available", "wasm-simd128: available"]);
     expect(await page.textContent("#kernels")).toContain("webgpu");
     await page.close();
   });
 
-  it("?backend=browser&kernels=webgpu streams greedy bytes equal to ?kernels=wasm's", async () => {
+  // WebGPU quantises matmulQ8's activations to 14 bits, as the SIMD128 build does (the relaxed build: 7)
+  it("?backend=browser&kernels=webgpu streams greedy bytes equal to ?kernels=simd128's", async () => {
     const page = await openPage(context, `${w.url}/?backend=browser&kernels=webgpu`);
     expect(await page.evaluate(() => window.bltedge.model?.kernels)).toBe("webgpu");
     const g = await generateOnPage(page, { prompt: PROMPT, mode: "ar", maxBytes: 64, temperature: 0 }, 120_000);
@@ -51,9 +52,9 @@ describe("the demo page on the WebGPU kernels", () => {
     expect(g.bytes).toBe(64);
     expect(g.outputUpdates).toBeGreaterThan(3); // streamed in pieces
     expect(await page.textContent("#stat-backend")).toContain("webgpu");
-    await page.goto(`${w.url}/?backend=browser&kernels=wasm`);
+    await page.goto(`${w.url}/?backend=browser&kernels=simd128`);
     await page.waitForFunction(() => window.bltedge?.state === "idle" && window.bltedge.model !== null, null, { timeout: 90_000 });
-    expect(await page.evaluate(() => window.bltedge.model?.kernels)).toBe("wasm-simd");
+    expect(await page.evaluate(() => window.bltedge.model?.kernels)).toBe("wasm-simd128");
     const wasm = await generateOnPage(page, { prompt: PROMPT, mode: "ar", maxBytes: 64, temperature: 0 });
     expect(g.text.slice(0, 32)).toBe(wasm.text.slice(0, 32));
     await page.close();

@@ -118,6 +118,7 @@ describe("the openai SDK against the Worker", () => {
     expect(served).toEqual(JSON.parse(readFileSync(`${DEFAULT_MODEL_DIR}/manifest.json`, "utf8")));
     const h = await (await fetch(`${w.url}/health`)).json();
     expect(h.status).toBe("ok");
+    expect(h.kernels).toBe("wasm-relaxed"); // workerd has relaxed SIMD: the loader's auto choice
   });
 });
 

@@ -14,10 +14,13 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Bundles a TypeScript entry for the browser (ESM, one file, .wasm and .safetensors as binary files). */
-export async function bundle(entry: string): Promise<string> {
+/**
+ * Bundles a TypeScript entry for the browser (ESM, one file, .wasm and .safetensors as binary files); alias maps a
+ * package to a file (e.g. "vitest" to a page-side shim of expect).
+ */
+export async function bundle(entry: string, alias: Record<string, string> = {}): Promise<string> {
   const r = await build({ entryPoints: [entry], bundle: true, format: "esm", platform: "browser", target: "es2022", write: false,
-    loader: { ".wasm": "binary", ".safetensors": "binary" }, logLevel: "silent" });
+    loader: { ".wasm": "binary", ".safetensors": "binary" }, logLevel: "silent", alias });
   return r.outputFiles[0].text;
 }
 
