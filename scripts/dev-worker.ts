@@ -58,3 +58,53 @@ export async function startWorker(vars: Record<string, string> = {}, timeoutMs =
   await stop();
   throw new Error(`the Worker did not become healthy within ${timeoutMs} ms:\n${out}`);
 }
+
+/**
+ * The Worker's own socket under `wrangler dev`: the workerd that runs the Worker listens on a loopback port of its
+ * own, behind wrangler's local proxy (a second workerd on the port `npm start` prints). A client connected there
+ * meets the Worker as a deployed one is met, with no dev proxy between (the soak's default). Found through /proc:
+ * the listening TCP sockets of the wrangler child workerd that is not the proxy, the one that answers /health.
+ */
+export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
+  const { readFileSync, readdirSync, readlinkSync } = await import("node:fs");
+  const proxyPort = new URL(worker.url).port;
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch { /* gone */ }
+  }
+  const all: number[] = [];
+  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { all.push(k); walk(k); } };
+  walk(worker.pid);
+  const listening = new Map<string, number>(); // socket inode → port
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try { text = readFileSync(table, "utf8"); } catch { continue; }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === "0A") listening.set(f[9], parseInt(f[1].split(":")[1], 16));
+    }
+  }
+  for (const pid of all) {
+    let cmd = "";
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { continue; }
+    if (!cmd.includes("workerd") || !cmd.includes("serve") || cmd.includes(`entry=127.0.0.1:${proxyPort}`)) continue;
+    const ports = new Set<number>();
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try { const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m && listening.has(m[1])) ports.add(listening.get(m[1])!); } catch { /* closed */ }
+      }
+    } catch { continue; }
+    for (const port of ports) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(3000) });
+        if (r.status === 200 && Array.isArray(((await r.json()) as { models?: unknown }).models)) return `http://127.0.0.1:${port}`;
+      } catch { /* not the Worker's socket (the inspector, the debug port) */ }
+    }
+  }
+  throw new Error("could not find the Worker's own socket under wrangler dev (is /proc readable?)");
+}
