@@ -31,7 +31,9 @@ export interface ChoiceField { kind: "choice"; values: readonly string[] }
 export interface StopField { kind: "stop"; maxCount: number; maxBytes: number }
 /** true or false. */
 export interface BooleanField { kind: "boolean" }
-export type FieldKind = IntegerField | NumberField | ChoiceField | StopField | BooleanField;
+/** A response format (structured output): an object whose `type` is one of types, at most maxBytes as JSON. */
+export interface FormatField { kind: "format"; types: readonly string[]; maxBytes: number }
+export type FieldKind = IntegerField | NumberField | ChoiceField | StopField | BooleanField | FormatField;
 
 export type FieldSpec = FieldKind & {
   /** Path in a DecodeRequest and in the pool wire's request object; absent: the server alone reads the field. */
@@ -74,6 +76,15 @@ export const REQUEST_FIELDS = {
   block_prefix: { kind: "choice", values: BLOCK_PREFIXES, default: "states", engine: "knobs.blockPrefix", nullable: true, doc: "what a block's revealed bytes give the decoder (docs/design.md, Prefix states)" },
   block_commit: { kind: "choice", values: BLOCK_COMMITS, default: "entropy", engine: "knobs.blockCommit", nullable: true, api: false, doc: "how BLT-D commits a filled block (docs/design.md, Re-patching)" },
   stop: { kind: "stop", maxCount: 4, maxBytes: 64, default: null, engine: "stop", nullable: true, doc: "generation stops before any of these; a string or a list" },
+  response_format: {
+    kind: "format", types: ["text", "json_object", "json_schema", "regex", "grammar"], maxBytes: 65_536, default: null, engine: "responseFormat", nullable: true,
+    doc: "structured output, followed by every mode: json_object, json_schema (OpenAI's), regex and grammar (GBNF; extensions); the schema itself travels to a pool worker, which compiles it",
+  },
+  top_logprobs: {
+    kind: "integer", min: 0, max: 20, default: null, engine: "logprobs", nullable: true,
+    doc: "the most likely bytes listed at each position, with chat's logprobs: true (completions: logprobs: n); in the engine, absent means no log-probabilities",
+  },
+  prompt_logprobs: { kind: "boolean", default: null, engine: "promptLogprobs", nullable: true, api: false, doc: "the prompt's per-byte log-probabilities first (completions' echo with logprobs)" },
 } as const satisfies Record<string, FieldSpec>;
 
 export type FieldName = keyof typeof REQUEST_FIELDS;
@@ -109,6 +120,7 @@ export function describeField(name: string, f: FieldKind): string {
     case "choice": return `${name} must be one of ${f.values.join(", ")}`;
     case "stop": return `${name}: up to ${f.maxCount} stop sequences of 1 to ${f.maxBytes} bytes`;
     case "boolean": return `${name} must be true or false`;
+    case "format": return `${name} must be an object of at most ${f.maxBytes} bytes whose type is one of ${f.types.join(", ")}`;
   }
 }
 

@@ -58,6 +58,23 @@ export interface DecodeRequest {
   knobs: ModeKnobs;
   /** Generation stops after any of these byte sequences; the sequence itself is not emitted. */
   stop: Uint8Array[];
+  /**
+   * Structured output: an OpenAI response_format object (json_object, json_schema, or the regex and grammar
+   * extensions; docs/api.md, "Structured output"), compiled by whoever decodes (src/constrain). Absent or text: free.
+   */
+  responseFormat?: unknown;
+  /** Each emitted byte's log-probability and those of the `logprobs` most likely bytes (0–20); absent: none. */
+  logprobs?: number | null;
+  /** The prompt's per-byte log-probabilities first (scoring): a bytes event with no bytes and promptLogprobs. */
+  promptLogprobs?: boolean;
+}
+
+/** One byte's log-probability and the top ones at its position (natural log; docs/api.md, "Log-probabilities"). */
+export interface ByteLogprob {
+  byte: number;
+  logprob: number;
+  /** The most likely bytes, most likely first (ties: the lower byte first). */
+  top: { byte: number; logprob: number }[];
 }
 
 export interface PassCounts {
@@ -84,9 +101,13 @@ export interface DecodeStats {
 
 export type FinishReason = "stop" | "length";
 
-/** Output bytes are append-only: a `bytes` event is never revised. Exactly one `done` or `error` ends a stream. */
+/**
+ * Output bytes are append-only: a `bytes` event is never revised. Exactly one `done` or `error` ends a stream.
+ * `logprobs`: one record per byte of the event, when the request asked for them; `promptLogprobs`: the prompt's
+ * records in order (the first byte's null), on events with no bytes before any other, when the request asked.
+ */
 export type DecodeEvent =
-  | { type: "bytes"; bytes: Uint8Array }
+  | { type: "bytes"; bytes: Uint8Array; logprobs?: ByteLogprob[]; promptLogprobs?: (ByteLogprob | null)[] }
   | { type: "done"; finishReason: FinishReason; stats: DecodeStats }
   | { type: "error"; code: string; message: string; param?: string };
 

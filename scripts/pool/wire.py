@@ -68,6 +68,8 @@ def describe(name, row):
         return f"{name} must be one of {', '.join(row['values'])}"
     if kind == "boolean":
         return f"{name} must be true or false"
+    if kind == "format":
+        return f"{name} must be an object of at most {row['maxBytes']} bytes whose type is one of {', '.join(row['types'])}"
     return f"{name}: up to {row['maxCount']} stop sequences of 1 to {row['maxBytes']} bytes"
 
 
@@ -176,6 +178,14 @@ def parse_request(raw, models, modes):
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")
     stop = [_base64(x, "stopBase64") for x in stops]
+    # structured output and log-probabilities are served by the TypeScript engine (src/constrain,
+    # src/engine/decode/guide.ts) and its pool worker; this worker refuses them by name rather than ignore them
+    for key in ("responseFormat", "logprobs", "promptLogprobs"):
+        v = r.get(key)
+        if v is None or v is False or (key == "responseFormat" and isinstance(v, dict) and v.get("type") == "text"):
+            continue
+        name = api_name(key)
+        raise WireError(400, "invalid_request", f"{name} is not supported by the PyTorch pool worker", name)
 
     # ranges (validateRequest in src/engine/engine.ts)
     # the prompt must fit the model's window; generation may run past it (the caches slide)

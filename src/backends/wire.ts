@@ -2,7 +2,8 @@
 // protocol, router and hardening"). POST <worker>/v1/decode {"version":1,"request":{…}} answers text/event-stream
 // whose events carry DecodeEvents as JSON with bytes in base64; GET <worker>/health describes the worker.
 // Versioned so edge and pool deploy apart.
-import { DECODE_MODES, type DecodeEvent, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
+import { REQUEST_FIELDS } from "../contract.ts";
+import { type ByteLogprob, DECODE_MODES, type DecodeEvent, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 
 export const WIRE_VERSION = 1;
 
@@ -52,6 +53,32 @@ function decodeStats(o: unknown): DecodeStats | null {
   };
 }
 
+/** One byte's log-probability record from a worker, checked and copied; null when malformed. */
+function decodeRecord(o: unknown): ByteLogprob | null {
+  const byte = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 256;
+  const lp = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v <= 1e-6;
+  if (!isObject(o) || !byte(o.byte) || !lp(o.logprob) || !Array.isArray(o.top) || o.top.length > REQUEST_FIELDS.top_logprobs.max) return null;
+  const top: ByteLogprob["top"] = [];
+  for (const t of o.top) {
+    if (!isObject(t) || !byte(t.byte) || !lp(t.logprob)) return null;
+    top.push({ byte: t.byte as number, logprob: t.logprob as number });
+  }
+  return { byte: o.byte as number, logprob: o.logprob as number, top };
+}
+
+/** A bytes event's records: one per byte (`logprobs`), or the prompt's (`promptLogprobs`, nulls allowed). */
+function decodeRecords(v: unknown, length: number | null): (ByteLogprob | null)[] | null {
+  if (!Array.isArray(v) || (length !== null && v.length !== length) || v.length > 1 << 20) return null;
+  const out: (ByteLogprob | null)[] = [];
+  for (const x of v) {
+    if (x === null && length === null) { out.push(null); continue; }
+    const r = decodeRecord(x);
+    if (!r) return null;
+    out.push(r);
+  }
+  return out;
+}
+
 /**
  * One SSE event's data as a DecodeEvent, checked strictly: the version, the type, and every field's type (stats
  * field by field). Throws on anything malformed or of another version; a worker's error code and message are
@@ -65,7 +92,20 @@ export function decodeEvent(data: string): DecodeEvent {
   switch (o.type) {
     case "bytes":
       if (typeof o.bytesBase64 !== "string") break;
-      try { return { type: "bytes", bytes: fromBase64(o.bytesBase64) }; } catch { break; }
+      try {
+        const e: DecodeEvent & { type: "bytes" } = { type: "bytes", bytes: fromBase64(o.bytesBase64) };
+        if (o.logprobs !== undefined) {
+          const r = decodeRecords(o.logprobs, e.bytes.length);
+          if (!r) break;
+          e.logprobs = r as ByteLogprob[];
+        }
+        if (o.promptLogprobs !== undefined) {
+          const r = decodeRecords(o.promptLogprobs, null);
+          if (!r) break;
+          e.promptLogprobs = r;
+        }
+        return e;
+      } catch { break; }
     case "done": {
       const stats = decodeStats(o.stats);
       if ((o.finishReason !== "stop" && o.finishReason !== "length") || !stats) break;

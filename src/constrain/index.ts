@@ -1,6 +1,7 @@
 // Structured output: a request's response_format compiled to a byte automaton that every decoding mode
 // follows (docs/api.md, "Structured output"). Written here rather than taken from a grammar library: see
 // docs/engine.md, "Constrained decoding", for why.
+import { REQUEST_FIELDS } from "../contract.ts";
 import { Budget, ConstraintError, type Grammar } from "./ast.ts";
 import { parseGbnf } from "./gbnf.ts";
 import { jsonObjectGrammar, jsonSchemaGrammar } from "./json-schema.ts";
@@ -12,8 +13,8 @@ export { ConstraintError } from "./ast.ts";
 export { MatchState, Matcher } from "./matcher.ts";
 export type { Program } from "./program.ts";
 
-/** Largest response_format (its JSON) a request may carry. */
-export const MAX_FORMAT_BYTES = 65_536;
+/** Largest response_format (its JSON) a request may carry (the request contract's). */
+export const MAX_FORMAT_BYTES: number = REQUEST_FIELDS.response_format.maxBytes;
 
 /** The response formats this server constrains to (OpenAI's, and two extensions). */
 export type ResponseFormat =
@@ -23,7 +24,7 @@ export type ResponseFormat =
   | { type: "regex"; regex: string }
   | { type: "grammar"; grammar: string };
 
-export const FORMAT_TYPES = ["text", "json_object", "json_schema", "regex", "grammar"] as const;
+export const FORMAT_TYPES: readonly string[] = REQUEST_FIELDS.response_format.types;
 
 /** The grammar of a response format (null for text). Throws ConstraintError. */
 export function formatGrammar(rf: unknown, budget: Budget): Grammar | null {

@@ -11,8 +11,8 @@ import { parseRegex } from "./regex.ts";
 /** Keywords that describe and never constrain: accepted and ignored. */
 const ANNOTATIONS = new Set(["$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly", "strict", "name"]);
 const MAX_DEPTH = 64;
-/** Digits this server writes for an integer part, a fraction and an exponent (all well inside a double). */
-const INT_DIGITS = 15, FRAC_DIGITS = 15, EXP_DIGITS = 3;
+/** Digits this server writes for an integer part, a fraction and an exponent: every number it writes is a finite double (e99 at most). */
+const INT_DIGITS = 15, FRAC_DIGITS = 15, EXP_DIGITS = 2;
 const SAFE = Number.MAX_SAFE_INTEGER;
 
 const utf8 = new TextEncoder();

@@ -14,7 +14,7 @@ import { Sampler } from "./decode/sampler.ts";
 import { Sequence } from "./decode/sequence.ts";
 import { WorkBudget } from "./decode/work-budget.ts";
 import { Guide } from "./decode/guide.ts";
-import { LogprobRecorder, MAX_TOP_LOGPROBS, logprobOf, type ByteLogprob } from "./decode/logprobs.ts";
+import { LogprobRecorder, logprobOf, type ByteLogprob } from "./decode/logprobs.ts";
 import { compileFormat, ConstraintError } from "../constrain/index.ts";
 import { BOS } from "../config.ts";
 
@@ -64,6 +64,7 @@ export function validateRequest(r: DecodeRequest, model: Pick<BltModel, "ctx">, 
   checkNumber(s.seed, "seed");
   const stop = REQUEST_FIELDS.stop;
   if (r.stop.length > stop.maxCount || r.stop.some((x) => x.length === 0 || x.length > stop.maxBytes)) throw new RequestError("stop", describeField("stop", stop));
+  if (r.logprobs != null) checkNumber(r.logprobs, "top_logprobs");
 }
 
 /**
@@ -108,12 +109,9 @@ export class Engine {
       if (e instanceof RequestError) { yield { type: "error", code: "invalid_request", message: e.message, param: e.param }; return; }
       throw e;
     }
-    const x = r as DecodeRequest & OutputOptions;
+    const x = r;
     let guide: Guide | null = null;
     try {
-      if (x.logprobs != null && !(Number.isInteger(x.logprobs) && x.logprobs >= 0 && x.logprobs <= MAX_TOP_LOGPROBS)) {
-        throw new RequestError("top_logprobs", `top_logprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}], got ${x.logprobs}`);
-      }
       const program = x.responseFormat == null ? null : compileFormat(x.responseFormat);
       if (program) guide = new Guide(program);
     } catch (e) {
@@ -135,7 +133,9 @@ export class Engine {
       await seq.appendClean(ids, 0, true);
       const top = x.logprobs ?? 0;
       const records: (ByteLogprob | null)[] = Array.from(r.prompt, (b, i) => (i === 0 ? null : logprobOf(seq.logitsOf(i), 0, b, top)));
-      yield { type: "prompt_logprobs", logprobs: records } as unknown as DecodeEvent;
+      // in events of a bounded size (a pool worker's events are at most 64 KiB on the wire)
+      const per = Math.max(16, Math.floor(24_000 / (48 + 32 * top)));
+      for (let i = 0; i < records.length; i += per) yield { type: "bytes", bytes: new Uint8Array(0), promptLogprobs: records.slice(i, i + per) };
     } else await seq.prefill(r.prompt);
     alive?.();
     if (signal?.aborted) { yield CANCELLED; return; }
@@ -172,19 +172,7 @@ export class Engine {
   }
 }
 
-/**
- * What a request may ask of its output beside the bytes: a response format (OpenAI's response_format object,
- * compiled here by src/constrain: every mode follows it), each emitted byte's log-probabilities with the `logprobs`
- * most likely bytes (0–20; absent: none), and the prompt's own per-byte log-probabilities first (a
- * "prompt_logprobs" event; the first byte's is null).
- */
-export interface OutputOptions {
-  responseFormat?: unknown;
-  logprobs?: number | null;
-  promptLogprobs?: boolean;
-}
-
 /** A bytes event, with the emitted bytes' log-probabilities when the request asked for them. */
 function bytesEvent(bytes: Uint8Array, lp: LogprobRecorder | null): DecodeEvent {
-  return lp ? ({ type: "bytes", bytes, logprobs: lp.take(bytes.length) } as DecodeEvent) : { type: "bytes", bytes };
+  return lp ? { type: "bytes", bytes, logprobs: lp.take(bytes.length) } : { type: "bytes", bytes };
 }

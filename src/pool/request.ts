@@ -2,7 +2,7 @@
 // DecodeRequest, with the same answers as the PyTorch worker's scripts/pool/wire.py: 400 invalid_request
 // (param: the field's name in the request contract, src/contract.ts), 400 unsupported_version, 400 unsupported_mode, 404 model_not_found.
 import { validateRequest, RequestError } from "../engine/engine.ts";
-import { apiName, REQUEST_FIELDS } from "../contract.ts";
+import { apiName, describeField, REQUEST_FIELDS } from "../contract.ts";
 import { DECODE_MODES, type DecodeMode, type DecodeRequest } from "../protocol.ts";
 import { fromBase64, WIRE_VERSION } from "../backends/wire.ts";
 
@@ -83,6 +83,18 @@ export function parseWireRequest(raw: string, models: ReadonlyMap<string, { ctx:
   const stops = r.stopBase64 ?? [];
   if (!Array.isArray(stops) || !stops.every((x) => typeof x === "string")) throw invalid("stopBase64", "request.stopBase64 must be a list of base64 strings");
   const request: DecodeRequest = { model, prompt, maxNewBytes, mode: mode as DecodeMode, sampling, knobs, stop: stops.map((x) => base64(x, "stopBase64")) };
+  // structured output and log-probabilities: the response format travels as the client sent it (bounded by the
+  // contract) and the engine compiles it; the engine checks top_logprobs' range
+  if (r.responseFormat != null) {
+    const f = REQUEST_FIELDS.response_format;
+    if (!isObj(r.responseFormat) || JSON.stringify(r.responseFormat).length > f.maxBytes) throw invalid("responseFormat", `${describeField("response_format", f)}`);
+    request.responseFormat = r.responseFormat;
+  }
+  if (r.logprobs != null) request.logprobs = field(r, "logprobs", "number", "request") as number;
+  if (r.promptLogprobs != null) {
+    if (typeof r.promptLogprobs !== "boolean") throw invalid("promptLogprobs", "request.promptLogprobs must be a boolean");
+    request.promptLogprobs = r.promptLogprobs;
+  }
 
   // ranges: the engine's checks, against the context this worker serves the model with
   try {

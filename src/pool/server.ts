@@ -10,6 +10,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { toBase64, WIRE_VERSION } from "../backends/wire.ts";
+import { utf8Boundary } from "../engine/decode/output.ts";
 import { DECODE_MODES, type DecodeEvent, type DecodeRequest } from "../protocol.ts";
 import { parseWireRequest, WireError } from "./request.ts";
 import type { EngineThreads } from "./threads.ts";
@@ -46,7 +47,8 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
     res.on("close", () => { if (!res.writableFinished) gone.abort(); });
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" });
     const send = (e: DecodeEvent) => {
-      const fields = e.type === "bytes" ? { bytesBase64: toBase64(e.bytes) }
+      const fields = e.type === "bytes"
+        ? { bytesBase64: toBase64(e.bytes), ...(e.logprobs ? { logprobs: e.logprobs } : {}), ...(e.promptLogprobs ? { promptLogprobs: e.promptLogprobs } : {}) }
         : e.type === "done" ? { finishReason: e.finishReason, stats: e.stats }
         : { code: e.code, message: e.message, ...(e.param ? { param: e.param } : {}) };
       res.write(`event: ${e.type}\ndata: ${JSON.stringify({ version: WIRE_VERSION, type: e.type, ...fields })}\n\n`);
@@ -54,6 +56,15 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
     try {
       for await (const e of engines.decode(request, gone.signal)) {
         if (gone.signal.aborted) return;
+        // bytes with log-probabilities go in pieces that keep each event well under the edge's 64 KiB bound
+        if (e.type === "bytes" && e.logprobs && e.bytes.length > 32) {
+          for (let i = 0; i < e.bytes.length;) {
+            const end = i + 32 >= e.bytes.length ? e.bytes.length : Math.max(i + 1, utf8Boundary(e.bytes, i + 32));
+            send({ type: "bytes", bytes: e.bytes.subarray(i, end), logprobs: e.logprobs.slice(i, end) });
+            i = end;
+          }
+          continue;
+        }
         send(e);
       }
     } catch (e) { // a bug: the stream still ends with one error event

@@ -1,9 +1,9 @@
 // POST /v1/chat/completions and /v1/completions: validate, pick a backend, then either stream Server-Sent
 // Events in OpenAI's chunk shapes or answer one JSON object. The first decode event is awaited before any
 // header is sent, so an error the backend reports up front (unknown model, no pool up) is a proper HTTP error.
-import type { DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats } from "../protocol.ts";
+import type { ByteLogprob, DecodeBackend, DecodeEvent, DecodeRequest, DecodeStats } from "../protocol.ts";
 import { ApiError, errorResponse, fromDecodeError, toApiError } from "./errors.ts";
-import { chunk, newHead, usageChunk, usageOf, whole, type Head, type Kind, type Usage } from "./openai-shapes.ts";
+import { chatLogprobs, chunk, legacyLogprobs, newHead, usageChunk, usageOf, whole, type Head, type Kind, type Usage } from "./openai-shapes.ts";
 import type { ModePicker } from "./mode-picker.ts";
 import { chatPrompt, chatSchema, completionSchema, parseBody, requestedMode, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
 import type { DecodeEnd, Slot } from "./slots.ts";
@@ -82,33 +82,53 @@ export async function handleCompletion(kind: Kind, raw: unknown, signal: AbortSi
     throw err.param === "max_tokens" ? new ApiError({ status: 400, code: "context_length_exceeded", param: err.param, message: err.message }) : err;
   }
   const head = newHead(kind, request.model);
+  // completions' echo: the prompt comes back before the completion (with its log-probabilities when asked)
+  const out: OutputShape = { echo: "echo" in body && body.echo === true ? request.prompt : null, logprobs: request.logprobs != null };
   if (!body.stream) {
-    const answer = answerWhole(kind, head, backend.name, first, events!, slot, finish);
+    const answer = answerWhole(kind, head, backend.name, first, events!, slot, finish, out);
     deps.waitUntil(answer);
     return await answer;
   }
   const withUsage = body.stream_options?.include_usage === true;
-  const { stream, done } = streamChunks(kind, head, backend.name, withUsage, first, events!, abort, slot, finish, deps.streamStallMs ?? 10_000);
+  const { stream, done } = streamChunks(kind, head, backend.name, withUsage, first, events!, abort, slot, finish, deps.streamStallMs ?? 10_000, out);
   deps.waitUntil(done);
   return new Response(stream, { headers: SSE_HEADERS });
 }
 
+/** What a response carries beside the completion: the echoed prompt (completions), and log-probabilities. */
+interface OutputShape {
+  echo: Uint8Array | null;
+  logprobs: boolean;
+}
+
 async function answerWhole(kind: Kind, head: Head, backendName: string, first: IteratorResult<DecodeEvent>, events: AsyncIterator<DecodeEvent>,
-  slot: Slot, finish: (end: DecodeEnd) => void): Promise<Response> {
+  slot: Slot, finish: (end: DecodeEnd) => void, out: OutputShape): Promise<Response> {
   const parts: Uint8Array[] = [];
+  const records: ByteLogprob[] = [];
+  let promptRecords: (ByteLogprob | null)[] | null = null;
   let end: DecodeEnd = "failed";
   try {
     for (let r = first; !r.done; r = await events.next()) {
       slot.beat();
       const e = r.value;
-      if (e.type === "bytes") parts.push(e.bytes);
-      else if (e.type === "error") {
+      if (e.type === "bytes") {
+        parts.push(e.bytes);
+        if (e.logprobs) records.push(...e.logprobs);
+        if (e.promptLogprobs) (promptRecords ??= []).push(...e.promptLogprobs);
+      } else if (e.type === "error") {
         if (e.code === "cancelled") end = "cancelled";
         throw fromDecodeError(e);
       } else {
         end = "completed";
-        const text = new TextDecoder().decode(concat(parts));
-        return Response.json(whole(kind, head, text, e.finishReason, usageOf(e.stats, backendName)));
+        const generated = concat(parts);
+        const all = out.echo ? concat([out.echo, generated]) : generated;
+        const text = new TextDecoder().decode(all);
+        let lp: object | null = null;
+        if (out.logprobs) {
+          lp = kind === "chat" ? chatLogprobs(records)
+            : legacyLogprobs([...(out.echo ? promptRecords ?? Array.from(out.echo, () => null) : []), ...records], all);
+        }
+        return Response.json(whole(kind, head, text, e.finishReason, usageOf(e.stats, backendName), lp));
       }
     }
     throw new ApiError({ status: 502, code: "backend_failed", message: "the backend ended without finishing the request" });
@@ -141,7 +161,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * first byte is one `data: {"error":…}` event, then the stream closes.
  */
 function streamChunks(kind: Kind, head: Head, backendName: string, withUsage: boolean, first: IteratorResult<DecodeEvent>,
-  events: AsyncIterator<DecodeEvent>, abort: AbortController, slot: Slot, finish: (end: DecodeEnd) => void, stallMs: number): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
+  events: AsyncIterator<DecodeEvent>, abort: AbortController, slot: Slot, finish: (end: DecodeEnd) => void, stallMs: number,
+  out: OutputShape): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
   const enc = new TextEncoder();
   const utf8 = new TextDecoder();
   const Identity = (globalThis as { IdentityTransformStream?: new () => TransformStream<Uint8Array, Uint8Array> }).IdentityTransformStream;
@@ -195,16 +216,30 @@ function streamChunks(kind: Kind, head: Head, backendName: string, withUsage: bo
   const run = async () => {
     try {
       if (kind === "chat") send(chunk(kind, head, { role: true }, withUsage));
+      let offset = 0; // legacy logprobs' text_offset
+      let promptRecords: (ByteLogprob | null)[] | null = null;
+      const echo = (records: (ByteLogprob | null)[] | null) => {
+        const text = new TextDecoder().decode(out.echo!);
+        const logprobs = out.logprobs ? legacyLogprobs(records ?? Array.from(out.echo!, () => null), out.echo!) : undefined;
+        offset = out.echo!.length;
+        out.echo = null;
+        send(chunk(kind, head, { text, logprobs }, withUsage));
+      };
       for (let r = first; ; r = await events.next()) {
         if (ended) return;
         slot.beat();
         if (r.done) throw new ApiError({ status: 502, code: "backend_failed", message: "the backend ended without finishing the request" });
         const e = r.value;
         if (e.type === "bytes") {
+          if (e.promptLogprobs) { (promptRecords ??= []).push(...e.promptLogprobs); if (!e.bytes.length) continue; }
+          if (out.echo) echo(promptRecords);
           const text = utf8.decode(e.bytes, { stream: true });
-          if (text) send(chunk(kind, head, { text }, withUsage));
+          const logprobs = e.logprobs && e.logprobs.length ? (kind === "chat" ? chatLogprobs(e.logprobs) : legacyLogprobs(e.logprobs, e.bytes, offset)) : undefined;
+          offset += e.bytes.length;
+          if (text) send(chunk(kind, head, { text, logprobs }, withUsage));
           continue;
         }
+        if (out.echo) echo(promptRecords);
         if (e.type === "error") throw fromDecodeError(e);
         const tail = utf8.decode();
         if (tail) send(chunk(kind, head, { text: tail }, withUsage));

@@ -51,6 +51,7 @@ export const badRequest = (message: string, param: string | null, code = "invali
 const STATUS_OF_CODE: Record<string, number> = {
   invalid_request: 400,
   context_length_exceeded: 400,
+  constraint_too_large: 413,
   unsupported_mode: 400,
   unsupported_version: 400,
   model_not_found: 404,

@@ -1,6 +1,6 @@
 // The OpenAI response objects, chat and text completion, streamed and whole, built from decode results.
 // Usage counts bytes as tokens; `usage.bltedge` adds what the decode cost (mode, passes, traffic).
-import type { DecodeStats, FinishReason } from "../protocol.ts";
+import type { ByteLogprob, DecodeStats, FinishReason } from "../protocol.ts";
 
 export type Kind = "chat" | "completion";
 
@@ -59,12 +59,43 @@ export function newHead(kind: Kind, model: string): Head {
 const objectOf = (kind: Kind, streamed: boolean) =>
   kind === "chat" ? (streamed ? "chat.completion.chunk" : "chat.completion") : "text_completion";
 
+/**
+ * A byte as a token: itself when it is ASCII; else "bytes:\\xNN" (a byte that is not a character alone, as OpenAI
+ * writes a partial token). `bytes` always says which byte it is.
+ */
+export const tokenOf = (b: number): string => (b < 0x80 ? String.fromCharCode(b) : `bytes:\\x${b.toString(16).padStart(2, "0")}`);
+
+/** Chat's choices[].logprobs: one entry per byte. */
+export function chatLogprobs(records: ByteLogprob[]): object {
+  return {
+    content: records.map((r) => ({
+      token: tokenOf(r.byte), logprob: r.logprob, bytes: [r.byte],
+      top_logprobs: r.top.map((t) => ({ token: tokenOf(t.byte), logprob: t.logprob, bytes: [t.byte] })),
+    })),
+    refusal: null,
+  };
+}
+
+/**
+ * Completions' legacy logprobs object: tokens, token_logprobs, top_logprobs (token → logprob; null where the record
+ * is: the prompt's first byte) and text_offset (in bytes from the start of the returned text, from `offset` on).
+ */
+export function legacyLogprobs(records: (ByteLogprob | null)[], bytes: ArrayLike<number>, offset = 0): object {
+  return {
+    tokens: Array.from(bytes, tokenOf),
+    token_logprobs: records.map((r) => (r ? r.logprob : null)),
+    top_logprobs: records.map((r) => (r ? Object.fromEntries(r.top.map((t) => [tokenOf(t.byte), t.logprob])) : null)),
+    text_offset: records.map((_, i) => offset + i),
+  };
+}
+
 /** One streamed chunk. `usage` is null on every chunk but the last when the client asked for usage. */
-export function chunk(kind: Kind, h: Head, part: { role?: boolean; text?: string; finish?: FinishReason }, withUsage: boolean): object {
+export function chunk(kind: Kind, h: Head, part: { role?: boolean; text?: string; finish?: FinishReason; logprobs?: object }, withUsage: boolean): object {
   const finish_reason = part.finish ?? null;
+  const logprobs = part.logprobs ?? null;
   const choice = kind === "chat"
-    ? { index: 0, delta: part.role ? { role: "assistant", content: "" } : part.finish ? {} : { content: part.text ?? "" }, logprobs: null, finish_reason }
-    : { text: part.text ?? "", index: 0, logprobs: null, finish_reason };
+    ? { index: 0, delta: part.role ? { role: "assistant", content: "" } : part.finish ? {} : { content: part.text ?? "" }, logprobs, finish_reason }
+    : { text: part.text ?? "", index: 0, logprobs, finish_reason };
   return { id: h.id, object: objectOf(kind, true), created: h.created, model: h.model, choices: [choice], ...(withUsage ? { usage: null } : {}) };
 }
 
@@ -72,9 +103,9 @@ export function usageChunk(kind: Kind, h: Head, usage: Usage): object {
   return { id: h.id, object: objectOf(kind, true), created: h.created, model: h.model, choices: [], usage };
 }
 
-export function whole(kind: Kind, h: Head, text: string, finish: FinishReason, usage: Usage): object {
+export function whole(kind: Kind, h: Head, text: string, finish: FinishReason, usage: Usage, logprobs: object | null = null): object {
   const choice = kind === "chat"
-    ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }
-    : { text, index: 0, logprobs: null, finish_reason: finish };
+    ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs, finish_reason: finish }
+    : { text, index: 0, logprobs, finish_reason: finish };
   return { id: h.id, object: objectOf(kind, false), created: h.created, model: h.model, choices: [choice], usage };
 }

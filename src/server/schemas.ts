@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { API_LIMITS, describeField, REQUEST_FIELDS, type FieldName, type FieldSpec } from "../contract.ts";
 import type { DecodeMode, DecodeRequest } from "../protocol.ts";
+import { compileFormat, ConstraintError } from "../constrain/index.ts";
 import { ApiError, badRequest } from "./errors.ts";
 
 /** Server-wide defaults a deployment may change (wrangler.toml [vars]). */
@@ -37,6 +38,7 @@ const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 /** The value type of a contract row as the API takes it. */
 type SchemaOf<F> = F extends { kind: "integer" | "number" } ? z.ZodType<number>
   : F extends { kind: "boolean" } ? z.ZodType<boolean>
+  : F extends { kind: "format" } ? z.ZodType<{ type: string; [k: string]: unknown }>
   : F extends { kind: "choice"; values: readonly (infer V extends string)[] } ? z.ZodType<V>
   : z.ZodType<string | string[]>;
 type Rows = typeof REQUEST_FIELDS;
@@ -63,6 +65,10 @@ function rowSchema(name: FieldName, f: FieldSpec): z.ZodType {
       return z.enum(f.values as [string, ...string[]], { error });
     case "boolean":
       return z.boolean({ error });
+    case "format":
+      // the format itself is compiled by toDecodeRequest (src/constrain), whose errors name what it cannot honour
+      return z.looseObject({ type: z.enum(f.types as [string, ...string[]], { error }) }, { error })
+        .refine((o) => utf8Bytes(JSON.stringify(o)) <= f.maxBytes, { error });
     case "stop": {
       const one = z.string({ error }).min(1, { error }).refine((s) => utf8Bytes(s) <= f.maxBytes, { error });
       return z.union([one, z.array(one).max(f.maxCount, { error })], { error });
@@ -84,10 +90,13 @@ const common = {
   n: z.number().int().nullish(),
 };
 
-export const chatSchema = z.object({ ...common, messages: z.array(message).min(1).max(256) });
+export const chatSchema = z.object({ ...common, messages: z.array(message).min(1).max(256), logprobs: z.boolean({ error: "logprobs must be true or false" }).nullish() });
 export const completionSchema = z.object({
   ...common,
   prompt: z.union([z.string(), z.array(z.string()).length(1)]),
+  // the legacy form: logprobs is the number of top entries (the engine's top_logprobs row)
+  logprobs: fieldSchema("top_logprobs").nullish(),
+  echo: z.boolean({ error: "echo must be true or false" }).nullish(),
 });
 
 export type ChatBody = z.infer<typeof chatSchema>;
@@ -103,14 +112,9 @@ function refuseUnsupported(body: Record<string, unknown>): void {
   if (set(body.best_of) && body.best_of !== 1) refuse("best_of", "best_of > 1");
   for (const f of ["tools", "functions"]) if (Array.isArray(body[f]) ? (body[f] as unknown[]).length > 0 : set(body[f])) refuse(f, "tool and function calling");
   for (const f of ["tool_choice", "function_call"]) if (set(body[f]) && body[f] !== "none") refuse(f, "tool and function calling");
-  if (body.logprobs === true || (typeof body.logprobs === "number" && body.logprobs > 0)) refuse("logprobs", "returning log probabilities");
-  if (set(body.top_logprobs) && body.top_logprobs !== 0) refuse("top_logprobs", "returning log probabilities");
-  if (body.echo === true) refuse("echo", "echoing the prompt");
   if (typeof body.suffix === "string" && body.suffix.length > 0) refuse("suffix", "insertion (suffix)");
   if (set(body.logit_bias) && Object.keys(body.logit_bias as object).length > 0) refuse("logit_bias", "logit bias");
   for (const f of ["presence_penalty", "frequency_penalty"]) if (set(body[f]) && body[f] !== 0) refuse(f, "a non-zero penalty");
-  const rf = body.response_format as { type?: string } | undefined;
-  if (set(rf) && rf?.type !== "text") refuse("response_format", "structured output (only {\"type\":\"text\"})");
   if (set(body.audio)) refuse("audio", "audio output");
   if (Array.isArray(body.modalities) && body.modalities.some((m) => m !== "text")) refuse("modalities", "a modality other than text");
   if (set(body.prediction)) refuse("prediction", "predicted outputs");
@@ -185,5 +189,35 @@ export function toDecodeRequest(body: ChatBody | CompletionBody, promptText: str
       blockPrefix: body.block_prefix ?? undefined, // absent: the engine's default (the contract's)
     },
     stop: stops.map((s) => utf8.encode(s)),
+    ...outputOptions(body),
   };
+}
+
+/**
+ * Structured output and log-probabilities: the response format, compiled here so that a format this server cannot
+ * honour is a 400 (or a 413 when too large to compile) before any work (the decoder compiles it again from a cache);
+ * chat's logprobs + top_logprobs and completions' logprobs: n become the engine's top count; completions' echo with
+ * logprobs asks for the prompt's log-probabilities too.
+ */
+function outputOptions(body: ChatBody | CompletionBody): Pick<DecodeRequest, "responseFormat" | "logprobs" | "promptLogprobs"> {
+  const out: Pick<DecodeRequest, "responseFormat" | "logprobs" | "promptLogprobs"> = {};
+  const rf = body.response_format;
+  if (rf != null && rf.type !== "text") {
+    try {
+      compileFormat(rf);
+    } catch (e) {
+      if (e instanceof ConstraintError) throw new ApiError({ status: e.status, code: e.status === 413 ? "constraint_too_large" : "invalid_value", param: e.param, message: e.message });
+      throw e;
+    }
+    out.responseFormat = rf;
+  }
+  if ("messages" in body) {
+    if (body.top_logprobs != null && body.logprobs !== true) throw badRequest("top_logprobs requires logprobs: true", "top_logprobs", "invalid_value");
+    if (body.logprobs === true) out.logprobs = body.top_logprobs ?? 0;
+  } else {
+    const n = body.logprobs ?? body.top_logprobs;
+    if (n != null) out.logprobs = n;
+    if (body.echo === true && n != null) out.promptLogprobs = true;
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
 // automaton accepts; an output that cannot finish within max_tokens ends "length".
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileFormat, Matcher } from "../../src/constrain/index.ts";
-import type { Engine, OutputOptions } from "../../src/engine/engine.ts";
+import type { Engine } from "../../src/engine/engine.ts";
 import type { DecodeMode, DecodeRequest } from "../../src/protocol.ts";
 import { collect, nodeEngine, request } from "../support/engine.ts";
 import { TINY, V2 } from "../support/node-files.ts";
@@ -22,7 +22,7 @@ const FORMATS: [string, unknown][] = [
 ];
 const PROMPTS = ["User: Describe a person as JSON.\nAssistant: ", "The quick brown fox ", "Q: Is the sky blue?\nA: "];
 
-const run = (e: Engine, prompt: string, mode: DecodeMode, rf: unknown, over: Partial<DecodeRequest> & OutputOptions = {}) =>
+const run = (e: Engine, prompt: string, mode: DecodeMode, rf: unknown, over: Partial<DecodeRequest> = {}) =>
   collect(e.decode({ ...request(prompt, { mode, maxNewBytes: 120, knobs: { threshold: 0.3 } }), responseFormat: rf, ...over } as DecodeRequest));
 
 describe.each([V2, TINY])("constrained decoding (%s)", (dir) => {

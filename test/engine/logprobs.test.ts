@@ -3,22 +3,21 @@
 // per-byte figures (score.ts's bitsOf).
 import { beforeAll, describe, expect, it } from "vitest";
 import { BOS } from "../../src/config.ts";
-import type { Engine, OutputOptions } from "../../src/engine/engine.ts";
+import type { Engine } from "../../src/engine/engine.ts";
 import type { ByteLogprob } from "../../src/engine/decode/logprobs.ts";
 import { bitsOf } from "../../src/engine/score.ts";
 import type { DecodeEvent, DecodeMode, DecodeRequest } from "../../src/protocol.ts";
 import { nodeEngine, request } from "../support/engine.ts";
 import { V2 } from "../support/node-files.ts";
 
-type Ev = DecodeEvent & { logprobs?: (ByteLogprob | null)[] };
 
-async function run(e: Engine, prompt: string, mode: DecodeMode, over: Partial<DecodeRequest> & OutputOptions) {
+async function run(e: Engine, prompt: string, mode: DecodeMode, over: Partial<DecodeRequest>) {
   const bytes: number[] = [], lps: ByteLogprob[] = [];
-  let prompts: (ByteLogprob | null)[] | undefined, end: Ev | undefined;
-  for await (const ev of e.decode({ ...request(prompt, { mode, maxNewBytes: 48, knobs: { threshold: 0.3 } }), ...over } as DecodeRequest) as AsyncIterable<Ev>) {
+  let prompts: (ByteLogprob | null)[] | undefined, end: DecodeEvent | undefined;
+  for await (const ev of e.decode({ ...request(prompt, { mode, maxNewBytes: 48, knobs: { threshold: 0.3 } }), ...over } as DecodeRequest) ) {
     if (ev.type === "bytes") { bytes.push(...ev.bytes); if (ev.logprobs) lps.push(...(ev.logprobs as ByteLogprob[])); else lps.push(...new Array(ev.bytes.length)); }
-    else if ((ev.type as string) === "prompt_logprobs") prompts = ev.logprobs;
     else end = ev;
+    if (ev.type === "bytes" && ev.promptLogprobs) prompts = ev.promptLogprobs;
   }
   return { bytes, lps, prompts, end: end! };
 }

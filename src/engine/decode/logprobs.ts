@@ -4,15 +4,10 @@
 // AR, BLT-S and BLT-DV report the causal (AR) row that predicts the byte, so their figures are AR's; BLT-D reports
 // the denoising row its byte was drawn from (it computes no causal row for it).
 
-export interface ByteLogprob {
-  byte: number;
-  logprob: number;
-  /** The `top` most likely bytes, most likely first (ties: the lower byte first). */
-  top: { byte: number; logprob: number }[];
-}
+import type { ByteLogprob } from "../../protocol.ts";
 
-/** Most top_logprobs a request may ask for (OpenAI's limit). */
-export const MAX_TOP_LOGPROBS = 20;
+export type { ByteLogprob };
+
 
 /** The log-probability record of `byte` under logits row [offset, offset + 256). */
 export function logprobOf(logits: ArrayLike<number>, offset: number, byte: number, top: number): ByteLogprob {
