@@ -1,9 +1,12 @@
 // The demo page's controller: reads the knobs into a DecodeRequest, runs it on the chosen backend (this Worker's
 // SSE API, or the engine in a Web Worker of this page), streams the bytes into #output and shows live stats.
-// ?backend=server|browser picks the backend (and ?kernels=, ?mode=, ?prompt=, … preset the rest); errors are
-// shown in #error. `window.bltedge` exposes the page's state for tests and the curious.
+// ?backend=server|browser picks the backend (and ?kernels=, ?model=, ?mode=, ?prompt=, … preset the rest); errors are
+// shown in #error, and a new run or another backend clears them and the stats. The model picker lists GET /v1/models;
+// mode "auto" (the default, as in the API) lets the server pick on the server backend, and a ModePicker of the page's
+// own on the browser backend. `window.bltedge` exposes the page's state for tests and the curious.
 import { DEFAULT_MODEL } from "../config.ts";
 import type { DecodeBackend, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
+import { ModePicker } from "../server/mode-picker.ts";
 import type { LoadedInfo, LoadProgress } from "./browser-engine.ts";
 import { ServerBackend } from "./server-backend.ts";
 import { WorkerBackend } from "./worker-backend.ts";
@@ -17,6 +20,8 @@ export interface Exposed {
   runs: number;
   backend: BackendKind;
   kernels: string | null;
+  /** The models GET /v1/models listed (`backend`: "local" ones can also run in this browser). */
+  models: { id: string; backend: string }[];
   /** The browser model once loaded: fromCache tells whether the weights came from the Cache API. */
   model: LoadedInfo | null;
   progress: { file: string; loaded: number; total: number; fromCache: boolean }[];
@@ -27,9 +32,11 @@ export interface Exposed {
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const MODEL = DEFAULT_MODEL;
 const params = new URLSearchParams(location.search);
-const exposed: Exposed = { state: "starting", runs: 0, backend: "server", kernels: null, model: null, progress: [], outputUpdates: 0, last: null, error: null };
+const exposed: Exposed = { state: "starting", runs: 0, backend: "server", kernels: null, models: [], model: null, progress: [], outputUpdates: 0, last: null, error: null };
+const currentModel = () => $<HTMLSelectElement>("model").value || DEFAULT_MODEL;
+/** Mode "auto" on the browser backend: the page measures the lossless modes as the server does. */
+const picker = new ModePicker();
 (window as unknown as { bltedge: Exposed }).bltedge = exposed;
 
 function setState(s: PageState): void {
@@ -49,8 +56,9 @@ function showError(message: string | null): void {
 
 const status = (text: string) => { $("status").textContent = text; };
 
-// ---- the browser backend: loaded once, on first selection ----
-const browser: { loading?: Promise<WorkerBackend>; ready?: WorkerBackend } = {};
+// ---- the browser backend: each model loaded once, when first asked for ----
+const loads = new Map<string, { loading?: Promise<WorkerBackend>; ready?: WorkerBackend }>();
+const browser = { get ready(): WorkerBackend | undefined { return loads.get(currentModel())?.ready; } };
 
 function onProgress(p: LoadProgress): void {
   exposed.progress.push(p);
@@ -64,31 +72,40 @@ function onProgress(p: LoadProgress): void {
   }
 }
 
-function loadBrowser(): Promise<WorkerBackend> {
-  if (browser.loading) return browser.loading;
+function loadBrowser(model = currentModel()): Promise<WorkerBackend> {
+  const entry = loads.get(model) ?? {};
+  loads.set(model, entry);
+  if (entry.ready && exposed.model !== entry.ready.info) { // back to a model loaded before
+    exposed.model = entry.ready.info;
+    $<HTMLProgressElement>("progress").value = 1;
+    $("progress-text").textContent = `${model} loaded (${(entry.ready.info.weightBytes / 1e6).toFixed(1)} MB int8)`;
+  }
+  if (entry.loading) return entry.loading;
   $("model-status").hidden = false;
+  $<HTMLProgressElement>("progress").value = 0;
+  $("progress-text").textContent = `fetching ${model}…`;
   setState("loading");
   status("loading the model in this browser…");
   const t0 = performance.now();
-  browser.loading = WorkerBackend.load(new URL("engine-worker.js", import.meta.url), { origin: location.origin, model: MODEL, preferKernels: params.get("kernels") }, onProgress)
+  entry.loading = WorkerBackend.load(new URL("engine-worker.js", import.meta.url), { origin: location.origin, model, preferKernels: params.get("kernels") }, onProgress)
     .then((b) => {
-      browser.ready = b;
+      entry.ready = b;
       exposed.model = b.info;
       exposed.kernels = b.info.kernels;
       $<HTMLProgressElement>("progress").value = 1;
-      $("progress-text").textContent = `${MODEL} loaded (${(b.info.weightBytes / 1e6).toFixed(1)} MB int8, ${b.info.fromCache ? "from the Cache API" : "downloaded, now cached"}) in ${Math.round(performance.now() - t0)} ms`;
+      $("progress-text").textContent = `${model} loaded (${(b.info.weightBytes / 1e6).toFixed(1)} MB int8, ${b.info.fromCache ? "from the Cache API" : "downloaded, now cached"}) in ${Math.round(performance.now() - t0)} ms`;
       if (exposed.backend === "browser") showKernels();
       setState("idle");
       status("");
       return b;
     }, (e: Error) => {
-      browser.loading = undefined;
-      showError(`loading the model in this browser failed: ${e.message}`);
+      entry.loading = undefined;
+      showError(`loading ${model} in this browser failed: ${e.message}`);
       $("progress-text").textContent = "load failed";
       setState("error");
       throw e;
     });
-  return browser.loading;
+  return entry.loading;
 }
 
 // ---- which backend, and its kernels ----
@@ -111,7 +128,18 @@ function showKernels(): void {
   }
 }
 
+/** Clears the stats, the output's figures and any error (a new run, another backend or model). */
+function resetResult(): void {
+  showError(null);
+  for (const id of ["stat-bytes", "stat-bps", "stat-ttfb", "stat-ppb", "stat-drafts", "stat-backend"]) $(id).textContent = "–";
+  $("stat-ppb-all").textContent = "";
+  $("stat-ppb").title = "";
+  exposed.last = null;
+  exposed.outputUpdates = 0;
+}
+
 function selectBackend(kind: BackendKind): void {
+  resetResult();
   exposed.backend = kind;
   $<HTMLInputElement>(`backend-${kind}`).checked = true;
   params.set("backend", kind);
@@ -120,6 +148,39 @@ function selectBackend(kind: BackendKind): void {
   showKernels();
   if (kind === "browser") loadBrowser().catch(() => {});
   else if (exposed.state !== "running") setState("idle");
+}
+
+// ---- the model picker: GET /v1/models ----
+async function listModels(): Promise<void> {
+  const key = $<HTMLInputElement>("api-key").value.trim();
+  const res = await fetch("/v1/models", { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  if (!res.ok) return; // e.g. 401 until the API key is entered: the default model stays listed
+  const body = (await res.json()) as { data?: { id: string; bltedge?: { backend?: string } }[] };
+  exposed.models = (body.data ?? []).map((m) => ({ id: m.id, backend: m.bltedge?.backend ?? "local" }));
+  if (!exposed.models.length) return;
+  const select = $<HTMLSelectElement>("model"), was = select.value;
+  select.replaceChildren(...exposed.models.map((m) => {
+    const o = document.createElement("option");
+    o.value = m.id;
+    o.textContent = m.backend === "pool" ? `${m.id} (GPU pool)` : m.id;
+    return o;
+  }));
+  select.value = exposed.models.some((m) => m.id === was) ? was : exposed.models[0].id;
+  updateModelChoices();
+  if (select.value !== was) selectModel();
+}
+
+/** On the browser backend only the models the Worker itself serves (their files at /models/<id>/) can run. */
+function updateModelChoices(): void {
+  for (const o of Array.from($<HTMLSelectElement>("model").options)) o.disabled = exposed.backend === "browser" && exposed.models.find((m) => m.id === o.value)?.backend === "pool";
+}
+
+function selectModel(): void {
+  resetResult();
+  $("model-name").textContent = currentModel();
+  params.set("model", currentModel());
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+  if (exposed.backend === "browser") loadBrowser().catch(() => {});
 }
 
 // ---- a request from the knobs ----
@@ -131,13 +192,15 @@ function numberOf(id: string, label: string, fallback?: number): number {
   return n;
 }
 
+/** The request of the knobs; mode "auto" is left as "ar" here and resolved by the backend (generate). */
 function requestFromKnobs(): DecodeRequest {
   const blockSize = numberOf("block-size", "block size");
+  const mode = $<HTMLSelectElement>("mode").value as DecodeMode | "auto";
   return {
-    model: MODEL,
+    model: currentModel(),
     prompt: new TextEncoder().encode($<HTMLTextAreaElement>("prompt").value),
     maxNewBytes: numberOf("max-bytes", "max bytes"),
-    mode: $<HTMLSelectElement>("mode").value as DecodeMode,
+    mode: mode === "auto" ? "ar" : mode,
     sampling: { temperature: numberOf("temperature", "temperature"), topP: 1, topK: 0, seed: numberOf("seed", "seed", crypto.getRandomValues(new Uint32Array(1))[0]) },
     knobs: { blockSize, threshold: numberOf("threshold", "threshold"), entropyBound: null, maxStepsPerBlock: blockSize, draftLength: numberOf("draft-length", "draft length") },
     stop: [],
@@ -165,7 +228,8 @@ function showStats(bytes: number, ms: number, ttfbMs: number | null, s: DecodeSt
 
 async function generate(): Promise<void> {
   exposed.runs++;
-  showError(null);
+  resetResult();
+  $("output").textContent = "";
   let request: DecodeRequest;
   try {
     request = requestFromKnobs();
@@ -174,18 +238,22 @@ async function generate(): Promise<void> {
     setState("error");
     return;
   }
-  const backend: DecodeBackend = exposed.backend === "browser" ? await loadBrowser() : new ServerBackend(location.origin, $<HTMLInputElement>("api-key").value.trim());
+  const auto = $<HTMLSelectElement>("mode").value === "auto", greedy = request.sampling.temperature === 0;
+  let backend: DecodeBackend;
+  try {
+    backend = exposed.backend === "browser" ? await loadBrowser(request.model)
+      : new ServerBackend(location.origin, $<HTMLInputElement>("api-key").value.trim(), [request.model], auto ? { mode: "auto" } : {});
+  } catch {
+    return; // the load's error is shown
+  }
+  if (auto && exposed.backend === "browser") request.mode = picker.choose("browser", request.model, greedy);
   const out = $("output");
   out.textContent = "";
   $("echo").textContent = new TextDecoder().decode(request.prompt);
-  for (const id of ["stat-ppb", "stat-drafts"]) $(id).textContent = "–";
-  $("stat-ppb-all").textContent = "";
   $("stat-backend").textContent = exposed.backend === "browser" ? `browser · ${exposed.kernels}` : "server · SSE";
-  exposed.outputUpdates = 0;
-  exposed.last = null;
   running = new AbortController();
   setState("running");
-  status(`generating (${request.mode})…`);
+  status(`generating (${auto && exposed.backend === "server" ? "auto" : request.mode})…`);
   const utf8 = new TextDecoder();
   const t0 = performance.now();
   let bytes = 0, ttfb: number | null = null, text = "";
@@ -207,7 +275,9 @@ async function generate(): Promise<void> {
         out.textContent = text;
         const bps = showStats(bytes, now, ttfb, e.stats);
         exposed.last = { text, stats: e.stats, ms: now, ttfbMs: ttfb, bytesPerSecond: bps };
-        status(`${e.finishReason === "stop" ? "stopped at a stop sequence" : "done"} · ${bytes} bytes in ${Math.round(now)} ms`);
+        if (auto && exposed.backend === "browser") picker.record("browser", request.model, greedy, e.stats);
+        const how = auto ? ` · mode auto chose ${e.stats.mode}` : "";
+        status(`${e.finishReason === "stop" ? "stopped at a stop sequence" : "done"} · ${bytes} bytes in ${Math.round(now)} ms${how}`);
         setState("done");
       }
     }
@@ -223,14 +293,19 @@ async function generate(): Promise<void> {
 // ---- start ----
 function preset(): void {
   const set = (id: string, key: string) => { const v = params.get(key); if (v !== null) ($(id) as HTMLInputElement).value = v; };
-  set("prompt", "prompt"); set("mode", "mode"); set("block-size", "block_size"); set("threshold", "threshold");
+  set("prompt", "prompt"); set("mode", "mode");
+  const model = params.get("model");
+  if (model) { const o = $<HTMLSelectElement>("model").options[0]; o.value = model; o.textContent = model; } set("block-size", "block_size"); set("threshold", "threshold");
   set("draft-length", "draft_length"); set("max-bytes", "max_bytes"); set("temperature", "temperature"); set("seed", "seed");
 }
 
 function start(): void {
   preset();
-  $("model-name").textContent = MODEL;
-  for (const kind of ["server", "browser"] as const) $(`backend-${kind}`).addEventListener("change", () => selectBackend(kind));
+  $("model-name").textContent = currentModel();
+  for (const kind of ["server", "browser"] as const) $(`backend-${kind}`).addEventListener("change", () => { selectBackend(kind); updateModelChoices(); });
+  $("model").addEventListener("change", selectModel);
+  $("api-key").addEventListener("change", () => { listModels().catch(() => {}); });
+  listModels().catch(() => {});
   $("controls").addEventListener("submit", (e) => { e.preventDefault(); if (!$<HTMLButtonElement>("generate").disabled) void generate(); });
   $("stop").addEventListener("click", () => running?.abort());
   $("prompt").addEventListener("keydown", (e) => {

@@ -18,12 +18,12 @@ interface Usage { prompt_tokens: number; completion_tokens: number; bltedge?: Us
 interface ApiErrorBody { error?: { message?: string; code?: string; param?: string | null } }
 
 /** The OpenAI text-completion body of a DecodeRequest (the server's extension fields included). */
-export function completionBody(r: DecodeRequest): Record<string, unknown> {
+export function completionBody(r: DecodeRequest, mode: DecodeRequest["mode"] | "auto" = r.mode): Record<string, unknown> {
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return {
     model: r.model, prompt: text(r.prompt), stream: true, stream_options: { include_usage: true },
     max_tokens: r.maxNewBytes, temperature: r.sampling.temperature, top_p: r.sampling.topP, top_k: r.sampling.topK,
-    seed: r.sampling.seed, mode: r.mode, block_size: r.knobs.blockSize, threshold: r.knobs.threshold,
+    seed: r.sampling.seed, mode, block_size: r.knobs.blockSize, threshold: r.knobs.threshold,
     entropy_bound: r.knobs.entropyBound, max_steps_per_block: r.knobs.maxStepsPerBlock, draft_length: r.knobs.draftLength,
     ...(r.stop.length ? { stop: r.stop.map(text) } : {}),
   };
@@ -48,7 +48,9 @@ export class ServerBackend implements DecodeBackend {
   readonly name = "server";
 
   /** `origin`: the Worker's, e.g. "http://127.0.0.1:8787"; `apiKey`: sent as a bearer token when set. */
-  constructor(private readonly origin: string, private readonly apiKey = "", private readonly served: string[] = [DEFAULT_MODEL]) {}
+  /** `mode: "auto"` sends mode auto (the server picks; the stats name its choice) whatever the request's mode. */
+  constructor(private readonly origin: string, private readonly apiKey = "", private readonly served: string[] = [DEFAULT_MODEL],
+    private readonly options: { mode?: "auto" } = {}) {}
 
   models(): string[] { return this.served; }
 
@@ -56,7 +58,7 @@ export class ServerBackend implements DecodeBackend {
     let res: Response;
     try {
       res = await fetch(`${this.origin}/v1/completions`, {
-        method: "POST", signal, body: JSON.stringify(completionBody(r)),
+        method: "POST", signal, body: JSON.stringify(completionBody(r, this.options.mode ?? r.mode)),
         headers: { "content-type": "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
       });
     } catch (e) {

@@ -9,7 +9,7 @@ declare global {
 
 export interface Knobs {
   prompt: string;
-  mode: "ar" | "blt-d" | "blt-s" | "blt-dv";
+  mode: "auto" | "ar" | "blt-d" | "blt-s" | "blt-dv";
   maxBytes: number;
   temperature: number;
   blockSize?: number;

@@ -184,6 +184,97 @@ describe("the demo page", () => {
     await page.close();
   });
 
+  it("mode auto is the default, as in the API: the server picks a lossless mode, and so does the page on the browser backend", async () => {
+    const page = await openPage(context, `${w.url}/?backend=server`);
+    expect(await page.inputValue("#mode")).toBe("auto");
+    const bodies: Record<string, unknown>[] = [];
+    page.on("request", (r) => { if (r.url().endsWith("/v1/completions")) bodies.push(JSON.parse(r.postData() ?? "{}")); });
+    const onServer = await generateOnPage(page, { prompt: "The history of the city ", mode: "auto", maxBytes: 48, temperature: 0 });
+    expect(onServer.state).toBe("done");
+    expect(bodies.at(-1)).toMatchObject({ mode: "auto" });
+    const chosen = await page.evaluate(() => window.bltedge.last?.stats?.mode);
+    expect(["ar", "blt-s", "blt-dv"]).toContain(chosen);
+    expect(await page.textContent("#status")).toContain(`mode auto chose ${chosen}`);
+    await page.goto(`${w.url}/?backend=browser&kernels=wasm`);
+    await page.waitForFunction(() => window.bltedge?.state === "idle" && window.bltedge.model !== null, null, { timeout: 60_000 });
+    expect(await page.inputValue("#mode")).toBe("auto");
+    const inBrowser = await generateOnPage(page, { prompt: "The history of the city ", mode: "auto", maxBytes: 48, temperature: 0 });
+    expect(inBrowser.state).toBe("done");
+    expect(["ar", "blt-s", "blt-dv"]).toContain(await page.evaluate(() => window.bltedge.last?.stats?.mode));
+    expect(inBrowser.text).toBe(onServer.text); // greedy: every lossless mode writes AR's bytes
+    await page.close();
+  });
+
+  it("the model picker lists GET /v1/models, and the request names the model picked", async () => {
+    const listed = ((await (await fetch(`${w.url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    expect(listed).toEqual(expect.arrayContaining([DEFAULT_MODEL, "blt-d-tiny"]));
+    const page = await openPage(context, `${w.url}/?backend=server`);
+    await page.waitForFunction((n) => window.bltedge.models.length === n, listed.length);
+    expect(await page.$$eval("#model option", (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(listed);
+    expect(await page.inputValue("#model")).toBe(listed[0]);
+    await page.selectOption("#model", "blt-d-tiny");
+    const bodies: Record<string, unknown>[] = [];
+    page.on("request", (r) => { if (r.url().endsWith("/v1/completions")) bodies.push(JSON.parse(r.postData() ?? "{}")); });
+    const g = await generateOnPage(page, { prompt: "Hello ", mode: "ar", maxBytes: 16, temperature: 0 });
+    expect(g.state).toBe("done");
+    expect(bodies.at(-1)).toMatchObject({ model: "blt-d-tiny" });
+    expect(await page.textContent("#model-name")).toBe("blt-d-tiny");
+    await page.close();
+  });
+
+  it("stats and errors reset on a new run and on switching backend; the server backend shows no progress bar", async () => {
+    const page = await openPage(context, `${w.url}/?backend=server`);
+    expect(await page.isVisible("#model-status")).toBe(false);
+    expect(await page.isVisible("#progress")).toBe(false);
+    const ok = await generateOnPage(page, { prompt: "Hello ", mode: "blt-s", maxBytes: 24, temperature: 0 });
+    expect(ok.state).toBe("done");
+    expect(await page.textContent("#stat-bytes")).toBe("24");
+    // a run that fails at once: no stats of the run before stay on the page
+    const bad = await generateOnPage(page, { prompt: "Hello ", mode: "blt-d", maxBytes: 24, temperature: 0, blockSize: 0 });
+    expect(bad.state).toBe("error");
+    expect(await page.isVisible("#error")).toBe(true);
+    for (const id of ["#stat-bytes", "#stat-bps", "#stat-ttfb", "#stat-ppb", "#stat-drafts"]) expect(await page.textContent(id), id).toBe("–");
+    expect(await page.evaluate(() => window.bltedge.last)).toBeNull();
+    // switching backend clears the error
+    await page.check("#backend-browser");
+    expect(await page.isVisible("#error")).toBe(false);
+    expect(await page.textContent("#stat-backend")).toBe("–");
+    await page.waitForFunction(() => window.bltedge.state === "idle" && window.bltedge.model !== null, null, { timeout: 60_000 });
+    expect(await page.isVisible("#model-status")).toBe(true);
+    const inBrowser = await generateOnPage(page, { prompt: "Hello ", mode: "ar", maxBytes: 12, temperature: 0 });
+    expect(inBrowser.state).toBe("done");
+    await page.check("#backend-server");
+    for (const id of ["#stat-bytes", "#stat-bps", "#stat-backend"]) expect(await page.textContent(id), id).toBe("–");
+    expect(await page.isVisible("#model-status")).toBe(false);
+    await page.close();
+  });
+
+  it("the first in-browser visit downloads the weights with a byte progress bar; the next loads them from the Cache API without fetching them (network log)", async () => {
+    const fresh = await browser.newContext(); // its own, empty Cache API
+    const fetched: string[] = [];
+    fresh.on("request", (r) => { if (r.url().includes("/model.q8.safetensors")) fetched.push(r.url()); });
+    try {
+      const first = await openPage(fresh, `${w.url}/?backend=browser&kernels=wasm`);
+      expect(await first.evaluate(() => window.bltedge.model?.fromCache)).toBe(false);
+      expect(fetched.length).toBe(1); // the log sees the engine worker's fetch
+      const bytes = await first.evaluate(() => window.bltedge.progress.filter((p) => p.file === "model.q8.safetensors" && !p.fromCache).map((p) => p.loaded));
+      expect(bytes.length).toBeGreaterThan(2);
+      expect(bytes.some((b) => b > 0 && b < bytes.at(-1)!)).toBe(true);
+      expect(await first.textContent("#progress-text")).toContain("downloaded, now cached");
+      await first.close();
+
+      const second = await openPage(fresh, `${w.url}/?backend=browser&kernels=wasm`);
+      expect(await second.evaluate(() => window.bltedge.model?.fromCache)).toBe(true);
+      expect(await second.textContent("#progress-text")).toContain("from the Cache API");
+      expect(fetched.length, `weights fetched again: ${fetched.join(", ")}`).toBe(1);
+      const g = await generateOnPage(second, { prompt: "Hello ", mode: "ar", maxBytes: 12, temperature: 0 });
+      expect(g.state).toBe("done");
+      await second.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("screenshot of a browser-backend generation for the README (docs/demo.png)", async () => {
     const page = await openPage(context, `${w.url}/?backend=browser&kernels=wasm`);
     const g = await generateOnPage(page, { prompt: "The history of the city ", mode: "blt-s", maxBytes: 240, temperature: 0.5, seed: 3 });
