@@ -3,7 +3,7 @@
 // estimated traffic per byte) and quality (agreement with AR, bits per byte under the AR model, byte accuracy
 // against the held-out text, distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
 //   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-v2] [--no-workerd]
-//   [--no-peers] [--chart docs/bench-blt-v2.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
+//   [--no-peers] [--constrained] [--chart docs/bench-blt-v2.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
 //   blt-d-tiny, so models/blt-d-small needs --no-workerd; the peers run blt-d-small only)
 import { cpus } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import type { DecodeStats } from "../../src/protocol.ts";
 import { renderChart } from "./chart.ts";
 import { CONFIGS, agreement, bitsPerByte, distinctN, heldOutCases, label, median, request, type Case, type Config } from "./decode-cases.ts";
 import { roundRobin, runPeers, runWorkerd, type Run } from "./decode-peers.ts";
+import { benchConstrained } from "./constrained.ts";
 
 export interface Row {
   impl: "wasm" | "workerd" | "ort-web" | "ort-node" | "torch";
@@ -41,6 +42,12 @@ const cases = heldOutCases(modelDir, nPrompts, 128, nBytes);
 const configs = quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS;
 log(`bench: ${modelDir}, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
 log(`command: npm run bench -- ${process.argv.slice(2).join(" ")}`);
+// --constrained: greedy AR with and without a JSON schema (scripts/bench/constrained.ts), then nothing else
+if (flags.has("constrained")) {
+  const rows = await benchConstrained(engine, cases, nBytes, repeats, log);
+  if (json) console.log(JSON.stringify({ model: modelId, bytes: nBytes, prompts: cases.length, repeats, rows }));
+  process.exit(0);
+}
 
 /** One implementation's runs of one configuration, scored. */
 async function score(impl: Row["impl"], c: Config, weights: Row["weights"], runs: Run[][], arOut: Uint8Array[] | null, cs: Case[]): Promise<Row> {
