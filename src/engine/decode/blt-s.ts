@@ -16,11 +16,11 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
     // patch read (past the next patch boundary it is stale: verification catches it)
     const n0 = seq.n;
     open[0] = seq.draftRead();
-    // (under a constraint: each byte drawn at the automaton's state after the ones before; a draft that would end
-    // the output stops there, and AR decides that position after verification)
+    // (under a constraint: each byte drawn at the automaton's state after the ones before; a draft that draws the
+    // end of the output stops there, and the end is verified as a drafted outcome of its own)
     ids[0] = g ? g.pick(c.sampler, seq.nextLogits, g.state, drafts.subarray(0, 256)) : c.sampler.pick(seq.nextLogits, drafts.subarray(0, 256));
     if (ids[0] === END_OUTPUT) { g!.finished = true; return; }
-    let st = g?.state.advance(ids[0]);
+    let st = g?.state.advance(ids[0]), endDrafted = false;
     for (let i = 1; i < k; i++) {
       const pos = n0 + i - 1;
       tok[0] = ids[i - 1];
@@ -33,7 +33,7 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
         const qi = g.distribution(c.sampler, row, st!, drafts.subarray(i * 256, (i + 1) * 256));
         g.draftEnd[i] = g.endMass;
         const d = g.draw(c.sampler, qi, g.endMass);
-        if (d === END_OUTPUT) { k = i; break; }
+        if (d === END_OUTPUT) { k = i; endDrafted = true; break; }
         ids[i] = d;
         st = st!.advance(d)!;
         continue;
@@ -45,6 +45,6 @@ export async function* decodeBltS(c: ModeContext): ModeGenerator {
     // verify with one full forward, accept the agreeing prefix (the drafted bytes but the last already went
     // through the encoder, whose states do not depend on latents; and through the decoder: rows that read the
     // draft's latent in verification too are not run again)
-    yield await verifyAndAccept(c, k, true, n0 + k - 1, { upTo: n0 + k - 1, read: open[0] });
+    yield await verifyAndAccept(c, k, true, n0 + k - 1, { upTo: n0 + k - 1, read: open[0] }, endDrafted);
   }
 }

@@ -14,10 +14,13 @@ import { argmax } from "./sampler.ts";
  * distributions (k × 256; under a constraint, guide.draftEnd their END_OUTPUT probabilities). firstIsExact: the
  * first draft byte was drawn from the model's own prediction (BLT-S). Positions below encodedUpTo already have their
  * encoder states, and `drafted` says which decoder rows BLT-S's drafting ran (Sequence.appendClean).
+ * endDrafted (BLT-S under a constraint): the draft drew the end of the output after its k bytes (at position k, from
+ * the distribution in drafts row k and guide.draftEnd[k]); once the k bytes are accepted the end is verified as one
+ * more drafted outcome, so the rule (and AR's distribution) holds with ending as the 257th outcome.
  * Returns the committed bytes (a view into scratch.out); the sequence ends right after them.
  */
 export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: boolean, encodedUpTo = 0,
-                                      drafted?: { upTo: number; read: number }): Promise<Uint8Array> {
+                                      drafted?: { upTo: number; read: number }, endDrafted = false): Promise<Uint8Array> {
   const seq = c.seq, n0 = seq.n, { ids, drafts: q, p, residual, out, tok } = c.scratch, g = c.guide;
   const drafts = ids.subarray(0, k);
   // verify: the drafted bytes through the whole model, as AR would process them
@@ -30,9 +33,9 @@ export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: b
     if (g) g.commit(out, len);
     return out.subarray(0, len);
   };
-  // accept
-  for (let i = 0; i < k; i++) {
-    const d = drafts[i];
+  // accept (position k: the drafted end, when there is one)
+  for (let i = 0; i < k + (endDrafted ? 1 : 0); i++) {
+    const d = i < k ? drafts[i] : END_OUTPUT;
     if (i === 0 && firstIsExact) { if (g) st![1] = st![0]!.advance(d); continue; }
     const row = seq.logitsOf(n0 + i - 1), qi = q.subarray(i * 256, (i + 1) * 256);
     const here = g ? st![i] : null;
@@ -40,8 +43,10 @@ export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: b
     if (c.sampler.greedy) ok = (g ? g.greedy(row, here!) : argmax(row)) === d;
     else {
       if (g) { g.distribution(c.sampler, row, here!, p); pEnd = g.endMass; } else c.sampler.distribution(row, p);
-      ok = c.sampler.rng.next() < Math.min(1, p[d] / Math.max(qi[d], 1e-30));
+      ok = d === END_OUTPUT ? c.sampler.rng.next() < Math.min(1, pEnd / Math.max(g!.draftEnd[i], 1e-30))
+        : c.sampler.rng.next() < Math.min(1, p[d] / Math.max(qi[d], 1e-30));
     }
+    if (ok && d === END_OUTPUT) { g!.finished = true; return done(k); }
     if (ok) {
       c.counters.acceptedBytes++;
       if (g) st![i + 1] = here!.advance(d);
@@ -61,7 +66,7 @@ export async function verifyAndAccept(c: ModeContext, k: number, firstIsExact: b
         fix = g ? g.draw(c.sampler, residual, rEnd / z) : c.sampler.draw(residual);
       } else fix = g ? g.draw(c.sampler, p, pEnd) : c.sampler.draw(p);
     }
-    seq.truncate(n0 + i);
+    seq.truncate(n0 + i); // (past the drafted bytes, at the drafted end, nothing is cut)
     if (fix === END_OUTPUT) { g!.finished = true; return done(i); }
     tok[0] = fix;
     await seq.appendClean(tok);
