@@ -5,7 +5,7 @@
 // mode "auto" (the default, as in the API) lets the server pick on the server backend, and a ModePicker of the page's
 // own on the browser backend. `window.bltedge` exposes the page's state for tests and the curious.
 import { DEFAULT_MODEL } from "../config.ts";
-import type { DecodeBackend, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
+import type { ByteLogprob, DecodeBackend, DecodeMode, DecodeRequest, DecodeStats } from "../protocol.ts";
 import { ModePicker } from "../server/mode-picker.ts";
 import type { LoadedInfo, LoadProgress } from "./browser-engine.ts";
 import { ServerBackend } from "./server-backend.ts";
@@ -204,7 +204,33 @@ function requestFromKnobs(): DecodeRequest {
     sampling: { temperature: numberOf("temperature", "temperature"), topP: 1, topK: 0, seed: numberOf("seed", "seed", crypto.getRandomValues(new Uint32Array(1))[0]) },
     knobs: { blockSize, threshold: numberOf("threshold", "threshold"), entropyBound: null, maxStepsPerBlock: blockSize, draftLength: numberOf("draft-length", "draft length") },
     stop: [],
+    ...(structured() ? { responseFormat: { type: "json_schema", json_schema: { name: "page", schema: schemaOf() } } } : {}),
+    ...($<HTMLInputElement>("show-logprobs").checked ? { logprobs: 5 } : {}),
   };
+}
+
+const structured = () => $<HTMLInputElement>("structured").checked;
+function schemaOf(): unknown {
+  try { return JSON.parse($<HTMLTextAreaElement>("schema").value); } catch (e) { throw new Error(`JSON schema: ${(e as Error).message}`); }
+}
+
+/**
+ * Appends bytes with their log-probabilities: one span per character, shaded by its bytes' summed log-probability
+ * (a heat map), its title listing each byte's figure and the most likely bytes there.
+ */
+function appendWithLogprobs(out: HTMLElement, bytes: Uint8Array, records: ByteLogprob[]): void {
+  const show = (b: number) => (b >= 0x20 && b < 0x7f ? JSON.stringify(String.fromCharCode(b)) : `0x${b.toString(16).padStart(2, "0")}`);
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i], n = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    const span = document.createElement("span"), rs = records.slice(i, i + n);
+    span.className = "lp";
+    span.textContent = new TextDecoder().decode(bytes.subarray(i, i + n));
+    const lp = rs.reduce((a, r) => a + r.logprob, 0);
+    span.style.background = `rgba(220, 80, 40, ${Math.min(0.6, (1 - Math.exp(lp)) * 0.6).toFixed(2)})`;
+    span.title = rs.map((r) => `${show(r.byte)}: ${r.logprob.toFixed(3)} (p ${Math.exp(r.logprob).toFixed(3)}); top ${r.top.map((t) => `${show(t.byte)} ${t.logprob.toFixed(2)}`).join(", ")}`).join("\n");
+    out.append(span);
+    i += n;
+  }
 }
 
 // ---- generation ----
@@ -265,14 +291,15 @@ async function generate(): Promise<void> {
         bytes += e.bytes.length;
         const piece = utf8.decode(e.bytes, { stream: true });
         text += piece;
-        if (piece) { out.append(piece); exposed.outputUpdates++; }
+        if (piece && e.logprobs) { appendWithLogprobs(out, e.bytes, e.logprobs); exposed.outputUpdates++; }
+        else if (piece) { out.append(piece); exposed.outputUpdates++; }
         showStats(bytes, now, ttfb, null);
       } else if (e.type === "error") {
         const where = e.param ? ` (${e.param})` : "";
         throw new Error(e.code === "cancelled" ? "stopped" : `${e.code}${where}: ${e.message}`);
       } else {
         text += utf8.decode();
-        out.textContent = text;
+        if (request.logprobs == null) out.textContent = text; // (with log-probabilities the spans stay)
         const bps = showStats(bytes, now, ttfb, e.stats);
         exposed.last = { text, stats: e.stats, ms: now, ttfbMs: ttfb, bytesPerSecond: bps };
         if (auto && exposed.backend === "browser") picker.record("browser", request.model, greedy, e.stats);
@@ -297,6 +324,10 @@ function preset(): void {
   const model = params.get("model");
   if (model) { const o = $<HTMLSelectElement>("model").options[0]; o.value = model; o.textContent = model; } set("block-size", "block_size"); set("threshold", "threshold");
   set("draft-length", "draft_length"); set("max-bytes", "max_bytes"); set("temperature", "temperature"); set("seed", "seed");
+  set("schema", "schema");
+  if (params.get("structured") === "1") $<HTMLInputElement>("structured").checked = true;
+  if (params.get("logprobs") === "1") $<HTMLInputElement>("show-logprobs").checked = true;
+  if (params.has("structured") || params.has("logprobs") || params.has("schema")) $<HTMLDetailsElement>("structured-options").open = true;
 }
 
 function start(): void {

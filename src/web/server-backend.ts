@@ -2,7 +2,7 @@
 // `POST /v1/completions` with `stream: true` and usage, its Server-Sent Events split by the wire module. An HTTP error
 // before the stream, or an error event inside it, becomes the protocol's error event (code, message, param).
 import { DEFAULT_MODEL } from "../config.ts";
-import { CANCELLED, type DecodeBackend, type DecodeEvent, type DecodeRequest, type DecodeStats, type FinishReason } from "../protocol.ts";
+import { CANCELLED, type ByteLogprob, type DecodeBackend, type DecodeEvent, type DecodeRequest, type DecodeStats, type FinishReason } from "../protocol.ts";
 import { sseData } from "../backends/wire.ts";
 
 interface UsageBltedge {
@@ -26,7 +26,20 @@ export function completionBody(r: DecodeRequest, mode: DecodeRequest["mode"] | "
     seed: r.sampling.seed, mode, block_size: r.knobs.blockSize, threshold: r.knobs.threshold,
     entropy_bound: r.knobs.entropyBound, max_steps_per_block: r.knobs.maxStepsPerBlock, draft_length: r.knobs.draftLength,
     ...(r.stop.length ? { stop: r.stop.map(text) } : {}),
+    ...(r.responseFormat != null ? { response_format: r.responseFormat } : {}),
+    ...(r.logprobs != null ? { logprobs: r.logprobs } : {}),
   };
+}
+
+/** A token of the legacy logprobs object back to its byte (an ASCII character, or "bytes:\\xNN"). */
+const byteOfToken = (t: string) => (t.startsWith("bytes:\\x") ? parseInt(t.slice(8), 16) : t.charCodeAt(0));
+
+/** A completions chunk's legacy logprobs object as the protocol's per-byte records. */
+function recordsOf(lp: { tokens: string[]; token_logprobs: number[]; top_logprobs: Record<string, number>[] }): ByteLogprob[] {
+  return lp.tokens.map((t, i) => ({
+    byte: byteOfToken(t), logprob: lp.token_logprobs[i],
+    top: Object.entries(lp.top_logprobs[i] ?? {}).map(([k, v]) => ({ byte: byteOfToken(k), logprob: v })).sort((a, b) => b.logprob - a.logprob || a.byte - b.byte),
+  }));
 }
 
 const errorEvent = (body: ApiErrorBody | null, fallback: string): DecodeEvent => ({
@@ -80,10 +93,10 @@ export class ServerBackend implements DecodeBackend {
           yield { type: "done", finishReason: finish, stats: statsOf(usage ?? { prompt_tokens: r.prompt.length, completion_tokens: 0 }, r) };
           return;
         }
-        const o = JSON.parse(data) as ApiErrorBody & { choices?: { text?: string; finish_reason?: FinishReason | null }[]; usage?: Usage | null };
+        const o = JSON.parse(data) as ApiErrorBody & { choices?: { text?: string; finish_reason?: FinishReason | null; logprobs?: Parameters<typeof recordsOf>[0] | null }[]; usage?: Usage | null };
         if (o.error) { yield errorEvent(o, "the stream failed"); return; }
         const c = o.choices?.[0];
-        if (c?.text) yield { type: "bytes", bytes: enc.encode(c.text) };
+        if (c?.text) yield { type: "bytes", bytes: enc.encode(c.text), ...(c.logprobs ? { logprobs: recordsOf(c.logprobs) } : {}) };
         if (c?.finish_reason) finish = c.finish_reason;
         if (o.usage) usage = o.usage;
       }
