@@ -69,3 +69,20 @@ def test_errors_name_the_contracts_fields():
     with pytest.raises(wire.WireError) as e:
         parse(json.dumps(body).encode())
     assert (e.value.param, e.value.message) == ("top_p", "top_p must be a number in (0, 1], got 0")
+
+
+@pytest.mark.parametrize("field,value,param", [
+    ("responseFormat", {"type": "json_object"}, "response_format"),
+    ("logprobs", 3, "top_logprobs"),
+    ("promptLogprobs", True, "prompt_logprobs"),
+])
+def test_structured_output_and_logprobs_are_refused_by_name(field, value, param):
+    body = json.loads(raw())
+    body["request"][field] = value
+    with pytest.raises(wire.WireError) as e:
+        parse(json.dumps(body).encode())
+    assert (e.value.status, e.value.code, e.value.param) == (400, "invalid_request", param)
+    assert "not supported by the PyTorch pool worker" in e.value.message
+    # the free format and absent values are no ask at all
+    body["request"][field] = {"type": "text"} if field == "responseFormat" else None
+    parse(json.dumps(body).encode())
