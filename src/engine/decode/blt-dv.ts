@@ -11,8 +11,9 @@ export async function* decodeBltDv(c: ModeContext): ModeGenerator {
   while (c.budget() > 0) {
     const B = Math.min(blockSize, c.budget());
     const steps = Math.min(maxStepsPerBlock, B);
-    // a draft is made only where its worst case fits the work budget
-    if (B < 2 || !seq.nextStartsPatch() || !c.work.takeBlockDraft(B, steps)) { yield await decodeArStep(c); continue; }
+    // a draft is made only where its worst case fits the work budget (under a constraint a block may take B passes:
+    // each accepts at least one byte, denoise.ts)
+    if (B < 2 || !seq.nextStartsPatch() || !c.work.takeBlockDraft(B, c.guide ? B : steps)) { yield await decodeArStep(c); continue; }
     // byte 0 is AR's own: the row before the block predicts it already (drawn as AR draws it, so it is exact)
     const g = c.guide;
     const first = g ? g.pick(c.sampler, seq.nextLogits, g.state, c.scratch.dist) : c.sampler.pick(seq.nextLogits, c.scratch.dist);
