@@ -11,6 +11,8 @@ import { LocalBackend } from "../../src/backends/local.ts";
 import { PoolBackend } from "../../src/backends/pool.ts";
 import { Router } from "../../src/backends/router.ts";
 import { BOS } from "../../src/config.ts";
+import { compileFormat, Matcher } from "../../src/constrain/index.ts";
+import { Rng } from "../../src/engine/decode/sampler.ts";
 import type { Engine } from "../../src/engine/engine.ts";
 import { bitsOf } from "../../src/engine/score.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -163,6 +165,41 @@ describe("structured output through the API (edge and TypeScript pool worker)", 
     const plain = await (await post(edge, "completions", { model: MODEL, prompt: "Hello", max_tokens: 4, temperature: 0, echo: true })).json();
     expect(plain.choices[0].text.startsWith("Hello")).toBe(true);
     expect(plain.choices[0].logprobs).toBeNull();
+  });
+
+  it("fuzz (seed 7): random schemas through the API give 200, 400 or 413, never a 5xx; what is written is accepted", async () => {
+    const rng = new Rng(7);
+    const int = (n: number) => Math.floor(rng.next() * n);
+    const pick = <T>(xs: T[]) => xs[int(xs.length)];
+    const gen = (d: number): unknown => {
+      switch (int(d > 3 ? 4 : 8)) {
+        case 0: return { type: "string", maxLength: int(20) };
+        case 1: return { type: pick(["integer", "number", "boolean", "null", "strng"]) };
+        case 2: return { enum: Array.from({ length: 1 + int(rng.next() < 0.2 ? 20000 : 6) }, (_, i) => `v${i}`) };
+        case 3: return { type: "string", pattern: pick(["(a+)+$", "^(x|x)*y$", "[a-z]{0,9}", "(?=a)", "a{99999}", "\\d+"]) };
+        case 4: return { [pick(["format", "oneOf", "not", "if", "minimum"])]: pick([1, "x", {}]), type: "string" };
+        case 5: case 6: {
+          const props: Record<string, unknown> = {};
+          for (let i = int(4); i > 0; i--) props[`p${i}`] = gen(d + 1);
+          return { type: "object", properties: props, required: Object.keys(props), additionalProperties: false };
+        }
+        default: return { type: "array", items: gen(d + 1), maxItems: int(4) };
+      }
+    };
+    const seen = new Set<number>();
+    for (let t = 0; t < 40; t++) {
+      const rf = { type: "json_schema", json_schema: { name: "f", schema: gen(0) } };
+      const r = await post(edge, "completions", { model: MODEL, prompt: "JSON: ", max_tokens: 24, temperature: 0.8, seed: t, response_format: rf, mode: MODES[t % 4] });
+      seen.add(r.status);
+      expect([200, 400, 413]).toContain(r.status);
+      const body = await r.json();
+      if (r.status !== 200) { expect(body.error.param).toMatch(/^response_format/); continue; }
+      let st = new Matcher(compileFormat(rf)!).start as ReturnType<Matcher["start"]["advance"]>;
+      for (const b of new TextEncoder().encode(body.choices[0].text)) st = st && st.advance(b);
+      expect(st).not.toBeNull();
+      if (body.choices[0].finish_reason === "stop") expect(st!.accepting).toBe(true);
+    }
+    expect(seen.has(200) && seen.has(400)).toBe(true);
   });
 
   it("bad formats: 400 naming what is unsupported, 413 when too large; regex and grammar extensions work", async () => {
