@@ -35,20 +35,25 @@ class _Job:
         self.decode = self.op = None
         self._polled = 0.0
         self.pending = b""              # bytes not yet handed to the handler
+        self.pending_lp = None          # their log-probability records, when the request asked for them
         self.flushed = None             # when bytes were last handed over (None: never)
 
     def emit(self, event):
         """A Decode event: bytes are held for the next flush; done goes out at once, after them."""
         if event[0] == "bytes":
             self.pending += event[1]
+            if event[2] is not None:
+                self.pending_lp = (self.pending_lp or []) + event[2]
+        elif event[0] == "prompt":
+            self.events.put(event)
         else:
             self.flush()
             self.events.put(event)
 
     def flush(self, now=None):
         if self.pending:
-            self.events.put(("bytes", self.pending))
-            self.pending = b""
+            self.events.put(("bytes", self.pending, self.pending_lp))
+            self.pending, self.pending_lp = b"", None
             self.flushed = now if now is not None else time.monotonic()
 
     def cancelled(self):
@@ -101,7 +106,7 @@ class Batcher:
                         yield event
                         event = more
                         break
-                    event = ("bytes", event[1] + more[1])
+                    event = ("bytes", event[1] + more[1], None if event[2] is None else event[2] + more[2])
                 if event is _END:
                     return
                 if isinstance(event, BaseException):

@@ -11,6 +11,8 @@ edge passes on to OpenAI-style errors. Unknown extra fields are ignored, so that
              "blockCommit": "entropy", "blockPrefix": "states"},
    "stopBase64": ["..."]}}           (stopBase64, knobs.entropyBound, knobs.blockCommit and knobs.blockPrefix may be
                                       left out: no stops, null, "entropy", "states")
+  Optional: "responseFormat" with "constraint" (its compiled program, constrain.py), "logprobs" (the top count),
+  "promptLogprobs" (true: the prompt's per-byte log-probabilities first).
 """
 import base64
 import binascii
@@ -111,6 +113,13 @@ class DecodeRequest:
     knobs: dict             # blockSize, threshold, entropyBound (None or a number), maxStepsPerBlock, draftLength,
                             # blockCommit ("entropy" or "block"), blockPrefix ("tokens" or "states")
     stop: list              # of bytes
+    constraint: dict = None         # the compiled response format (constrain.py), when the request has one
+    logprobs: int = None            # the top count of per-byte log-probabilities; None: none
+    prompt_logprobs: bool = False   # the prompt's per-byte log-probabilities first
+
+
+# Most elements of a compiled constraint on the wire (MAX_WIRE_CONSTRAINT in src/backends/wire.ts)
+MAX_WIRE_CONSTRAINT = 60_000
 
 
 def _no_constants(name):
@@ -178,14 +187,25 @@ def parse_request(raw, models, modes):
     if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
         raise invalid("stopBase64", "request.stopBase64 must be a list of base64 strings")
     stop = [_base64(x, "stopBase64") for x in stops]
-    # structured output and log-probabilities are served by the TypeScript engine (src/constrain,
-    # src/engine/decode/guide.ts) and its pool worker; this worker refuses them by name rather than ignore them
-    for key in ("responseFormat", "logprobs", "promptLogprobs"):
-        v = r.get(key)
-        if v is None or v is False or (key == "responseFormat" and isinstance(v, dict) and v.get("type") == "text"):
-            continue
-        name = api_name(key)
-        raise WireError(400, "invalid_request", f"{name} is not supported by the PyTorch pool worker", name)
+    # structured output: the edge sends the response format and its compiled program (request.constraint), which
+    # this worker runs (constrain.py); a format without its program (over MAX_WIRE_CONSTRAINT elements) is refused
+    from .constrain import check_program
+    constraint = None
+    rf = r.get("responseFormat")
+    if rf is not None and not (isinstance(rf, dict) and rf.get("type") == "text"):
+        if not isinstance(rf, dict) or len(json.dumps(rf)) > fields["response_format"]["maxBytes"]:
+            raise WireError(400, "invalid_request", describe("response_format", fields["response_format"]), "response_format")
+        if r.get("constraint") is None:
+            raise WireError(400, "invalid_request", "response_format: this worker needs its compiled program (request.constraint), "
+                                                    f"which the edge sends for programs of at most {MAX_WIRE_CONSTRAINT} elements", "response_format")
+        problem = check_program(r["constraint"], MAX_WIRE_CONSTRAINT)
+        if problem:
+            raise WireError(400, "invalid_request", problem, "response_format")
+        constraint = r["constraint"]
+    logprobs = None if r.get("logprobs") is None else _field(r, "logprobs", "number", "request")
+    prompt_logprobs = r.get("promptLogprobs")
+    if prompt_logprobs is not None and not isinstance(prompt_logprobs, bool):
+        raise invalid("promptLogprobs", "request.promptLogprobs must be a boolean")
 
     # ranges (validateRequest in src/engine/engine.ts)
     # the prompt must fit the model's window; generation may run past it (the caches slide)
@@ -202,4 +222,6 @@ def parse_request(raw, models, modes):
     row = fields["stop"]
     if len(stop) > row["maxCount"] or any(not 1 <= len(x) <= row["maxBytes"] for x in stop):
         raise WireError(400, "invalid_request", describe("stop", row), "stop")
-    return DecodeRequest(model_id, prompt, max_new, mode, sampling, knobs, stop), model
+    if logprobs is not None:
+        logprobs = _check(logprobs, "top_logprobs")
+    return DecodeRequest(model_id, prompt, max_new, mode, sampling, knobs, stop, constraint, logprobs, bool(prompt_logprobs)), model

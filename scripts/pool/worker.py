@@ -55,6 +55,7 @@ import torch
 from .batch import Batcher
 from .decode import MODES, Cancelled
 from .passes import PoolModel
+from .sampling import utf8_boundary
 from .wire import VERSION, WireError, parse_request
 
 MAX_BODY_BYTES = 1 << 20
@@ -200,8 +201,17 @@ class Handler(BaseHTTPRequestHandler):
         try:
             try:
                 for event in self.server.batcher.stream(model, request, self._client_gone):
-                    if event[0] == "bytes":
+                    if event[0] == "bytes" and event[2] is not None:
+                        # with log-probabilities, in pieces that keep each event well under the edge's 64 KiB bound
+                        data, records, i = event[1], event[2], 0
+                        while i < len(data):
+                            end = len(data) if i + 32 >= len(data) else max(i + 1, utf8_boundary(data, i + 32))
+                            self._event("bytes", {"bytesBase64": base64.b64encode(data[i:end]).decode("ascii"), "logprobs": records[i:end]})
+                            i = end
+                    elif event[0] == "bytes":
                         self._event("bytes", {"bytesBase64": base64.b64encode(event[1]).decode("ascii")})
+                    elif event[0] == "prompt":
+                        self._event("bytes", {"bytesBase64": "", "promptLogprobs": event[1]})
                     else:
                         release()
                         self._event("done", {"finishReason": event[1], "stats": event[2]})

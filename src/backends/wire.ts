@@ -2,6 +2,7 @@
 // protocol, router and hardening"). POST <worker>/v1/decode {"version":1,"request":{…}} answers text/event-stream
 // whose events carry DecodeEvents as JSON with bytes in base64; GET <worker>/health describes the worker.
 // Versioned so edge and pool deploy apart.
+import { compileFormat } from "../constrain/index.ts";
 import { REQUEST_FIELDS } from "../contract.ts";
 import { type ByteLogprob, DECODE_MODES, type DecodeEvent, type DecodeMode, type DecodeRequest, type DecodeStats } from "../protocol.ts";
 
@@ -30,9 +31,31 @@ export function fromBase64(b64: string): Uint8Array {
   return out;
 }
 
+/**
+ * Most elements (program elements plus alternative starts) of a compiled constraint the wire carries; a larger one
+ * travels as its response format alone (the TypeScript worker compiles that; the PyTorch worker then refuses it).
+ */
+export const MAX_WIRE_CONSTRAINT = 60_000;
+
+/** A compiled constraint on the wire: the automaton's program (src/constrain/program.ts), as plain arrays. */
+export interface WireConstraint { elements: number[]; sets: number[]; alts: number[][]; root: number }
+
+/** The program of a response format for the wire, or null (no constraint, or over MAX_WIRE_CONSTRAINT). */
+export function wireConstraint(responseFormat: unknown): WireConstraint | null {
+  const p = responseFormat == null ? null : compileFormat(responseFormat);
+  if (!p || p.elements.length + p.alts.reduce((n, a) => n + a.length, 0) > MAX_WIRE_CONSTRAINT) return null;
+  return { elements: Array.from(p.elements), sets: Array.from(p.sets), alts: p.alts.map((a) => Array.from(a)), root: p.root };
+}
+
+/**
+ * The request as a worker reads it. A response format travels twice: as the client sent it (`responseFormat`, at
+ * most 64 KiB: the TypeScript worker compiles it with src/constrain) and compiled (`constraint`, at most
+ * MAX_WIRE_CONSTRAINT elements: the PyTorch worker runs that program, scripts/pool/constrain.py).
+ */
 export function encodeRequest(r: DecodeRequest): string {
   const { prompt, stop, ...rest } = r;
-  return JSON.stringify({ version: WIRE_VERSION, request: { ...rest, promptBase64: toBase64(prompt), stopBase64: stop.map(toBase64) } });
+  const constraint = wireConstraint(r.responseFormat);
+  return JSON.stringify({ version: WIRE_VERSION, request: { ...rest, promptBase64: toBase64(prompt), stopBase64: stop.map(toBase64), ...(constraint ? { constraint } : {}) } });
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -71,18 +71,21 @@ def test_errors_name_the_contracts_fields():
     assert (e.value.param, e.value.message) == ("top_p", "top_p must be a number in (0, 1], got 0")
 
 
-@pytest.mark.parametrize("field,value,param", [
-    ("responseFormat", {"type": "json_object"}, "response_format"),
-    ("logprobs", 3, "top_logprobs"),
-    ("promptLogprobs", True, "prompt_logprobs"),
-])
-def test_structured_output_and_logprobs_are_refused_by_name(field, value, param):
+def test_structured_output_and_logprobs_fields_are_read_and_checked():
     body = json.loads(raw())
-    body["request"][field] = value
+    body["request"]["responseFormat"] = {"type": "json_object"}
+    with pytest.raises(wire.WireError) as e:          # without its compiled program (request.constraint)
+        parse(json.dumps(body).encode())
+    assert (e.value.status, e.value.param) == (400, "response_format")
+    body["request"]["constraint"] = {"elements": [5, -1], "sets": [0] * 8, "alts": [[0]], "root": 0}
+    with pytest.raises(wire.WireError) as e:          # a program referring to a set it does not hold
+        parse(json.dumps(body).encode())
+    assert e.value.param == "response_format"
+    body["request"]["constraint"] = {"elements": [0, -1], "sets": [0, 2, 0, 0, 0, 0, 0, 0], "alts": [[0]], "root": 0}
+    body["request"].update({"logprobs": 3, "promptLogprobs": True})
+    r, _ = parse(json.dumps(body).encode())
+    assert (r.logprobs, r.prompt_logprobs, r.constraint["root"]) == (3, True, 0)
+    body["request"]["logprobs"] = 21
     with pytest.raises(wire.WireError) as e:
         parse(json.dumps(body).encode())
-    assert (e.value.status, e.value.code, e.value.param) == (400, "invalid_request", param)
-    assert "not supported by the PyTorch pool worker" in e.value.message
-    # the free format and absent values are no ask at all
-    body["request"][field] = {"type": "text"} if field == "responseFormat" else None
-    parse(json.dumps(body).encode())
+    assert (e.value.param, e.value.message) == ("top_logprobs", "top_logprobs must be an integer in [0, 20], got 21")

@@ -323,6 +323,49 @@ def test_greedy_bytes_equal_the_typescript_engine_in_every_mode(batch_port, rule
     assert not wrong, wrong
 
 
+def test_structured_output_and_logprobs_equal_the_typescript_engine(port):
+    # a JSON schema, a regex and a GBNF grammar in every mode, greedy: the worker runs the program the edge compiled
+    # (request.constraint) and writes the TS engine's bytes, finish reason and per-byte log-probabilities
+    schema = {"type": "json_schema", "json_schema": {"name": "t", "schema": {
+        "type": "object", "additionalProperties": False, "required": ["name", "n", "tags"],
+        "properties": {"name": {"type": "string", "maxLength": 12}, "n": {"type": "integer"},
+                       "tags": {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "maxItems": 3}}}}}
+    formats = [schema, {"type": "regex", "regex": "(yes|no), [a-z ]{3,20}\\."},
+               {"type": "grammar", "grammar": 'root ::= "The " word " is " [0-9]{1,3} "."\nword ::= [a-z]+'}]
+    cases = [{"model": MODEL, "mode": mode, "prompt": p, "maxNewBytes": 80, "responseFormat": rf, "logprobs": 3}
+             for mode in ("ar", "blt-d", "blt-s", "blt-dv") for rf in formats for p in PROMPTS[:2]]
+    cases.append({"model": MODEL, "mode": "ar", "prompt": PROMPTS[2] * 3, "maxNewBytes": 0, "logprobs": 2, "promptLogprobs": True})
+    expected = ts_greedy(cases)
+    stops = 0
+    for case, want in zip(cases, expected):
+        b = body(prompt=case["prompt"].encode(), max_new=case["maxNewBytes"], mode=case["mode"], threshold=0.3 if case["mode"] == "blt-dv" else 0.9)
+        b["request"].update({k: case[k] for k in ("responseFormat", "logprobs", "promptLogprobs") if k in case})
+        if "constraint" in want:
+            b["request"]["constraint"] = want["constraint"]
+        out, events = decode(port, b)
+        label = (case["mode"], json.dumps(case.get("responseFormat"))[:40], case["prompt"][:20])
+        assert base64.b64encode(out).decode() == want["bytes"], label
+        assert events[-1]["finishReason"] == want.get("finishReason", events[-1]["finishReason"]), label
+        stops += want.get("finishReason") == "stop"
+        got = [r for e in events[:-1] for r in e.get("logprobs", [])]
+        assert len(got) == len(out) == len(want["logprobs"]), label
+        for g, w in zip(got, want["logprobs"]):
+            assert g["byte"] == w["byte"] and abs(g["logprob"] - w["logprob"]) < 1e-4, label
+            assert len(g["top"]) == 3 and all(abs(x["logprob"] - y["logprob"]) < 1e-4 for x, y in zip(g["top"], w["top"])), label
+        if case.get("promptLogprobs"):
+            prompt = [r for e in events[:-1] for r in e.get("promptLogprobs", [])]
+            assert prompt[0] is None and len(prompt) == len(want["promptLogprobs"]) == len(case["prompt"])
+            assert all(abs(g["logprob"] - w["logprob"]) < 1e-3 for g, w in zip(prompt[1:], want["promptLogprobs"][1:]))
+    assert stops >= 12
+
+
+def test_a_response_format_without_its_program_is_refused(port):
+    b = body()
+    b["request"]["responseFormat"] = {"type": "json_object"}
+    resp, raw = call(port, "POST", "/v1/decode", b)
+    assert resp.status == 400 and json.loads(raw)["error"]["param"] == "response_format"
+
+
 def test_framer_holds_back_split_utf8_and_stop_prefixes():
     f = OutputFramer(10, [])
     e = "é".encode()

@@ -60,6 +60,31 @@ export function describePool(name: string, start: () => Promise<PoolWorker>, exp
       expect(await run("blt-s")).toBe(await run("ar"));
     });
 
+    it("structured output and log-probabilities from the pool: every mode follows the schema, blt-s and blt-dv equal ar; echo scoring", async () => {
+      const response_format = { type: "json_schema" as const, json_schema: { name: "t", strict: true, schema: {
+        type: "object", additionalProperties: false, required: ["name", "n"], properties: { name: { type: "string", maxLength: 12 }, n: { type: "integer" } } } } };
+      const texts: Record<string, string> = {};
+      for (const mode of ["ar", "blt-d", "blt-s", "blt-dv"]) {
+        const r = await client.chat.completions.create({ model: "blt-d-tiny", messages: [{ role: "user", content: "Give me a record." }],
+          max_tokens: 120, temperature: 0, response_format, logprobs: true, top_logprobs: 2, ...ext({ mode, threshold: 0.3 }) });
+        const c = r.choices[0];
+        expect(c.finish_reason).toBe("stop");
+        expect(Object.keys(JSON.parse(c.message.content!))).toEqual(["name", "n"]);
+        expect(c.logprobs!.content!.length).toBe(new TextEncoder().encode(c.message.content!).length);
+        expect((r.usage as unknown as { bltedge: { backend: string } }).bltedge.backend).toBe("pool");
+        texts[mode] = c.message.content!;
+      }
+      expect(texts["blt-s"]).toBe(texts.ar);
+      expect(texts["blt-dv"]).toBe(texts.ar);
+      const prompt = "It was the best of times, it was the worst of times, it was the age of wisdom.";
+      const scored = await client.completions.create({ model: "blt-d-tiny", prompt, max_tokens: 0, echo: true, logprobs: 1 });
+      const lp = scored.choices[0].logprobs!;
+      expect(scored.choices[0].text).toBe(prompt);
+      expect(lp.token_logprobs!.length).toBe(prompt.length);
+      expect(lp.token_logprobs![0]).toBeNull();
+      expect(lp.token_logprobs!.slice(1).every((x) => x! < 0)).toBe(true);
+    });
+
     it("a small request stays on the edge", async () => {
       const r = await client.completions.create({ model: "blt-d-tiny", prompt: "Hi", max_tokens: 8, temperature: 0 });
       expect((r.usage as any).bltedge.backend).toBe("local");
