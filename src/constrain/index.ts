@@ -71,11 +71,12 @@ export function compileFormat(rf: unknown, budget = new Budget()): Program | nul
   }
   const g = formatGrammar(rf, budget);
   const p = g && lower(g, budget);
+  // the start state expands the grammar's first layer: a grammar that hits the matcher's bounds already there (a
+  // choice among thousands of live branches) is refused here rather than followed approximately
+  if (p && new Matcher(p).truncatedSteps > 0) throw new ConstraintError("the constraint is too ambiguous to follow (its first byte has over 4,096 live branches)", 413);
   if (key !== undefined && key.length <= MAX_FORMAT_BYTES) {
     cache.set(key, p);
     if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
   }
-  // the start state expands the grammar's first layer: a bound hit there shows here, not mid-decode
-  if (p) new Matcher(p);
   return p;
 }

@@ -134,6 +134,8 @@ describe("bounded work", () => {
     expect(refusal(schema({ type: "string", maxLength: 10_000_000 })).status).toBe(413);
     expect(refusal({ type: "regex", regex: "a".repeat(5000) }).status).toBe(413);
     expect(refusal(schema({ enum: Array.from({ length: 20000 }, (_, i) => `a-rather-long-value-${i}`) })).status).toBe(413);
+    // more live branches at the first byte than a step keeps: refused, not followed approximately
+    expect(refusal({ type: "grammar", grammar: "root ::= " + Array.from({ length: 5000 }, (_, i) => `"x${String.fromCharCode(97 + (i % 26))}"`).join("|") }).status).toBe(413);
     let deep: unknown = { type: "null" };
     for (let i = 0; i < 100; i++) deep = { type: "array", items: deep };
     expect(refusal(schema(deep)).status).toBe(413);
