@@ -25,13 +25,14 @@ export interface RunningWorker {
   inspectorPort: number;
 }
 
-export async function startWorker(vars: Record<string, string> = {}, timeoutMs = 90_000): Promise<RunningWorker> {
+export async function startWorker(vars: Record<string, string> = {}, timeoutMs = 90_000, cwd?: string): Promise<RunningWorker> {
   const port = await freePort();
   const inspectorPort = await freePort();
   const args = [require.resolve("wrangler/bin/wrangler.js"), "dev", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn(process.execPath, args, {
+    cwd,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -216,7 +216,11 @@ async function one(base: string, p: Planned): Promise<void> {
       if (++chunks === p.abortAfterChunks) { ending = "client_abort"; ac.abort(); break; }
     }
   } catch (e) {
-    if (ending !== "client_abort") ending = (ac.signal.reason as Error)?.message === "hang" ? "hang" : `client_error_${(e as Error).name}`;
+    if (ending !== "client_abort") {
+      ending = (ac.signal.reason as Error)?.message === "hang" ? "hang" : `client_error_${(e as Error).name}`;
+      // a refused connection (the runtime restarted) is not retried at full speed
+      await new Promise((r) => setTimeout(r, 250));
+    }
   } finally {
     clearInterval(hang);
     if (ending === "client_abort") abortTimes.push(Date.now());
