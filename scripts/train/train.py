@@ -4,6 +4,7 @@ entropy threshold on validation data to a mean patch length near the target, (3)
 
   /usr/bin/python3 -m scripts.train.train --config small            # start or resume runs/small
   /usr/bin/python3 -m scripts.train.train --config tiny --max-seconds 300
+  python3 -m scripts.train.train --config gpu-9m --max-seconds 240 --time-schedule --bf16   # on a GPU
 Re-running the same command resumes from runs/<name>/ckpt.pt (written atomically every few minutes).
 """
 import argparse
@@ -51,11 +52,14 @@ def load_config(name):
     return merge(load_config(parent), cfg) if parent else cfg
 
 
-def lr_at(step, tc, base_lr):
-    """Linear warmup, then cosine decay to min_lr_frac * base_lr at max_steps."""
+def lr_at(step, tc, base_lr, progress=None):
+    """Linear warmup, then cosine decay to min_lr_frac * base_lr at max_steps (or, given `progress`, at 1: the
+    fraction of a fixed training time spent, --time-schedule)."""
     if step < tc["warmup_steps"]:
         return base_lr * (step + 1) / tc["warmup_steps"]
-    progress = min(1.0, (step - tc["warmup_steps"]) / max(1, tc["max_steps"] - tc["warmup_steps"]))
+    if progress is None:
+        progress = (step - tc["warmup_steps"]) / max(1, tc["max_steps"] - tc["warmup_steps"])
+    progress = min(1.0, progress)
     return base_lr * (tc["min_lr_frac"] + (1 - tc["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -286,6 +290,11 @@ def main():
     ap.add_argument("--max-steps", type=int, default=None, help="override train.max_steps (also the cosine length)")
     ap.add_argument("--stop-at-step", type=int, default=None,
                     help="stop (with a checkpoint) at this step without changing the schedule (for forks)")
+    ap.add_argument("--time-schedule", action="store_true",
+                    help="the cosine decays over --max-seconds of main-phase training instead of train.max_steps "
+                         "(a run of a fixed number of minutes on a machine of unknown speed)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bf16 autocast for the training forward passes (weights, optimizer and evaluation stay f32)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init-entropy-from", metavar="RUN_DIR",
                     help="take the trained entropy model and threshold from another run's checkpoint "
@@ -297,9 +306,12 @@ def main():
                     help="a committed training state (e.g. train-state/v2): resume from it when the run directory "
                          "has no checkpoint, and write a compact copy of every checkpoint there")
     args = ap.parse_args()
+    if args.time_schedule and not args.max_seconds:
+        ap.error("--time-schedule needs --max-seconds")
 
     torch.set_num_threads(args.threads)
     device = pick_device()
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
     name = os.path.splitext(os.path.basename(args.config))[0]
     run = Run(args.run or os.path.join(ROOT, "runs", name))
     state = run.load(device, args.state)
@@ -408,8 +420,9 @@ def main():
         for g in ent_opt.param_groups:
             g["lr"] = lr_at(st["entropy_step"], {**tc, "max_steps": tc["entropy_steps"], "warmup_steps": 50}, tc["entropy_lr"])
         tok, tgt = sample_windows(train_data, tc["entropy_batch_size"], L, rng)
-        logits = model.entropy_model(tok.to(device))
-        loss = F.cross_entropy(logits.reshape(-1, 256), tgt.to(device).reshape(-1))
+        with autocast():
+            logits = model.entropy_model(tok.to(device))
+            loss = F.cross_entropy(logits.reshape(-1, 256).float(), tgt.to(device).reshape(-1))
         ent_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.entropy_model.parameters(), tc["grad_clip"])
@@ -454,16 +467,17 @@ def main():
                 or (args.stop_at_step and st["step"] >= args.stop_at_step):
             break
         t0 = clock.now()
-        lr = lr_at(st["step"], tc, tc["lr"])
+        lr = lr_at(st["step"], tc, tc["lr"], st["train_seconds"] / args.max_seconds if args.time_schedule else None)
         for g in opt.param_groups:
             g["lr"] = lr
         tok, tgt = sample_windows(train_data, B, L, rng)
         tok, tgt = tok.to(device), tgt.to(device)
         is_start = model.patch(tok, with_next=True)
-        loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
-                                (aux_head, next_bytes_weight) if aux_head is not None else None,
-                                tc.get("patch_bound_fraction", 0.0), diffusion_weight, tc.get("prefix_states", False),
-                                tc.get("diffusion_distill", 0.0))
+        with autocast():
+            loss, stats = bltd_loss(model, tok, tgt, is_start, rng, diffusion,
+                                    (aux_head, next_bytes_weight) if aux_head is not None else None,
+                                    tc.get("patch_bound_fraction", 0.0), diffusion_weight, tc.get("prefix_states", False),
+                                    tc.get("diffusion_distill", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in main_params], tc["grad_clip"])
