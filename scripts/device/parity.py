@@ -77,6 +77,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--bf16-cases", type=int, default=None, help="bf16 agreement on the first N cases only (default: all)")
     args = ap.parse_args(argv)
+    torch.set_float32_matmul_precision("highest")       # f32 means f32 on CUDA too (no TF32 products)
     with open(args.fixtures) as f:
         cases = json.load(f)["cases"]
     names = sorted({c["model"] for c in cases})

@@ -185,7 +185,7 @@ def tail_average(run_dir, final_step, final_weights, from_step):
         sys.exit(f"{d}: no weight snapshots from step {from_step} on (train.snapshot_from_step)")
     total = {k: v.double() for k, v in final_weights.items()}
     for step, p in snaps:
-        w = torch.load(p, map_location="cpu")["model"]
+        w = torch.load(p, map_location="cpu", weights_only=False)["model"]
         if w.keys() != total.keys():
             sys.exit(f"{p}: its tensors differ from the run's checkpoint")
         for k in total:
@@ -197,7 +197,8 @@ def tail_average(run_dir, final_step, final_weights, from_step):
 
 def export(run_dir, out_dir, test_bytes=None, device=None, average_from=None):
     device = device or pick_device()
-    ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), map_location="cpu")
+    # weights_only=False: the run's own checkpoint holds optimizer and RNG state besides tensors (torch 2.6+ defaults to True)
+    ckpt = torch.load(os.path.join(run_dir, "ckpt.pt"), map_location="cpu", weights_only=False)
     cfg, progress = ckpt["config"], ckpt["progress"]
     if progress["phase"] != "main" or cfg["model"]["patching"]["threshold"] is None:
         sys.exit(f"{run_dir}: the run has not reached the main phase yet")
