@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 
@@ -165,4 +166,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the batcher's daemon thread still holds torch's thread pools: a normal interpreter exit can abort in their
+    # destructors ("terminate called without an active exception"), so the process ends here, its files written
+    os._exit(code or 0)

@@ -74,11 +74,13 @@ def main(argv=None):
         have = {(r["mode"], r["temperature"], r["concurrency"]) for r in rows}
         check(have == want, f"bench: {len(have & want)}/{len(want)} rows (mode × temperature × concurrency)"
                             + (f"; skipped for time: {', '.join(skipped)}" if skipped else ""))
-        print("| mode | T | streams | aggregate bytes/s | one stream's bytes/s (p50) | first byte ms (p50) | passes per byte "
-              "(entropy/encoder/global/decoder) | weight bytes per byte, batched (one stream alone) |\n|---|---|---|---|---|---|---|---|")
+        ar = {(r["temperature"], r["concurrency"]): r["bytesPerSec"] for r in rows if r["mode"] == "ar"}
+        vs_ar = lambda r: f"{r['bytesPerSec'] / ar[(r['temperature'], r['concurrency'])]:.2f}×" if ar.get((r["temperature"], r["concurrency"])) else "–"
+        print("| mode | T | streams | aggregate bytes/s | ÷ AR's | one stream's bytes/s (p50) | first byte ms (p50) | passes per byte "
+              "(entropy/encoder/global/decoder) | weight bytes per byte, batched (one stream alone) |\n|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             p = r["passesPerByte"]
-            print(f"| {r['mode']} | {r['temperature']:g} | {r['concurrency']} | {r['bytesPerSec']:.0f} | {r['streamBytesPerSecP50']:.0f} | "
+            print(f"| {r['mode']} | {r['temperature']:g} | {r['concurrency']} | {r['bytesPerSec']:.0f} | {vs_ar(r)} | {r['streamBytesPerSecP50']:.0f} | "
                   f"{r['firstByteMsP50']:.0f} | {p['entropy']:.2f}/{p['encoder']:.2f}/{p['global']:.2f}/{p['decoder']:.2f} | "
                   f"{r['batchedWeightBytesPerByte'] / 1e6:.2f} MB ({r['streamWeightBytesPerByte'] / 1e6:.2f} MB) |")
         check(all(r["bytesPerSec"] > 0 and r["streamBytesPerSecP50"] > 0 and r["batchedWeightBytesPerByte"] > 0

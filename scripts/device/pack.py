@@ -9,6 +9,7 @@ Here, after the run: cat OUT/blt-d-9m.tar.part* | tar -x -C models/   (then chec
 from ..train import cpu  # noqa: F401
 
 import argparse
+import base64
 import hashlib
 import io
 import json
@@ -42,7 +43,7 @@ def smoke(model_dir, device):
                 text += e[1]
             elif e[0] == "done":
                 stats = e[2]
-        out[mode] = {"text": text.decode("utf-8", "replace"), "bytes": len(text),
+        out[mode] = {"text": text.decode("utf-8", "replace"), "bytesBase64": base64.b64encode(text).decode(), "bytes": len(text),
                      "bytesPerSec": round(len(text) / (time.perf_counter() - t0), 1), "passes": stats["passes"]}
     return {"dtype": str(m.dtype).replace("torch.", ""), "modes": out}
 

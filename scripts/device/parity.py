@@ -122,8 +122,14 @@ def main(argv=None):
         for r in rows:
             if not (r["f32Identical"] and r["f32BatchedIdentical"]):
                 print("differs:", json.dumps(r), file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the batcher's daemon thread still holds torch's thread pools: a normal interpreter exit can abort in their
+    # destructors ("terminate called without an active exception"), so the process ends here, its files written
+    os._exit(code or 0)

@@ -4,13 +4,18 @@
 behind fails here. Then scripts/device/check.py must refuse a results folder that would not come back whole.
 Run by .ci/run (`npm run test:device`), apart from test/python: it takes a minute or two on two cores.
 """
+import base64
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 
 import pytest
+
+from scripts.device.pack import PROMPT, knobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = ("bash", "sh", "env", "timeout", "date", "mktemp", "mkdir", "dirname", "tail", "tee", "sed", "grep", "cat",
@@ -99,3 +104,28 @@ def test_check_refuses_results_that_would_not_come_back(dry_run, tmp_path):
     part.write_bytes(bytes(data))
     r = check(torn)
     assert r.returncode == 1 and "FAILED  train: blt-d-9m.tar.part0 sha256" in r.stdout
+
+
+def test_the_exported_model_decodes_alike_in_the_typescript_engine(dry_run, tmp_path):
+    # the trained model comes back as tar parts; unpacked, the TS engine loads it and its greedy bytes in every mode
+    # are those the pool worker's model made from it on the device (f32 on the CPU here)
+    if shutil.which("npx") is None:
+        if os.environ.get("BLTEDGE_SKIP_TS_PARITY") == "1":
+            pytest.skip("BLTEDGE_SKIP_TS_PARITY=1")
+        pytest.fail("npx not found: this check needs Node (BLTEDGE_SKIP_TS_PARITY=1 skips it on purpose)")
+    out = dry_run["out"]
+    records = [json.loads(l) for l in (out / "train.jsonl").read_text().splitlines()]
+    tar, pool = (next(r for r in records if r.get("kind") == k) for k in ("tar", "pool"))
+    blob = b"".join((out / p["file"]).read_bytes() for p in tar["parts"])
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        t.extractall(tmp_path)
+    modes = ("ar", "blt-d", "blt-s", "blt-dv")
+    cases = [{"model": str(tmp_path / tar["model"]), "mode": m, "prompt": PROMPT.decode(), "maxNewBytes": 64, "knobs": knobs(m)}
+             for m in modes]
+    ts = subprocess.run(["npx", "tsx", "test/support/ts-greedy.ts"], input=json.dumps(cases), cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+    assert ts.returncode == 0, ts.stderr
+    got = {m: base64.b64decode(r["bytes"]) for m, r in zip(modes, json.loads(ts.stdout))}
+    assert pool["dtype"] == "float32"
+    assert all(len(got[m]) == 64 for m in modes)
+    assert got == {m: base64.b64decode(pool["modes"][m]["bytesBase64"]) for m in modes}
