@@ -33,14 +33,14 @@ MODEL=blt-d-9m
 
 if [ $DRY = 1 ]; then
   DEV=cpu CONC=1,2
-  L_DATA=60 L_ENV=30 L_PARITY=150 L_BENCH=120 L_TRAIN=120 L_EXPORT=90 L_PACK=60
+  L_DATA=60 L_ENV=30 L_PARITY=150 L_BENCH=120 L_TRAIN=120 L_EXPORT=90 L_PACK=60 L_CHECK=60
   PARITY_ARGS=(--bf16-cases 2)
   BENCH_ARGS=(--rounds 1 --bytes 8 --prompts 2 --budget-seconds 90)
   TRAIN_ARGS=(--config gpu-dry --max-seconds 4 --threads 1)
   EXPORT_ARGS=(--test-bytes 32768 --threads 1)
 else
   DEV=cuda CONC=1,8,32,128
-  L_DATA=15 L_ENV=20 L_PARITY=60 L_BENCH=135 L_TRAIN=210 L_EXPORT=50 L_PACK=30
+  L_DATA=15 L_ENV=20 L_PARITY=60 L_BENCH=135 L_TRAIN=210 L_EXPORT=50 L_PACK=30 L_CHECK=15   # 535 s at most
   PARITY_ARGS=()
   BENCH_ARGS=(--rounds 2 --bytes 128 --prompts 8 --budget-seconds 105)
   TRAIN_ARGS=(--config gpu-9m --max-seconds 140 --threads 4)
@@ -77,7 +77,7 @@ step export $L_EXPORT "$PY" -m scripts.train.export --run "$WORK/run" --out "$WO
   "$PY" -c "import json, sys; print(json.dumps({'kind': 'export', 'manifest': json.load(open(sys.argv[1]))}))" \
     "$WORK/$MODEL/manifest.json" >> "$RES/train.jsonl"
 step pack $L_PACK "$PY" -m scripts.device.pack --model "$WORK/$MODEL" --out "$RES" --device $DEV
-step check 60 "$PY" -m scripts.device.check "$RES" --concurrency $CONC
+step check $L_CHECK "$PY" -m scripts.device.check "$RES" --concurrency $CONC
 sed -n '/^ok\|^FAILED\|^note\|^every\|failed$\|^|/p' "$WORK/check.log" >> "$SUMMARY"
 echo "total: $(( $(date +%s) - T0 ))s" | tee -a "$SUMMARY"
 rm -rf "$WORK"
