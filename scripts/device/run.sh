@@ -36,14 +36,14 @@ if [ $DRY = 1 ]; then
   L_DATA=60 L_ENV=30 L_PARITY=150 L_BENCH=120 L_TRAIN=120 L_EXPORT=90 L_PACK=60 L_CHECK=60
   PARITY_ARGS=(--bf16-cases 2)
   BENCH_ARGS=(--rounds 1 --bytes 8 --prompts 2 --budget-seconds 90)
-  TRAIN_ARGS=(--config gpu-dry --max-seconds 4 --threads 1)
+  TRAIN_SECONDS=4 TRAIN_ARGS=(--config gpu-dry --threads 1)
   EXPORT_ARGS=(--test-bytes 32768 --threads 1)
 else
   DEV=cuda CONC=1,8,32,128
   L_DATA=15 L_ENV=20 L_PARITY=60 L_BENCH=135 L_TRAIN=210 L_EXPORT=50 L_PACK=30 L_CHECK=15   # 535 s at most
   PARITY_ARGS=()
   BENCH_ARGS=(--rounds 2 --bytes 128 --prompts 8 --budget-seconds 105)
-  TRAIN_ARGS=(--config gpu-9m --max-seconds 140 --threads 4)
+  TRAIN_SECONDS=140 TRAIN_ARGS=(--config gpu-9m --threads 4)
   EXPORT_ARGS=(--test-bytes 262144 --threads 4)       # the windows blt-v2's manifest was scored on
 fi
 
@@ -67,13 +67,23 @@ step env $L_ENV "$PY" -m scripts.device.env && sed -n '$p' "$WORK/env.log" >> "$
 if [ $DEV = cuda ] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   echo "no CUDA device is visible to $PY: the GPU steps cannot run" | tee -a "$SUMMARY"
 fi
-step parity $L_PARITY "$PY" -m scripts.device.parity --device $DEV --out "$RES/parity.json" "${PARITY_ARGS[@]}"
+step parity $L_PARITY "$PY" -m scripts.device.parity --device $DEV --out "$RES/parity.json" ${PARITY_ARGS[@]+"${PARITY_ARGS[@]}"}
 step bench $L_BENCH "$PY" -m scripts.device.bench --model models/blt-v2 --device $DEV --concurrency $CONC \
   --temperature 0,0.8 --out "$RES/bench.jsonl" "${BENCH_ARGS[@]}"
 : > "$RES/train.jsonl"
-step train $L_TRAIN "$PY" -m scripts.train.train --run "$WORK/run" --time-schedule --bf16 "${TRAIN_ARGS[@]}"
-[ -f "$WORK/run/log.jsonl" ] && cat "$WORK/run/log.jsonl" >> "$RES/train.jsonl"
-step export $L_EXPORT "$PY" -m scripts.train.export --run "$WORK/run" --out "$WORK/$MODEL" "${EXPORT_ARGS[@]}" && \
+RUN="$WORK/run" TRAIN_T0=$(date +%s)
+if ! step train $L_TRAIN "$PY" -m scripts.train.train --run "$RUN" --time-schedule --bf16 \
+    --max-seconds $TRAIN_SECONDS "${TRAIN_ARGS[@]}"; then
+  # bf16 autocast failed (or the run did): what is left of the step's time goes to the same run in f32, afresh
+  LEFT=$(( L_TRAIN - ($(date +%s) - TRAIN_T0) ))
+  if [ $LEFT -gt 90 ]; then
+    RUN="$WORK/run-f32"
+    step train-f32 $LEFT "$PY" -m scripts.train.train --run "$RUN" --time-schedule \
+      --max-seconds $(( LEFT - 70 < TRAIN_SECONDS ? LEFT - 70 : TRAIN_SECONDS )) "${TRAIN_ARGS[@]}"
+  fi
+fi
+[ -f "$RUN/log.jsonl" ] && cat "$RUN/log.jsonl" >> "$RES/train.jsonl"
+step export $L_EXPORT "$PY" -m scripts.train.export --run "$RUN" --out "$WORK/$MODEL" "${EXPORT_ARGS[@]}" && \
   "$PY" -c "import json, sys; print(json.dumps({'kind': 'export', 'manifest': json.load(open(sys.argv[1]))}))" \
     "$WORK/$MODEL/manifest.json" >> "$RES/train.jsonl"
 step pack $L_PACK "$PY" -m scripts.device.pack --model "$WORK/$MODEL" --out "$RES" --device $DEV
@@ -81,4 +91,4 @@ step check $L_CHECK "$PY" -m scripts.device.check "$RES" --concurrency $CONC
 sed -n '/^ok\|^FAILED\|^note\|^every\|failed$\|^|/p' "$WORK/check.log" >> "$SUMMARY"
 echo "total: $(( $(date +%s) - T0 ))s" | tee -a "$SUMMARY"
 rm -rf "$WORK"
-! grep -q "^[a-z]*: FAILED" "$SUMMARY"
+! grep -q "^[a-z0-9-]*: FAILED" "$SUMMARY"
