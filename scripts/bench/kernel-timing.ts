@@ -21,12 +21,15 @@ const WARMUP_SECONDS = 0.3;
 export async function medianSeconds(call: Call): Promise<number> {
   const warmEnd = performance.now() + WARMUP_SECONDS * 1000;
   do await time(call, 1); while (performance.now() < warmEnd);
-  let reps = 1;
+  let reps = 1, t = 0;
   for (;;) {
-    if ((await time(call, reps)) >= SAMPLE_SECONDS / 4 || reps > 1 << 20) break;
+    t = await time(call, reps);
+    if (t >= SAMPLE_SECONDS / 4 || reps > 1 << 20) break;
     reps *= 2;
   }
-  reps = Math.max(1, Math.round(reps * SAMPLE_SECONDS / Math.max(1e-9, await time(call, reps))));
+  // scaled from the calibration's own reading (≥ 5 ms): workerd's clock ticks in whole milliseconds, and a second
+  // reading of a fast batch may come back 0, which would ask for an endless batch
+  reps = Math.max(1, Math.round(reps * SAMPLE_SECONDS / Math.max(t, SAMPLE_SECONDS / 4)));
   const samples: number[] = [];
   for (let s = 0; s < SAMPLES; s++) samples.push((await time(call, reps)) / reps);
   samples.sort((a, b) => a - b);
@@ -48,13 +51,30 @@ export function randoms(n: number, scale: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => { s = (s * 1664525 + 1013904223) >>> 0; return (s / 2 ** 32 - 0.5) * scale; });
 }
 
-/** One matmul of shape s on a kernel build (its own arena): the call to time. */
-export async function asmCall(module: WebAssembly.Module, s: Shape): Promise<Call> {
+/** Arena bytes one shape's call needs (asmCall). */
+export function shapeBytes(s: Shape): number {
   const wBytes = s.op === "matmulF32" ? 4 * s.n * s.k : s.n * s.k;
   const copies = s.cold ? Math.ceil(COLD_POOL_BYTES / wBytes) : 1;
-  const bytes = 4 * (s.m * s.k + s.m * s.n) + q8ScaleBytes(s.n) + 8 * s.k + copies * (wBytes + 16);
-  const K = await WasmKernels.create(module, bytes + 4096);
+  return 4 * (s.m * s.k + s.m * s.n) + q8ScaleBytes(s.n) + 8 * s.k + copies * (wBytes + 16) + 256;
+}
+
+/**
+ * Kernels of one build with an arena for the largest of the shapes: one instance serves every shape (asmCall
+ * releases the arena before each), so a run does not pile up Wasm memories (each reserves address space).
+ */
+export function kernelsFor(module: WebAssembly.Module, shapes: Shape[]): Promise<WasmKernels> {
+  return WasmKernels.create(module, Math.max(4096, ...shapes.map(shapeBytes)) + 4096);
+}
+
+const marks = new WeakMap<WasmKernels, number>();
+
+/** One matmul of shape s on the kernels K (everything K's arena held for the previous shape is released). */
+export function asmCall(K: WasmKernels, s: Shape): Call {
   const a = K.arena;
+  if (!marks.has(K)) marks.set(K, a.mark());
+  a.release(marks.get(K)!);
+  const wBytes = s.op === "matmulF32" ? 4 * s.n * s.k : s.n * s.k;
+  const copies = s.cold ? Math.ceil(COLD_POOL_BYTES / wBytes) : 1;
   const x = a.allocF32(s.m * s.k), out = a.allocF32(s.m * s.n);
   a.f32(x, s.m * s.k).set(randoms(s.m * s.k, 2, 1));
   const ws = Array.from({ length: copies }, () => a.alloc(wBytes));

@@ -2,7 +2,7 @@
 // Usage: tsx scripts/bench/kernels-peer.ts <asm|asm-relaxed|js|ort-web|ort-node|peak> '<shapes JSON>'
 // Prints one JSON line per (op, shape): the median seconds per call over timed samples (peak: one per loop).
 import { chooseKernelsNode, compileKernelsModuleNode } from "../../wasm/node.ts";
-import { asmCall, medianSeconds, peakRates, randoms, type Call, type Shape } from "./kernel-timing.ts";
+import { asmCall, kernelsFor, medianSeconds, peakRates, randoms, type Call, type Shape } from "./kernel-timing.ts";
 import { matmulModel, transpose } from "./onnx-matmul.ts";
 import { loadOrt, type Ort } from "./ort.ts";
 
@@ -53,9 +53,10 @@ async function main(): Promise<void> {
   }
   const module = impl === "asm" ? compileKernelsModuleNode("simd128") : relaxed;
   const ortPeer = impl === "ort-web" || impl === "ort-node" ? await loadOrt(impl) : undefined;
+  const K = module ? await kernelsFor(module, shapes) : undefined;
   for (const s of shapes) {
-    if ((ortPeer && s.op !== "matmulF32") || (s.cold && !module)) continue;
-    const call = module ? await asmCall(module, s) : impl === "js" ? jsCall(s) : await ortCall(ortPeer!.ort, s, ortPeer!.options);
+    if ((ortPeer && s.op !== "matmulF32") || (s.cold && !K)) continue;
+    const call = K ? asmCall(K, s) : impl === "js" ? jsCall(s) : await ortCall(ortPeer!.ort, s, ortPeer!.options);
     const seconds = await medianSeconds(call);
     console.log(JSON.stringify({ ...s, impl, seconds }));
   }
