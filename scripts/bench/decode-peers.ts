@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { decodeEvent, encodeRequest, sseData } from "../../src/backends/wire.ts";
 import type { DecodeStats } from "../../src/protocol.ts";
+import type { KernelBuild } from "../../wasm/loader.ts";
 import { startWorker } from "../dev-worker.ts";
 import { request, type Case, type Config } from "./decode-cases.ts";
 
@@ -16,8 +17,8 @@ export interface Run { bytes: Uint8Array; ttfbMs: number; wallMs: number; prefil
  * times, the repeats going round the configurations so that drift on this shared machine falls on all of them
  * alike. Returns runs[configuration][repeat][case].
  */
-export async function roundRobin(configs: Config[], cases: Case[], nBytes: number, repeats: number, warmMs: number,
-                                 once: (c: Config, k: Case, maxBytes: number, seed: number) => Promise<Run>): Promise<Run[][][]> {
+export async function roundRobin<C extends Config>(configs: C[], cases: Case[], nBytes: number, repeats: number, warmMs: number,
+                                 once: (c: C, k: Case, maxBytes: number, seed: number) => Promise<Run>): Promise<Run[][][]> {
   for (let t0 = performance.now(), i = 0; i < configs.length || performance.now() - t0 < warmMs; i++) {
     await once(configs[i % configs.length], cases[0], 32, 1);
   }
@@ -32,17 +33,28 @@ export async function roundRobin(configs: Config[], cases: Case[], nBytes: numbe
   return reps;
 }
 
+/**
+ * The configurations on one Worker per kernel build (KERNELS=simd128 and KERNELS=relaxed, both running), the
+ * repeats going round every (configuration, build) pair so that both builds' runs of a round share its moment.
+ */
 export async function runWorkerd(configs: Config[], cases: Case[], nBytes: number, repeats: number, log: (s: string) => void,
-  model = "blt-d-small"): Promise<[Config, Run[][]][]> {
-  const w = await startWorker();
-  log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed)`);
-  const out: [Config, Run[][]][] = [];
+  model = "blt-d-small", builds: readonly KernelBuild[] = ["simd128", "relaxed"]): Promise<[Config, KernelBuild, Run[][]][]> {
+  const workers = new Map<KernelBuild, Awaited<ReturnType<typeof startWorker>>>();
+  const out: [Config, KernelBuild, Run[][]][] = [];
   try {
+    for (const b of builds) {
+      const w = await startWorker({ KERNELS: b });
+      workers.set(b, w);
+      const health = await (await fetch(`${w.url}/health`)).json() as { kernels: string };
+      if (health.kernels !== `wasm-${b}`) throw new Error(`the Worker started with KERNELS=${b} runs ${health.kernels}`);
+      log(`workerd: the Worker under wrangler dev at ${w.url} (int8 weights, as deployed; ${health.kernels})`);
+    }
+    const pairs = configs.flatMap((c) => builds.map((b) => ({ ...c, kernels: b })));
     // 5 s of warm-up: wrangler's own start-up work settles too
-    const reps = await roundRobin(configs, cases, nBytes, repeats, 5000, (c, k, maxBytes, seed) => streamOnce(w.url, c, k, maxBytes, seed, model));
-    for (const [j, c] of configs.entries()) out.push([c, reps[j]]);
+    const reps = await roundRobin(pairs, cases, nBytes, repeats, 5000, (c, k, maxBytes, seed) => streamOnce(workers.get(c.kernels)!.url, c, k, maxBytes, seed, model));
+    for (const [j, c] of pairs.entries()) out.push([configs[Math.floor(j / builds.length)], c.kernels, reps[j]]);
   } finally {
-    await w.stop();
+    for (const w of workers.values()) await w.stop();
   }
   return out;
 }
