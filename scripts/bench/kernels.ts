@@ -1,4 +1,4 @@
-// `npm run bench:kernels [-- --json] [-- --rounds N] [-- --no-workerd] [-- --no-peers]`: matmul throughput of the
+// `npm run bench:kernels [-- --json] [-- --rounds N] [-- --no-workerd] [-- --no-node] [-- --no-peers]`: matmul throughput of the
 // AssemblyScript kernels, both builds (SIMD128 and relaxed SIMD), beside a plain JS loop, onnxruntime-web (wasm,
 // 1 thread) and onnxruntime-node (native, 1 thread), same shapes, one run; and each build against a register-only
 // peak loop per instruction kind (wasm/peak.wasm: the ceiling of the engine and CPU it runs on), in Node and inside
@@ -51,7 +51,9 @@ function runPeer<T = Row>(impl: string, list: Shape[]): T[] {
 function runWorkerd(): Array<{ round: number; impl: string; build?: Build; seconds?: number } & Partial<Shape> & Partial<PeakRow>> {
   const out = execFileSync(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--project", "bench-workerd",
     "scripts/bench/workerd/kernels.workerd.ts"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
-  return out.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("BENCH ")).map((l) => JSON.parse(l.slice(6)));
+  // vitest prints each test's output after a colour code: take the JSON after "BENCH " wherever the line has it
+  return out.split("\n").map((l) => l.replace(/\x1b\[[0-9;]*m/g, "")).filter((l) => l.includes("BENCH {"))
+    .map((l) => JSON.parse(l.slice(l.indexOf("BENCH {") + 6).trim()));
 }
 
 /** Single-core read bandwidth of this machine: a vectorised C sum over 256 MiB, median pass, median of 3 runs. */
@@ -83,6 +85,7 @@ function main(): void {
   const roundsArg = process.argv.indexOf("--rounds");
   const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
   const withWorkerd = !process.argv.includes("--no-workerd"), withPeers = !process.argv.includes("--no-peers");
+  const withNode = !process.argv.includes("--no-node");
   const list = [...shapes(), ...buildShapes()];
   const peerList = shapes();
   const log = (s: string) => { if (!json) console.log(s); else console.error(s); };
@@ -94,7 +97,7 @@ function main(): void {
   const perRound = new Map<string, number[]>();
   const peaks = new Map<string, number[]>(); // runtime|kind → G multiply-adds/s per round
   const add = <K, V>(m: Map<K, V[]>, k: K, v: V) => m.set(k, [...(m.get(k) ?? []), v]);
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < (withNode ? rounds : 0); r++) {
     for (const [impl, build] of [["asm", "simd128"], ["asm-relaxed", "relaxed"]] as const) {
       for (const row of runPeer(impl, list)) {
         add(samples, JSON.stringify([row.op, impl, row.m, row.k, row.n, row.label ?? ""]), row.seconds);
