@@ -282,7 +282,16 @@ async function main(): Promise<void> {
   const heapSamples: { t: number; heap: number; backing: number }[] = [];
   const sampleHeap = async () => { const h = await readHeap(); if (h) heapSamples.push({ t: Date.now() - t0, heap: h.heapMB, backing: h.backingMB }); };
   // each sample forces a full collection first, so the RSS read after it holds no garbage waiting to be collected
-  const sampleAll = async () => { await sampleHeap(); sample(); };
+  // the pool worker's own account of its memory (main thread's JS heap, external, ArrayBuffers) beside its RSS
+  const poolSamples: { t: number; heapUsed: number; external: number; arrayBuffers: number }[] = [];
+  const samplePool = async () => {
+    if (!pool) return;
+    try {
+      const m = ((await (await fetch(`${pool.url}/health`, { signal: AbortSignal.timeout(5000) })).json()) as { memoryMB?: { heapUsed: number; external: number; arrayBuffers: number } }).memoryMB;
+      if (m) poolSamples.push({ t: Date.now() - t0, ...m });
+    } catch { /* busy or gone: the RSS sample still counts */ }
+  };
+  const sampleAll = async () => { await sampleHeap(); sample(); await samplePool(); };
   await sampleAll();
   const sampler = setInterval(() => void sampleAll(), sampleMs);
   const prober = setInterval(() => void probe(), 2000);
@@ -334,6 +343,9 @@ async function main(): Promise<void> {
       arrayBuffersMB: { start: round(heapSamples[0].backing), max: round(Math.max(...heapSamples.map((h) => h.backing))), end: round(heapSamples[heapSamples.length - 1].backing),
         slopeLastHalfMBPerMin: round(slope(lastHalf(heapSamples).map((h) => ({ t: h.t, v: h.backing }))), 2) },
     } : null;
+    const poolWorker = poolSamples.length ? Object.fromEntries((["heapUsed", "external", "arrayBuffers"] as const).map((k) => [k, {
+      start: round(poolSamples[0][k]), max: round(Math.max(...poolSamples.map((p) => p[k]))), end: round(poolSamples[poolSamples.length - 1][k]),
+      slopeLastHalfMBPerMin: round(slope(lastHalf(poolSamples).map((p) => ({ t: p.t, v: p[k] }))), 2) }])) : null;
     const fifth = (minutes * 60_000) / 5;
     const lat = (from: number, to: number) => { const xs = probes.filter((p) => p.t >= from && p.t < to && Number.isFinite(p.ms)).map((p) => p.ms);
       return { p50: round(pct(xs, 0.5)), p95: round(pct(xs, 0.95)), n: xs.length }; };
@@ -358,7 +370,7 @@ async function main(): Promise<void> {
       requests, endings: Object.fromEntries(Object.entries(endings).sort()), fiveXXBodies: fiveXX,
       tooManyConcurrent: { total: refusals.length, withFewerRunning: wrongRefusals.length },
       restarts, server: { activeDecodesAfter10s: after.activeDecodes, decodes: after.decodes, maxActiveDecodesSeen: Math.max(0, ...health.map((h) => h.activeDecodes)) },
-      memoryMB: memory, isolateMB: isolate, heapSamples: heapSamples.map((h) => [round(h.t / 1000, 0), round(h.heap), round(h.backing)]), rssSamples: Object.fromEntries(Object.entries(samples).map(([k, pts]) => [k, pts.map((p) => [round(p.t / 1000, 0), round(p.v)])])),
+      memoryMB: memory, isolateMB: isolate, poolWorkerMB: poolWorker, heapSamples: heapSamples.map((h) => [round(h.t / 1000, 0), round(h.heap), round(h.backing)]), rssSamples: Object.fromEntries(Object.entries(samples).map(([k, pts]) => [k, pts.map((p) => [round(p.t / 1000, 0), round(p.v)])])),
       probeLatencyMs: { firstFifth: lat(0, fifth), lastFifth: lat(4 * fifth, 5 * fifth) },
       uncaughtErrors: uncaught.length, uncaughtSample: uncaught.slice(0, 5), clientDisconnectLines: connectionLost.length, runSeconds: round(runMs / 1000, 0),
       ok: violations.length === 0, violations,

@@ -1,6 +1,6 @@
 // The TypeScript pool worker's HTTP side (node:http): wire protocol v1 exactly as the PyTorch worker
 // (scripts/pool/worker.py) speaks it, so the edge's router cannot tell them apart.
-//   GET  /health     200 {"version":1,"status":"ok","models","modes","busy","capacity","device", "impl","threads","running","queued"}
+//   GET  /health     200 {"version":1,"status":"ok","models","modes","busy","capacity","device", "impl","threads","running","queued","memoryMB"}
 //   POST /v1/decode  200 text/event-stream: `bytes` events, then one `done` or `error`; or, before streaming, a JSON
 //                    {"error":{"code","message"}}: 400/404 (request.ts), 413 body too big, 503 busy (retry-after: 1).
 // `capacity` decodes are admitted at once: `threads` of them run, the rest wait in line (`queued`); beyond it, 503.
@@ -35,11 +35,18 @@ function hasSecret(req: IncomingMessage, secret: string): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/** The process's memory in MB: resident, and the main thread's JS heap in use, external memory and ArrayBuffers. */
+function memoryMB(): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
+  const m = process.memoryUsage(), mb = (x: number) => Math.round((x / 2 ** 20) * 10) / 10;
+  return { rss: mb(m.rss), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+}
+
 export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): Server {
   let busy = 0;
   const health = () => ({
     version: WIRE_VERSION, status: "ok", models: [...engines.models.keys()], modes: [...DECODE_MODES], busy, capacity: o.capacity,
     device: "cpu", impl: "ts", threads: engines.threads, running: engines.running, queued: engines.queued,
+    memoryMB: memoryMB(),
   });
 
   async function stream(request: DecodeRequest, res: ServerResponse): Promise<void> {
