@@ -97,6 +97,8 @@ export interface DecodeStats {
   wallMs: number;
   /** Of wallMs, the time spent reading the prompt before generation began; wallMs − prefillMs is decoding. */
   prefillMs: number;
+  /** Which kernels ran the decode, e.g. "wasm-relaxed", "wasm-simd128", "torch-cuda-bf16" (absent when unknown). */
+  kernels?: string;
 }
 
 export type FinishReason = "stop" | "length";

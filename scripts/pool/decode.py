@@ -482,7 +482,7 @@ class Decode:
         stats = {"mode": r.mode, "promptBytes": len(r.prompt), "generatedBytes": len(out.buf),
                  "passes": dict(counters.passes), "draftedBytes": c.drafted, "acceptedBytes": c.accepted,
                  "estBytesMoved": counters.bytes_moved, "wallMs": round((time.perf_counter() - t0) * 1000, 3),
-                 "prefillMs": prefill_ms}
+                 "prefillMs": prefill_ms, "kernels": f"torch-{seq.next_logits.device.type}"}
         # a constrained output ends "stop" where its automaton accepted it (and "length" where the limit came first)
         complete = guide is not None and guide.state.accepting and (guide.finished or guide.state.done) and guide.count <= len(out.buf)
         self.emit(("done", "stop" if complete else out.finish or "length", stats))

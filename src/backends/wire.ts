@@ -73,6 +73,7 @@ function decodeStats(o: unknown): DecodeStats | null {
     passes: { entropy: p.entropy as number, encoder: p.encoder as number, global: p.global as number, decoder: p.decoder as number },
     draftedBytes: o.draftedBytes as number, acceptedBytes: o.acceptedBytes as number, estBytesMoved: o.estBytesMoved as number,
     wallMs: o.wallMs as number, prefillMs: o.prefillMs as number,
+    ...(typeof o.kernels === "string" && /^[\w.-]{1,40}$/.test(o.kernels) ? { kernels: o.kernels } : {}),
   };
 }
 

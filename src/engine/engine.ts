@@ -163,7 +163,7 @@ export class Engine {
       passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
                 global: m.counters.global - c0.global, decoder: m.counters.decoder - c0.decoder },
       draftedBytes: counters.draftedBytes, acceptedBytes: counters.acceptedBytes,
-      estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0, prefillMs,
+      estBytesMoved: m.counters.bytesMoved - c0.bytesMoved, wallMs: performance.now() - t0, prefillMs, kernels: m.K.name,
     };
     // a constrained output ends "stop" where its automaton accepted it (and "length" where the limit came first)
     const complete = guide !== null && guide.state.accepting && (guide.finished || guide.state.done) && guide.count <= out.text.length;

@@ -19,6 +19,8 @@ export interface Usage {
     est_bytes_moved_per_byte: number;
     wall_ms: number;
     prefill_ms: number;
+    /** which kernels ran the decode (e.g. "wasm-relaxed"), where the backend says */
+    kernels?: string;
   };
 }
 
@@ -40,6 +42,7 @@ export function usageOf(stats: DecodeStats, backend: string): Usage {
       est_bytes_moved_per_byte: Math.round(per(stats.estBytesMoved)),
       wall_ms: Math.round(stats.wallMs * 10) / 10,
       prefill_ms: Math.round((stats.prefillMs ?? 0) * 10) / 10,
+      ...(stats.kernels ? { kernels: stats.kernels } : {}),
     },
   };
 }

@@ -58,6 +58,7 @@ describe("usage counts bytes: prompt, completion, total", () => {
         expect(usage).toMatchObject({ prompt_tokens: promptBytes, completion_tokens: 23, total_tokens: promptBytes + 23 });
         expect(new TextEncoder().encode(text).length).toBe(23);
         expect(usage.bltedge).toMatchObject({ backend: "local", mode: "blt-s" });
+        expect(usage.bltedge.kernels).toMatch(/^(wasm-simd128|wasm-relaxed|ref)$/);
         expect(usage.bltedge.drafted_bytes).toBeGreaterThanOrEqual(usage.bltedge.accepted_bytes);
         expect(usage.bltedge.passes.decoder).toBeGreaterThan(0);
         expect(usage.bltedge.passes_per_byte.decoder).toBeCloseTo(usage.bltedge.passes.decoder / 23, 3);

@@ -49,6 +49,7 @@ describe("the openai SDK against the Worker", () => {
     expect(usage.completion_tokens).toBe(48);
     expect(usage.bltedge.mode).toBe(mode);
     expect(usage.bltedge.backend).toBe("local");
+    expect(usage.bltedge.kernels).toBe("wasm-relaxed"); // the build /health names (workerd has relaxed SIMD)
     expect(usage.bltedge.passes.decoder).toBeGreaterThan(0);
     expect(usage.bltedge.prefill_ms).toBeGreaterThanOrEqual(0);
     expect(usage.bltedge.prefill_ms).toBeLessThanOrEqual(usage.bltedge.wall_ms);
