@@ -1,6 +1,6 @@
 // `npm run bench:agreement -- [--model models/blt-v2] [--prompts 6] [--bytes 128] [--p 0.8,0.86,0.9,0.95,0.97,0.99]
 //  [--seeds 8] [--json]`: what per-byte agreement with AR a decoder needs for its greedy text to agree with greedy AR
-// on a given share of positions (the bench's `agreeWithAR`, issue 12's BLT-D measure). A *perturbed AR* stands in for
+// on a given share of positions (the bench's `agreeWithAR`, its BLT-D measure). A *perturbed AR* stands in for
 // any decoder that picks AR's argmax with probability p at each byte: greedy AR, except that with probability 1 - p
 // a byte is AR's second-ranked byte instead. Its positional agreement with plain greedy AR on the bench's held-out
 // prompts is printed per p (mean over prompts × seeds). A benchmark aid: it patches the greedy sampler for the whole

@@ -1,4 +1,4 @@
-// The ONNX peer's parity check (issue 6): greedy AR bytes from onnxruntime-web and onnxruntime-node running the
+// The ONNX peer's parity check: greedy AR bytes from onnxruntime-web and onnxruntime-node running the
 // exported graphs (scripts/bench/onnx_export.py) must equal the TS engine's greedy AR output with f32 weights
 // (src/cli/generate.ts --mode ar --temperature 0), and their patches must equal the engine's (its Sequence over
 // the same bytes). Exits 1 on any mismatch, printing where the streams part.

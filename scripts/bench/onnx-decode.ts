@@ -1,4 +1,4 @@
-// The decoding benchmark's ONNX peer (issue 6): greedy AR decoding, batch 1, of the graphs written by
+// The decoding benchmark's ONNX peer: greedy AR decoding, batch 1, of the graphs written by
 // scripts/bench/onnx_export.py, run by onnxruntime-web (wasm, 1 thread) or onnxruntime-node (1 intra-op thread).
 // Per byte, as the TS engine (src/engine/decode/sequence.ts): the patch rule on H(pos) from the previous step;
 // if pos starts a patch, global_step on each completed patch (pooling + global + decoder cross K/V); then

@@ -1,4 +1,4 @@
-"""Exports a model's AR decode step to ONNX for the decoding benchmark's ONNX peer (issue 6): batch 1, f32,
+"""Exports a model's AR decode step to ONNX for the decoding benchmark's ONNX peer: batch 1, f32,
 explicit KV caches of `--ctx` slots indexed by position (bytes) or patch index (global), two graphs:
 
   byte_step.onnx    one byte at position `pos` of patch `patch`: entropy-model step (logits for byte pos+1),

@@ -1,4 +1,4 @@
-// Bounded work per request (issue 15): every block size the API accepts decodes, and a request's drafts stay
+// Bounded work per request: every block size the API accepts decodes, and a request's drafts stay
 // within its work budget whatever the knobs, without changing what greedy decoding emits.
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../src/engine/engine.ts";

@@ -1,4 +1,4 @@
-"""The pool worker as a peer of untrusted clients and requests (issue 15): the shared secret on every request,
+"""The pool worker as a peer of untrusted clients and requests: the shared secret on every request,
 a socket timeout and a bound on connections, a work budget that keeps the heaviest BLT-DV knobs cheap without
 changing greedy bytes, and blocks of 33 to 64 bytes served."""
 import base64

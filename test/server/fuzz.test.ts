@@ -1,5 +1,5 @@
 // Seeded mutations of valid requests through the app on the real tiny engine: whatever a client sends, the answer
-// is a 2xx or a 4xx with an OpenAI error body, never a 5xx (issue 15's acceptance: 400 mutations).
+// is a 2xx or a 4xx with an OpenAI error body, never a 5xx (400 mutations).
 import { describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/backends/local.ts";
 import { Router } from "../../src/backends/router.ts";

@@ -1,4 +1,4 @@
-// Issue 15 in the real runtime (wrangler dev, workerd): a misbehaving GPU-pool worker on loopback
+// Hardening in the real runtime (wrangler dev, workerd): a misbehaving GPU-pool worker on loopback
 // (test/support/rogue-worker.ts, its behaviour switched per test) gives clients a clean error or at most
 // max_tokens bytes, with nothing of the worker's in it, while local requests keep being answered; blocks over 32
 // bytes and the heaviest BLT-DV knobs are served; /health names no pool URL to an open API.
