@@ -72,8 +72,12 @@ async function until(what: () => Promise<boolean>): Promise<void> {
 
 describe("the TypeScript pool worker", () => {
   it("/health names its models and modes and states capacity, engine threads and the line", async () => {
-    expect(await health()).toEqual({ version: 1, status: "ok", models: ["blt-d-tiny"], modes: ["ar", "blt-d", "blt-s", "blt-dv"],
-      busy: 0, capacity: 3, device: "cpu", impl: "ts", threads: 2, running: 0, queued: 0 });
+    const h = await health();
+    expect(h).toEqual({ version: 1, status: "ok", models: ["blt-d-tiny"], modes: ["ar", "blt-d", "blt-s", "blt-dv"],
+      busy: 0, capacity: 3, device: "cpu", impl: "ts", threads: 2, running: 0, queued: 0, memoryMB: expect.any(Object) });
+    // the process's own memory account, in MB
+    for (const k of ["rss", "heapUsed", "external", "arrayBuffers"]) expect(h.memoryMB[k]).toBeGreaterThanOrEqual(0);
+    expect(h.memoryMB.rss).toBeGreaterThan(h.memoryMB.heapUsed);
   });
 
   it("an AR greedy stream reassembles and ends with done and the decode's stats", async () => {
