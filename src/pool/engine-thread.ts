@@ -1,8 +1,10 @@
 // One engine thread of the TypeScript pool worker (worker_threads): loads every model of the worker on the Wasm
 // SIMD kernels, then decodes one request at a time as the main thread asks, posting its DecodeEvents back.
-// Messages: in {decode, id, request} | {cancel, id}; out {ready, models} | {event, id, event} | {failed, message}.
+// Messages: in {decode, id, request} | {cancel, id}; out {ready, models} | {event, id, event} | {failed, message} |
+// {memory, heapUsedMB, heapTotalMB} (this thread's JS heap, after each request).
 import { parentPort, workerData } from "node:worker_threads";
 import { readFile } from "node:fs/promises";
+import { getHeapStatistics } from "node:v8";
 import { basename, join, resolve } from "node:path";
 import type { WeightVariant } from "../checkpoint/format.ts";
 import { readCheckpoint } from "../checkpoint/reader.ts";
@@ -26,7 +28,8 @@ export type ToThread = { type: "decode"; id: number; request: DecodeRequest } | 
 export type FromThread =
   | { type: "ready"; models: { id: string; ctx: number }[] }
   | { type: "event"; id: number; event: DecodeEvent }
-  | { type: "failed"; message: string };
+  | { type: "failed"; message: string }
+  | { type: "memory"; heapUsedMB: number; heapTotalMB: number };
 
 const port = parentPort!;
 const options = workerData as ThreadOptions;
@@ -50,6 +53,8 @@ async function serve(id: number, request: DecodeRequest): Promise<void> {
     post({ type: "event", id, event: { type: "error", code: "internal", message: `${(e as Error).name}: ${(e as Error).message}` } });
   } finally {
     current = null;
+    const h = getHeapStatistics();
+    post({ type: "memory", heapUsedMB: h.used_heap_size / 2 ** 20, heapTotalMB: h.total_heap_size / 2 ** 20 });
   }
 }
 

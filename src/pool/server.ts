@@ -35,6 +35,8 @@ function hasSecret(req: IncomingMessage, secret: string): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
 /** The process's memory in MB: resident, and the main thread's JS heap in use, external memory and ArrayBuffers. */
 function memoryMB(): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
   const m = process.memoryUsage(), mb = (x: number) => Math.round((x / 2 ** 20) * 10) / 10;
@@ -46,7 +48,7 @@ export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): 
   const health = () => ({
     version: WIRE_VERSION, status: "ok", models: [...engines.models.keys()], modes: [...DECODE_MODES], busy, capacity: o.capacity,
     device: "cpu", impl: "ts", threads: engines.threads, running: engines.running, queued: engines.queued,
-    memoryMB: memoryMB(),
+    memoryMB: { ...memoryMB(), threadsHeapUsed: round1(engines.threadHeapMB.used), threadsHeapTotal: round1(engines.threadHeapMB.total) },
   });
 
   async function stream(request: DecodeRequest, res: ServerResponse): Promise<void> {

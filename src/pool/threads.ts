@@ -28,7 +28,7 @@ class Inbox {
 }
 
 /** An engine thread; `busy` from the moment a request takes it (or is handed it) until that request ends. */
-interface Slot { worker: Worker; busy: boolean; running: { id: number; inbox: Inbox } | null }
+interface Slot { worker: Worker; busy: boolean; running: { id: number; inbox: Inbox } | null; heapMB?: { used: number; total: number } }
 
 export class EngineThreads {
   private readonly slots: Slot[] = [];
@@ -49,6 +49,10 @@ export class EngineThreads {
   get threads(): number { return this.slots.length; }
   get running(): number { return this.slots.filter((s) => s.busy).length; }
   get queued(): number { return this.waiting.length; }
+  /** The engine threads' JS heaps in MB (in use and committed), summed, as each reported after its last request. */
+  get threadHeapMB(): { used: number; total: number } {
+    return this.slots.reduce((a, s) => ({ used: a.used + (s.heapMB?.used ?? 0), total: a.total + (s.heapMB?.total ?? 0) }), { used: 0, total: 0 });
+  }
 
   private addThread(): Promise<void> {
     const slot: Slot = { worker: startThread(this.options), busy: false, running: null };
@@ -60,6 +64,7 @@ export class EngineThreads {
           this.release(slot);
           resolve();
         } else if (m.type === "failed") reject(new Error(m.message));
+        else if (m.type === "memory") slot.heapMB = { used: m.heapUsedMB, total: m.heapTotalMB };
         else if (slot.running?.id === m.id) slot.running.inbox.push(m.event);
       });
       slot.worker.on("error", (e) => { console.error(`engine thread failed: ${e.message}`); reject(e); });

@@ -90,6 +90,11 @@ describe("the TypeScript pool worker", () => {
     expect(s.estBytesMoved).toBeGreaterThan(0);
     expect(s.prefillMs).toBeLessThanOrEqual(s.wallMs);
     expect((await decode(body())).out).toEqual(out);
+    // after a request, each engine thread has reported its JS heap (posted just after the request's last event)
+    let m = (await health()).memoryMB;
+    for (let i = 0; i < 50 && !(m.threadsHeapUsed > 0); i++) { await new Promise((r) => setTimeout(r, 20)); m = (await health()).memoryMB; }
+    expect(m.threadsHeapUsed).toBeGreaterThan(0);
+    expect(m.threadsHeapTotal).toBeGreaterThanOrEqual(m.threadsHeapUsed);
   });
 
   it.each(DECODE_MODES)("greedy bytes in mode %s equal the engine's in this process", async (mode) => {
