@@ -1,6 +1,7 @@
 // Starts the real Worker in workerd with `wrangler dev` (as `npm start` does) on a free loopback port and waits
 // until /health answers 200 (the bundled models loaded). Each suite gets its own instance and its own vars.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 
@@ -60,15 +61,8 @@ export async function startWorker(vars: Record<string, string> = {}, timeoutMs =
   throw new Error(`the Worker did not become healthy within ${timeoutMs} ms:\n${out}`);
 }
 
-/**
- * The Worker's own socket under `wrangler dev`: the workerd that runs the Worker listens on a loopback port of its
- * own, behind wrangler's local proxy (a second workerd on the port `npm start` prints). A client connected there
- * meets the Worker as a deployed one is met, with no dev proxy between (the soak's default). Found through /proc:
- * the listening TCP sockets of the wrangler child workerd that is not the proxy, the one that answers /health.
- */
-export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
-  const { readFileSync, readdirSync, readlinkSync } = await import("node:fs");
-  const proxyPort = new URL(worker.url).port;
+/** Every descendant of a process (wrangler's workerd processes, say), read from /proc. */
+export function descendants(pid: number): number[] {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
@@ -78,9 +72,20 @@ export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
       kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
     } catch { /* gone */ }
   }
-  const all: number[] = [];
-  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { all.push(k); walk(k); } };
-  walk(worker.pid);
+  const out: number[] = [];
+  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { out.push(k); walk(k); } };
+  walk(pid);
+  return out;
+}
+
+/**
+ * The Worker's own socket under `wrangler dev`: the workerd that runs the Worker listens on a loopback port of its
+ * own, behind wrangler's local proxy (a second workerd on the port `npm start` prints). A client connected there
+ * meets the Worker as a deployed one is met, with no dev proxy between (the soak's default). Found through /proc:
+ * the listening TCP sockets of the wrangler child workerd that is not the proxy, the one that answers /health.
+ */
+export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
+  const proxyPort = new URL(worker.url).port;
   const listening = new Map<string, number>(); // socket inode → port
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
@@ -90,7 +95,7 @@ export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
       if (f.length > 9 && f[3] === "0A") listening.set(f[9], parseInt(f[1].split(":")[1], 16));
     }
   }
-  for (const pid of all) {
+  for (const pid of descendants(worker.pid)) {
     let cmd = "";
     try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { continue; }
     if (!cmd.includes("workerd") || !cmd.includes("serve") || cmd.includes(`entry=127.0.0.1:${proxyPort}`)) continue;

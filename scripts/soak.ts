@@ -8,12 +8,12 @@
 // limit could be running (and, with --max-slope, an RSS slope above it).
 //   npm run soak -- --minutes N [--concurrency 3] [--abort-rate 0.2] [--bad-rate 0.1] [--long-rate 0.05] [--stream-rate 0.75] [--pool] [--via-proxy]
 //       [--seed 1] [--sample-s 30] [--max-slope MB/min] [--out summary.json]
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { sseData } from "../src/backends/sse.ts";
 import { parseFlags } from "../src/cli/node-engine.ts";
 import { startTsPoolWorker, type PoolWorker } from "../test/support/pool-workers.ts";
-import { startWorker, workerSocketUrl, type RunningWorker } from "./dev-worker.ts";
+import { descendants, startWorker, workerSocketUrl, type RunningWorker } from "./dev-worker.ts";
 
 const flags = parseFlags(process.argv.slice(2));
 const num = (name: string, fallback: number) => {
@@ -37,24 +37,6 @@ const HANG_MS = 60_000;
 
 // ---- processes and their memory ---------------------------------------------------------------------------------
 
-function children(): Map<number, number[]> {
-  const kids = new Map<number, number[]>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch { /* gone */ }
-  }
-  return kids;
-}
-function descendants(pid: number): number[] {
-  const kids = children(), out: number[] = [];
-  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { out.push(k); walk(k); } };
-  walk(pid);
-  return out;
-}
 const cmdline = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "); } catch { return ""; } };
 const rssMb = (pid: number) => {
   try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024; } catch { return NaN; }

@@ -5,11 +5,11 @@
 //   temperature 0.8, a held-out-style prompt); the CPU time of every workerd process under wrangler (the Worker's
 //   and wrangler's local proxy, so HTTP and the proxy are included) is read from /proc before and after, and divided
 //   by the bytes generated. Linux only. Figures, no assertions: run it on a quiet machine.
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { DEFAULT_MODEL_DIR } from "../../src/config.ts";
 import { loadNodeEngine, parseFlags } from "../../src/cli/node-engine.ts";
 import type { WasmKernels } from "../../src/kernels/wasm/wasm-kernels.ts";
-import { startWorker } from "../dev-worker.ts";
+import { descendants, startWorker } from "../dev-worker.ts";
 
 const flags = parseFlags(process.argv.slice(2));
 const requests = Number(flags.get("requests") ?? 12);
@@ -23,23 +23,6 @@ for (const dir of [DEFAULT_MODEL_DIR, "models/blt-d-tiny"]) {
   const { engine, checkpoint } = await loadNodeEngine(dir, undefined, "q8");
   const K = engine.model.K as WasmKernels;
   memory[dir.replace("models/", "")] = { wasmMemoryBytes: K.memory.buffer.byteLength, weightBytes: checkpoint.manifest.files["model.q8.safetensors"]?.bytes ?? 0 };
-}
-
-/** Every descendant of pid. */
-function descendants(pid: number): number[] {
-  const kids = new Map<number, number[]>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch { /* gone */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const k of kids.get(p) ?? []) { out.push(k); walk(k); } };
-  walk(pid);
-  return out;
 }
 
 /** utime + stime of the workerd processes under pid, in ms. */
