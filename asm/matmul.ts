@@ -409,15 +409,42 @@ function quantizeRowU7(xq: usize, x: usize, k: i32): f32 {
   return <f32>(acc - (load<i32>(sum + (<usize>j << 2)) << 6)) * load<f32>(scale + (<usize>j << 2)) * sx;
 }
 
-// out(n) for one row: W rows j, j+q, j+2q, j+3q stream together, 32 weights of each per step (eight accumulators:
-// enough independent chains to keep two dot units busy), then 16, then a scalar tail.
+// [Σa, Σb, Σc, Σd]: the lane sums of four accumulators as one vector (a transposed reduction, 6 shuffles + 3 adds)
+@inline function isum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+// q7out for four adjacent columns j..j+3 of one row, lane by lane the same operations in the same order:
+// t = the four dot products, sum64 = 64·Σw of the four rows (i32), sc = their scales, sx = splat of the row scale
+@inline function q7out4(o: usize, t: v128, sum64: v128, sc: v128, sx: v128): void {
+  v128.store(o, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(t, sum64)), sc), sx));
+}
+
+// The scalar tail (k mod 16 values) of a row against W rows w0..w0+3k, as a vector of four dot products.
+@inline function tail4(x: usize, w0: usize, o: usize, k: usize): v128 {
+  let t = i32x4.splat(0);
+  for (; o < k; o++) {
+    const u = i32x4.splat(<i32>load<u8>(x + o));
+    let v = i32x4.splat(<i32>load<i8>(w0 + o));
+    v = i32x4.replace_lane(v, 1, <i32>load<i8>(w0 + k + o));
+    v = i32x4.replace_lane(v, 2, <i32>load<i8>(w0 + 2 * k + o));
+    v = i32x4.replace_lane(v, 3, <i32>load<i8>(w0 + 3 * k + o));
+    t = i32x4.add(t, i32x4.mul(u, v));
+  }
+  return t;
+}
+
+// out(n) for one row: W rows j..j+3 stream together, 32 weights of each per step (eight accumulators: enough
+// independent chains to keep two dot units busy), then 16, then a scalar tail; the four results leave as one vector.
 function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: usize, k: i32, n: i32): void {
   const rowBytes = <usize>k;
-  const q = n >> 2;
-  const qBytes = <usize>q * rowBytes;
+  const n4 = n & ~3;
   const k32 = <usize>(k & ~31), k16 = <usize>(k & ~15);
-  for (let j = 0; j < q; j++) {
-    let p0 = w + <usize>j * rowBytes, p1 = p0 + qBytes, p2 = p1 + qBytes, p3 = p2 + qBytes;
+  const vsx = f32x4.splat(sx);
+  for (let j = 0; j < n4; j += 4) {
+    const p0 = w + <usize>j * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
     let o: usize = 0;
@@ -434,18 +461,12 @@ function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: u
       a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
       o += 16;
     }
-    let s0 = isum(i32x4.add(a0, b0)), s1 = isum(i32x4.add(a1, b1)), s2 = isum(i32x4.add(a2, b2)), s3 = isum(i32x4.add(a3, b3));
-    for (; o < rowBytes; o++) {
-      const xv = <i32>load<u8>(xq + o);
-      s0 += <i32>load<i8>(p0 + o) * xv; s1 += <i32>load<i8>(p1 + o) * xv;
-      s2 += <i32>load<i8>(p2 + o) * xv; s3 += <i32>load<i8>(p3 + o) * xv;
-    }
-    store<f32>(out + (<usize>j << 2), q7out(s0, sum, scale, j, sx));
-    store<f32>(out + (<usize>(j + q) << 2), q7out(s1, sum, scale, j + q, sx));
-    store<f32>(out + (<usize>(j + 2 * q) << 2), q7out(s2, sum, scale, j + 2 * q, sx));
-    store<f32>(out + (<usize>(j + 3 * q) << 2), q7out(s3, sum, scale, j + 3 * q, sx));
+    let t = isum4(i32x4.add(a0, b0), i32x4.add(a1, b1), i32x4.add(a2, b2), i32x4.add(a3, b3));
+    if (o < rowBytes) t = i32x4.add(t, tail4(xq, p0, o, rowBytes));
+    const c = <usize>j << 2;
+    q7out4(out + c, t, i32x4.shl(v128.load(sum + c), 6), v128.load(scale + c), vsx);
   }
-  for (let j = q << 2; j < n; j++) {
+  for (let j = n4; j < n; j++) {
     const p = w + <usize>j * rowBytes;
     let a = i32x4.splat(0);
     let o: usize = 0;
@@ -456,44 +477,40 @@ function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: u
   }
 }
 
-// W rows j, j+1 against four quantised rows at xq (k bytes apart): 8 accumulators, 6 loads per 16 weights·rows.
-@inline function tileQ7x4x2(out: usize, xq: usize, s0: f32, s1: f32, s2: f32, s3: f32, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
-  const xs = <usize>k;
-  const x0 = xq, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
-  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k;
-  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
-  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+// W rows j..j+3 against three quantised rows at xq (k bytes apart): 12 accumulators, 7 loads per 12 dots.
+@inline function tileQ7x3x4(out: usize, xq: usize, s0: v128, s1: v128, s2: v128, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
+  const x0 = xq, x1 = x0 + <usize>k, x2 = x1 + <usize>k;
+  const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k, w2 = w1 + <usize>k, w3 = w2 + <usize>k;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+  let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a22 = i32x4.splat(0), a23 = i32x4.splat(0);
   const k16 = <usize>(k & ~15);
   let o: usize = 0;
   for (; o < k16; o += 16) {
-    const v0 = v128.load(w0 + o), v1 = v128.load(w1 + o);
-    let u = v128.load(x0 + o);
-    a00 = rdot(a00, v0, u); a01 = rdot(a01, v1, u);
-    u = v128.load(x1 + o);
-    a10 = rdot(a10, v0, u); a11 = rdot(a11, v1, u);
-    u = v128.load(x2 + o);
-    a20 = rdot(a20, v0, u); a21 = rdot(a21, v1, u);
-    u = v128.load(x3 + o);
-    a30 = rdot(a30, v0, u); a31 = rdot(a31, v1, u);
+    const u0 = v128.load(x0 + o), u1 = v128.load(x1 + o), u2 = v128.load(x2 + o);
+    let v = v128.load(w0 + o);
+    a00 = rdot(a00, v, u0); a10 = rdot(a10, v, u1); a20 = rdot(a20, v, u2);
+    v = v128.load(w1 + o);
+    a01 = rdot(a01, v, u0); a11 = rdot(a11, v, u1); a21 = rdot(a21, v, u2);
+    v = v128.load(w2 + o);
+    a02 = rdot(a02, v, u0); a12 = rdot(a12, v, u1); a22 = rdot(a22, v, u2);
+    v = v128.load(w3 + o);
+    a03 = rdot(a03, v, u0); a13 = rdot(a13, v, u1); a23 = rdot(a23, v, u2);
   }
-  let t00 = isum(a00), t01 = isum(a01), t10 = isum(a10), t11 = isum(a11);
-  let t20 = isum(a20), t21 = isum(a21), t30 = isum(a30), t31 = isum(a31);
-  for (; o < <usize>k; o++) {
-    const v0 = <i32>load<i8>(w0 + o), v1 = <i32>load<i8>(w1 + o);
-    const u0 = <i32>load<u8>(x0 + o), u1 = <i32>load<u8>(x1 + o), u2 = <i32>load<u8>(x2 + o), u3 = <i32>load<u8>(x3 + o);
-    t00 += u0 * v0; t01 += u0 * v1; t10 += u1 * v0; t11 += u1 * v1;
-    t20 += u2 * v0; t21 += u2 * v1; t30 += u3 * v0; t31 += u3 * v1;
+  let t0 = isum4(a00, a01, a02, a03), t1 = isum4(a10, a11, a12, a13), t2 = isum4(a20, a21, a22, a23);
+  if (o < <usize>k) {
+    t0 = i32x4.add(t0, tail4(x0, w0, o, <usize>k));
+    t1 = i32x4.add(t1, tail4(x1, w0, o, <usize>k));
+    t2 = i32x4.add(t2, tail4(x2, w0, o, <usize>k));
   }
-  const outRow = <usize>n << 2;
-  const o0 = out + (<usize>j << 2), o1 = o0 + outRow, o2 = o1 + outRow, o3 = o2 + outRow;
-  store<f32>(o0, q7out(t00, sum, scale, j, s0)); store<f32>(o0, q7out(t01, sum, scale, j + 1, s0), 4);
-  store<f32>(o1, q7out(t10, sum, scale, j, s1)); store<f32>(o1, q7out(t11, sum, scale, j + 1, s1), 4);
-  store<f32>(o2, q7out(t20, sum, scale, j, s2)); store<f32>(o2, q7out(t21, sum, scale, j + 1, s2), 4);
-  store<f32>(o3, q7out(t30, sum, scale, j, s3)); store<f32>(o3, q7out(t31, sum, scale, j + 1, s3), 4);
+  const c = <usize>j << 2, outRow = <usize>n << 2;
+  const u = i32x4.shl(v128.load(sum + c), 6), sc = v128.load(scale + c);
+  const o0 = out + c;
+  q7out4(o0, t0, u, sc, s0); q7out4(o0 + outRow, t1, u, sc, s1); q7out4(o0 + 2 * outRow, t2, u, sc, s2);
 }
 
-// W rows j..j+3 against two quantised rows: 8 accumulators, 6 loads per step.
-@inline function tileQ7x2x4(out: usize, xq: usize, s0: f32, s1: f32, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
+// W rows j..j+3 against two quantised rows: 8 accumulators, 6 loads per 8 dots.
+@inline function tileQ7x2x4(out: usize, xq: usize, s0: v128, s1: v128, w: usize, scale: usize, sum: usize, j: i32, k: i32, n: i32): void {
   const x0 = xq, x1 = x0 + <usize>k;
   const w0 = w + <usize>j * <usize>k, w1 = w0 + <usize>k, w2 = w1 + <usize>k, w3 = w2 + <usize>k;
   let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
@@ -511,52 +528,50 @@ function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: u
     v = v128.load(w3 + o);
     a03 = rdot(a03, v, u0); a13 = rdot(a13, v, u1);
   }
-  let t00 = isum(a00), t01 = isum(a01), t02 = isum(a02), t03 = isum(a03);
-  let t10 = isum(a10), t11 = isum(a11), t12 = isum(a12), t13 = isum(a13);
-  for (; o < <usize>k; o++) {
-    const u0 = <i32>load<u8>(x0 + o), u1 = <i32>load<u8>(x1 + o);
-    const v0 = <i32>load<i8>(w0 + o), v1 = <i32>load<i8>(w1 + o), v2 = <i32>load<i8>(w2 + o), v3 = <i32>load<i8>(w3 + o);
-    t00 += u0 * v0; t01 += u0 * v1; t02 += u0 * v2; t03 += u0 * v3;
-    t10 += u1 * v0; t11 += u1 * v1; t12 += u1 * v2; t13 += u1 * v3;
+  let t0 = isum4(a00, a01, a02, a03), t1 = isum4(a10, a11, a12, a13);
+  if (o < <usize>k) {
+    t0 = i32x4.add(t0, tail4(x0, w0, o, <usize>k));
+    t1 = i32x4.add(t1, tail4(x1, w0, o, <usize>k));
   }
-  const o0 = out + (<usize>j << 2), o1 = o0 + (<usize>n << 2);
-  store<f32>(o0, q7out(t00, sum, scale, j, s0)); store<f32>(o0, q7out(t01, sum, scale, j + 1, s0), 4);
-  store<f32>(o0, q7out(t02, sum, scale, j + 2, s0), 8); store<f32>(o0, q7out(t03, sum, scale, j + 3, s0), 12);
-  store<f32>(o1, q7out(t10, sum, scale, j, s1)); store<f32>(o1, q7out(t11, sum, scale, j + 1, s1), 4);
-  store<f32>(o1, q7out(t12, sum, scale, j + 2, s1), 8); store<f32>(o1, q7out(t13, sum, scale, j + 3, s1), 12);
+  const c = <usize>j << 2;
+  const u = i32x4.shl(v128.load(sum + c), 6), sc = v128.load(scale + c);
+  const o0 = out + c;
+  q7out4(o0, t0, u, sc, s0); q7out4(o0 + (<usize>n << 2), t1, u, sc, s1);
 }
 
+// Rows go three at a time (two where two or four are left, one through matvecQ7), each group against W in tiles
+// of four adjacent rows; the n mod 4 last columns of a group go through matvecQ7 row by row.
 function matmulQ7(out: usize, x: usize, w: usize, scale: usize, xq: usize, m: i32, k: i32, n: i32): void {
   const sum = scale + (<usize>n << 2);
   const xRow = <usize>k << 2, xs = <usize>k, outRow = <usize>n << 2;
+  const n4 = n & ~3;
+  const wl = w + <usize>n4 * <usize>k, sl = scale + (<usize>n4 << 2), ul = sum + (<usize>n4 << 2);
   let i = 0;
-  for (; i + 4 <= m; i += 4) {
+  while (i < m) {
+    const r = m - i;
     const x0 = x + <usize>i * xRow;
-    const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
-    const s2 = quantizeRowU7(xq + 2 * xs, x0 + 2 * xRow, k), s3 = quantizeRowU7(xq + 3 * xs, x0 + 3 * xRow, k);
-    const o = out + <usize>i * outRow;
-    const n2 = n & ~1;
-    for (let j = 0; j < n2; j += 2) tileQ7x4x2(o, xq, s0, s1, s2, s3, w, scale, sum, j, k, n);
-    if (n2 < n) {
-      const wl = w + <usize>n2 * <usize>k, sl = scale + (<usize>n2 << 2), ul = sum + (<usize>n2 << 2), ol = o + (<usize>n2 << 2);
-      matvecQ7(ol, xq, s0, wl, sl, ul, k, 1); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, 1);
-      matvecQ7(ol + 2 * outRow, xq + 2 * xs, s2, wl, sl, ul, k, 1); matvecQ7(ol + 3 * outRow, xq + 3 * xs, s3, wl, sl, ul, k, 1);
+    const o = out + <usize>i * outRow, ol = o + (<usize>n4 << 2);
+    if (r == 1) {
+      matvecQ7(o, xq, quantizeRowU7(xq, x0, k), w, scale, sum, k, n);
+      i += 1;
+    } else if (r == 2 || r == 4) {
+      const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
+      const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1);
+      for (let j = 0; j < n4; j += 4) tileQ7x2x4(o, xq, v0, v1, w, scale, sum, j, k, n);
+      if (n4 < n) {
+        matvecQ7(ol, xq, s0, wl, sl, ul, k, n - n4); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, n - n4);
+      }
+      i += 2;
+    } else {
+      const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
+      const s2 = quantizeRowU7(xq + 2 * xs, x0 + 2 * xRow, k);
+      const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1), v2 = f32x4.splat(s2);
+      for (let j = 0; j < n4; j += 4) tileQ7x3x4(o, xq, v0, v1, v2, w, scale, sum, j, k, n);
+      if (n4 < n) {
+        matvecQ7(ol, xq, s0, wl, sl, ul, k, n - n4); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, n - n4);
+        matvecQ7(ol + 2 * outRow, xq + 2 * xs, s2, wl, sl, ul, k, n - n4);
+      }
+      i += 3;
     }
-  }
-  if (i + 2 <= m) {
-    const x0 = x + <usize>i * xRow;
-    const s0 = quantizeRowU7(xq, x0, k), s1 = quantizeRowU7(xq + xs, x0 + xRow, k);
-    const o = out + <usize>i * outRow;
-    const n4 = n & ~3;
-    for (let j = 0; j < n4; j += 4) tileQ7x2x4(o, xq, s0, s1, w, scale, sum, j, k, n);
-    if (n4 < n) {
-      const wl = w + <usize>n4 * <usize>k, sl = scale + (<usize>n4 << 2), ul = sum + (<usize>n4 << 2), ol = o + (<usize>n4 << 2);
-      matvecQ7(ol, xq, s0, wl, sl, ul, k, n - n4); matvecQ7(ol + outRow, xq + xs, s1, wl, sl, ul, k, n - n4);
-    }
-    i += 2;
-  }
-  for (; i < m; i++) {
-    const sx = quantizeRowU7(xq, x + <usize>i * xRow, k);
-    matvecQ7(out + <usize>i * outRow, xq, sx, w, scale, sum, k, n);
   }
 }
