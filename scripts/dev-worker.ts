@@ -78,14 +78,8 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/**
- * The Worker's own socket under `wrangler dev`: the workerd that runs the Worker listens on a loopback port of its
- * own, behind wrangler's local proxy (a second workerd on the port `npm start` prints). A client connected there
- * meets the Worker as a deployed one is met, with no dev proxy between (the soak's default). Found through /proc:
- * the listening TCP sockets of the wrangler child workerd that is not the proxy, the one that answers /health.
- */
-export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
-  const proxyPort = new URL(worker.url).port;
+/** The TCP ports a process listens on (its sockets' inodes matched against /proc/net/tcp{,6}). */
+export function listeningPorts(pid: number): number[] {
   const listening = new Map<string, number>(); // socket inode → port
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
@@ -95,17 +89,28 @@ export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
       if (f.length > 9 && f[3] === "0A") listening.set(f[9], parseInt(f[1].split(":")[1], 16));
     }
   }
+  const ports = new Set<number>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try { const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m && listening.has(m[1])) ports.add(listening.get(m[1])!); } catch { /* closed */ }
+    }
+  } catch { /* gone */ }
+  return [...ports];
+}
+
+/**
+ * The Worker's own socket under `wrangler dev`: the workerd that runs the Worker listens on a loopback port of its
+ * own, behind wrangler's local proxy (a second workerd on the port `npm start` prints). A client connected there
+ * meets the Worker as a deployed one is met, with no dev proxy between (the soak's default). Found through /proc:
+ * the listening TCP sockets of the wrangler child workerd that is not the proxy, the one that answers /health.
+ */
+export async function workerSocketUrl(worker: RunningWorker): Promise<string> {
+  const proxyPort = new URL(worker.url).port;
   for (const pid of descendants(worker.pid)) {
     let cmd = "";
     try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { continue; }
     if (!cmd.includes("workerd") || !cmd.includes("serve") || cmd.includes(`entry=127.0.0.1:${proxyPort}`)) continue;
-    const ports = new Set<number>();
-    try {
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        try { const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`)); if (m && listening.has(m[1])) ports.add(listening.get(m[1])!); } catch { /* closed */ }
-      }
-    } catch { continue; }
-    for (const port of ports) {
+    for (const port of listeningPorts(pid)) {
       try {
         const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(3000) });
         if (r.status === 200 && Array.isArray(((await r.json()) as { models?: unknown }).models)) return `http://127.0.0.1:${port}`;
