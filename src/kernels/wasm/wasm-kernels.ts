@@ -1,6 +1,6 @@
 // The AssemblyScript SIMD kernels behind the Kernels interface, either build (SIMD128 or relaxed SIMD: the module
-// says which). The arena is the Wasm memory itself, planned once (sized in bytes by the caller) and never grown;
-// each op is one call across the boundary.
+// says which). The arena is the Wasm memory itself, planned once (sized in bytes by the caller), committed at
+// creation and never grown; each op is one call across the boundary.
 import { checkMatmulQ8, instantiateKernels, WASM_PAGE_BYTES, type KernelBuild, type KernelExports } from "../../../wasm/loader.ts";
 import { Arena, type Ptr } from "../arena.ts";
 import { MATMUL_Q8_MAX_K, type Kernels } from "../kernels.ts";
@@ -32,6 +32,9 @@ export class WasmKernels implements Kernels {
     }
     const pages = Math.ceil((base + arenaBytes + 16) / WASM_PAGE_BYTES);
     const { exports, memory } = await instantiateKernels(module, pages);
+    // Commit the whole arena now (every page written once): the process's resident memory is then what it will be
+    // at its busiest, instead of climbing in steps as longer requests first reach deeper into the run state.
+    new Uint8Array(memory.buffer, base).fill(0);
     return new WasmKernels(new Arena(memory.buffer, base), memory, exports);
   }
 
