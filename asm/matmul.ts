@@ -440,33 +440,44 @@ function quantizeRowU7(xq: usize, x: usize, k: i32): f32 {
 // independent chains to keep two dot units busy), then 16, then a scalar tail; the four results leave as one vector.
 function matvecQ7(out: usize, xq: usize, sx: f32, w: usize, scale: usize, sum: usize, k: i32, n: i32): void {
   const rowBytes = <usize>k;
-  const n4 = n & ~3;
+  const n4 = n & ~3, n8 = n & ~7;
   const k32 = <usize>(k & ~31), k16 = <usize>(k & ~15);
   const vsx = f32x4.splat(sx);
-  for (let j = 0; j < n4; j += 4) {
+  let j = 0;
+  for (; j < n8; j += 8) {
     const p0 = w + <usize>j * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+    const p4 = p3 + rowBytes, p5 = p4 + rowBytes, p6 = p5 + rowBytes, p7 = p6 + rowBytes;
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
     let o: usize = 0;
-    for (; o < k32; o += 32) {
-      const xa = v128.load(xq + o), xb = v128.load(xq + o, 16);
-      a0 = rdot(a0, v128.load(p0 + o), xa); a1 = rdot(a1, v128.load(p1 + o), xa);
-      a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
-      b0 = rdot(b0, v128.load(p0 + o, 16), xb); b1 = rdot(b1, v128.load(p1 + o, 16), xb);
-      b2 = rdot(b2, v128.load(p2 + o, 16), xb); b3 = rdot(b3, v128.load(p3 + o, 16), xb);
-    }
-    if (o < k16) {
+    for (; o < k16; o += 16) {
       const xa = v128.load(xq + o);
       a0 = rdot(a0, v128.load(p0 + o), xa); a1 = rdot(a1, v128.load(p1 + o), xa);
       a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
-      o += 16;
+      b0 = rdot(b0, v128.load(p4 + o), xa); b1 = rdot(b1, v128.load(p5 + o), xa);
+      b2 = rdot(b2, v128.load(p6 + o), xa); b3 = rdot(b3, v128.load(p7 + o), xa);
     }
-    let t = isum4(i32x4.add(a0, b0), i32x4.add(a1, b1), i32x4.add(a2, b2), i32x4.add(a3, b3));
+    let t = isum4(a0, a1, a2, a3), u = isum4(b0, b1, b2, b3);
+    if (o < rowBytes) { t = i32x4.add(t, tail4(xq, p0, o, rowBytes)); u = i32x4.add(u, tail4(xq, p4, o, rowBytes)); }
+    const c = <usize>j << 2;
+    q7out4(out + c, t, i32x4.shl(v128.load(sum + c), 6), v128.load(scale + c), vsx);
+    q7out4(out + c + 16, u, i32x4.shl(v128.load(sum + c, 16), 6), v128.load(scale + c, 16), vsx);
+  }
+  for (; j < n4; j += 4) {
+    const p0 = w + <usize>j * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let o: usize = 0;
+    for (; o < k16; o += 16) {
+      const xa = v128.load(xq + o);
+      a0 = rdot(a0, v128.load(p0 + o), xa); a1 = rdot(a1, v128.load(p1 + o), xa);
+      a2 = rdot(a2, v128.load(p2 + o), xa); a3 = rdot(a3, v128.load(p3 + o), xa);
+    }
+    let t = isum4(a0, a1, a2, a3);
     if (o < rowBytes) t = i32x4.add(t, tail4(xq, p0, o, rowBytes));
     const c = <usize>j << 2;
     q7out4(out + c, t, i32x4.shl(v128.load(sum + c), 6), v128.load(scale + c), vsx);
   }
-  for (let j = n4; j < n; j++) {
+  for (; j < n; j++) {
     const p = w + <usize>j * rowBytes;
     let a = i32x4.splat(0);
     let o: usize = 0;
