@@ -187,6 +187,9 @@ function plan(rnd: () => number): Planned {
 const endings: Record<string, number> = {};
 const count = (k: string) => { endings[k] = (endings[k] ?? 0) + 1; };
 const fiveXX: string[] = [];
+/** What each hung request was, for the summary. */
+const hangs: Record<string, unknown>[] = [];
+const runStart = Date.now();
 const refusals: { open: number; recentAborts: number }[] = [];
 let open = 0;
 const abortTimes: number[] = [];
@@ -194,7 +197,7 @@ const recentAborts = () => abortTimes.filter((t) => Date.now() - t < STALL_WINDO
 
 async function one(base: string, p: Planned): Promise<void> {
   const ac = new AbortController();
-  let progressAt = Date.now();
+  let progressAt = Date.now(), headersAt: number | null = null;
   const started = Date.now();
   const hang = setInterval(() => {
     // no progress for HANG_MS, or no end after 3 × HANG_MS however it progresses
@@ -206,7 +209,7 @@ async function one(base: string, p: Planned): Promise<void> {
   try {
     const timer = p.abortAfterMs !== null ? setTimeout(() => { ending = "client_abort"; ac.abort(); }, p.abortAfterMs) : null;
     const res = await fetch(`${base}${p.path}`, { method: "POST", signal: ac.signal, headers: { "content-type": "application/json" }, body: p.body });
-    progressAt = Date.now();
+    progressAt = headersAt = Date.now();
     if (res.status >= 500) {
       const text = await res.text();
       let json = false;
@@ -252,6 +255,12 @@ async function one(base: string, p: Planned): Promise<void> {
     }
   } finally {
     clearInterval(hang);
+    if (ending === "hang" && hangs.length < 20) {
+      const o = (() => { try { return JSON.parse(p.body) as Record<string, unknown>; } catch { return {}; } })();
+      hangs.push({ path: p.path, model: o.model, mode: o.mode, max_tokens: o.max_tokens, temperature: o.temperature, stream: p.stream,
+        long: String(o.prompt ?? JSON.stringify(o.messages ?? "")).length > 1000, startedS: Math.round((started - runStart) / 1000),
+        secondsWithoutProgress: Math.round((Date.now() - progressAt) / 1000), headers: headersAt !== null });
+    }
     if (ending === "client_abort") abortTimes.push(Date.now());
     open--;
     count(ending);
@@ -410,7 +419,7 @@ async function main(): Promise<void> {
     }
     const summary = {
       config: { minutes, concurrency, abortRate, badRate, longRate, streamRate, seed, pool: withPool, viaProxy, sampleS: sampleMs / 1000 },
-      requests, endings: Object.fromEntries(Object.entries(endings).sort()), fiveXXBodies: fiveXX,
+      requests, endings: Object.fromEntries(Object.entries(endings).sort()), fiveXXBodies: fiveXX, hangs,
       tooManyConcurrent: { total: refusals.length, withFewerRunning: wrongRefusals.length },
       restarts, server: { activeDecodesAfter10s: after.activeDecodes, decodes: after.decodes, maxActiveDecodesSeen: Math.max(0, ...health.map((h) => h.activeDecodes)) },
       memoryMB: memory, runtimeCollections: { isolates: runtime?.names ?? [], samples: collections.samples, unanswered: Object.fromEntries(collections.failed) }, isolateMB: isolate, poolWorkerMB: poolWorker, heapSamples: heapSamples.map((h) => [round(h.t / 1000, 0), round(h.heap), round(h.backing)]), rssSamples: Object.fromEntries(Object.entries(samples).map(([k, pts]) => [k, pts.map((p) => [round(p.t / 1000, 0), round(p.v)])])),
