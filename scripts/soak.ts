@@ -195,6 +195,12 @@ let open = 0;
 const abortTimes: number[] = [];
 const recentAborts = () => abortTimes.filter((t) => Date.now() - t < STALL_WINDOW_MS).length;
 
+function describe(p: Planned): Record<string, unknown> {
+  const o = (() => { try { return JSON.parse(p.body) as Record<string, unknown>; } catch { return {}; } })();
+  return { path: p.path, model: o.model, mode: o.mode, max_tokens: o.max_tokens, temperature: o.temperature, stream: p.stream,
+    long: String(o.prompt ?? JSON.stringify(o.messages ?? "")).length > 1000, abortAfterChunks: p.abortAfterChunks, abortAfterMs: p.abortAfterMs };
+}
+
 async function one(base: string, p: Planned): Promise<void> {
   const ac = new AbortController();
   let progressAt = Date.now(), headersAt: number | null = null;
@@ -256,9 +262,7 @@ async function one(base: string, p: Planned): Promise<void> {
   } finally {
     clearInterval(hang);
     if (ending === "hang" && hangs.length < 20) {
-      const o = (() => { try { return JSON.parse(p.body) as Record<string, unknown>; } catch { return {}; } })();
-      hangs.push({ path: p.path, model: o.model, mode: o.mode, max_tokens: o.max_tokens, temperature: o.temperature, stream: p.stream,
-        long: String(o.prompt ?? JSON.stringify(o.messages ?? "")).length > 1000, startedS: Math.round((started - runStart) / 1000),
+      hangs.push({ ...describe(p), startedS: Math.round((started - runStart) / 1000),
         secondsWithoutProgress: Math.round((Date.now() - progressAt) / 1000), headers: headersAt !== null });
     }
     if (ending === "client_abort") abortTimes.push(Date.now());
@@ -356,7 +360,13 @@ async function main(): Promise<void> {
         requests++;
         // a request that outlives every deadline of its own is a hang, and its loop moves on
         let guard: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([one(base, plan(rnd)), new Promise<void>((r) => { guard = setTimeout(() => { count("hang"); r(); }, 4 * HANG_MS); })]);
+        const planned = plan(rnd), startedS = Math.round((Date.now() - runStart) / 1000);
+        await Promise.race([one(base, planned), new Promise<void>((r) => { guard = setTimeout(() => {
+          // its abort did not end it either
+          count("hang");
+          if (hangs.length < 20) hangs.push({ ...describe(planned), startedS, neverSettled: true });
+          r();
+        }, 4 * HANG_MS); })]);
         clearTimeout(guard);
       }
     }));
@@ -442,4 +452,5 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(2); });
+// exits once the summary is out: a request that never settled (a hang) must not keep the process alive
+main().then(() => process.exit(), (e) => { console.error(e); process.exit(2); });
