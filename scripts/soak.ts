@@ -201,8 +201,23 @@ function describe(p: Planned): Record<string, unknown> {
     long: String(o.prompt ?? JSON.stringify(o.messages ?? "")).length > 1000, abortAfterChunks: p.abortAfterChunks, abortAfterMs: p.abortAfterMs };
 }
 
+/**
+ * Settles as the signal fires. Node 20's fetch can leave a body read pending for good when the request is aborted
+ * after its headers came (the server's own counters show the decode ended), so every read races this: an abort ends
+ * the request in the client as a client abort, and the hang detector's abort still ends it as a hang.
+ */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
 async function one(base: string, p: Planned): Promise<void> {
   const ac = new AbortController();
+  const aborted = whenAborted(ac.signal);
+  aborted.catch(() => { /* observed by the races below */ });
+  const read = <T>(x: Promise<T>) => Promise.race([x, aborted]);
   let progressAt = Date.now(), headersAt: number | null = null;
   const started = Date.now();
   const hang = setInterval(() => {
@@ -217,7 +232,7 @@ async function one(base: string, p: Planned): Promise<void> {
     const res = await fetch(`${base}${p.path}`, { method: "POST", signal: ac.signal, headers: { "content-type": "application/json" }, body: p.body });
     progressAt = headersAt = Date.now();
     if (res.status >= 500) {
-      const text = await res.text();
+      const text = await read(res.text());
       let json = false;
       try { json = typeof JSON.parse(text).error?.message === "string"; } catch { /* not JSON */ }
       if (fiveXX.length < 20) fiveXX.push(`${res.status} ${text.slice(0, 300)}`);
@@ -225,7 +240,7 @@ async function one(base: string, p: Planned): Promise<void> {
       return;
     }
     if (res.status !== 200) {
-      const text = await res.text();
+      const text = await read(res.text());
       let code = "not_json";
       try { code = JSON.parse(text).error.code ?? "no_code"; } catch { /* kept */ }
       if (res.status === 429 && code === "too_many_concurrent_requests") refusals.push({ open: openBefore, recentAborts: abortsBefore });
@@ -236,7 +251,7 @@ async function one(base: string, p: Planned): Promise<void> {
     }
     if (p.bad) { await res.body?.cancel(); ending = "bad_request_accepted"; return; }
     if (!p.stream) {
-      const o = await res.json() as { choices?: unknown[] };
+      const o = await read(res.json()) as { choices?: unknown[] };
       if (timer) clearTimeout(timer);
       ending = Array.isArray(o.choices) ? "done" : "malformed";
       return;
@@ -245,7 +260,7 @@ async function one(base: string, p: Planned): Promise<void> {
     ending = "truncated";
     // iterated by hand: leaving the loop must not wait on cancelling a body the abort already tore down
     const events = sseData(res.body!)[Symbol.asyncIterator]();
-    for (let r = await events.next(); !r.done; r = await events.next()) {
+    for (let r = await read(events.next()); !r.done; r = await read(events.next())) {
       const data = r.value;
       progressAt = Date.now();
       if (data === "[DONE]") { ending = "done"; continue; }
