@@ -3,7 +3,7 @@
 // bytes → latents [0, patch), patch query → its bytes [start, end). The host fills kvLo/kvHi.
 // A row's arithmetic depends only on its own q, range and the cache, never on m or its neighbours, so a
 // batched pass reproduces one-row-at-a-time decoding exactly.
-import { expShiftSum } from "./math";
+import { expShiftSum, madd } from "./math";
 
 // (Σa, Σb, Σc, Σd): the lane sums of four vectors in one vector (lanes summed as (0+2)+(1+3)).
 @inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
@@ -41,7 +41,7 @@ import { expShiftSum } from "./math";
     }
     s = f32x4.mul(s, vs);
     v128.store(scores + (<usize>t << 2), s);
-    vmax = f32x4.max(vmax, s);
+    vmax = f32x4.pmax(vmax, s);
   }
   let mx = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
   for (; t < n; t++) {
@@ -70,7 +70,7 @@ import { expShiftSum } from "./math";
     const s = f32x4.mul(hsum4(dot32(kr, q0, q1, q2, q3, q4, q5, q6, q7), dot32(kr + kvRow, q0, q1, q2, q3, q4, q5, q6, q7),
                               dot32(kr + 2 * kvRow, q0, q1, q2, q3, q4, q5, q6, q7), dot32(kr + 3 * kvRow, q0, q1, q2, q3, q4, q5, q6, q7)), vs);
     v128.store(scores + (<usize>t << 2), s);
-    vmax = f32x4.max(vmax, s);
+    vmax = f32x4.pmax(vmax, s);
     kr += 4 * kvRow;
   }
   let mx = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
@@ -86,13 +86,20 @@ import { expShiftSum } from "./math";
 // The lane-wise partial sums of q·k over 32 dims, accumulated in dim order as scoreKeys does.
 @inline function dot32(kr: usize, q0: v128, q1: v128, q2: v128, q3: v128, q4: v128, q5: v128, q6: v128, q7: v128): v128 {
   let a = f32x4.mul(q0, v128.load(kr));
-  a = f32x4.add(a, f32x4.mul(q1, v128.load(kr, 16)));
-  a = f32x4.add(a, f32x4.mul(q2, v128.load(kr, 32)));
-  a = f32x4.add(a, f32x4.mul(q3, v128.load(kr, 48)));
-  a = f32x4.add(a, f32x4.mul(q4, v128.load(kr, 64)));
-  a = f32x4.add(a, f32x4.mul(q5, v128.load(kr, 80)));
-  a = f32x4.add(a, f32x4.mul(q6, v128.load(kr, 96)));
-  return f32x4.add(a, f32x4.mul(q7, v128.load(kr, 112)));
+  a = madd(q1, v128.load(kr, 16), a);
+  a = madd(q2, v128.load(kr, 32), a);
+  a = madd(q3, v128.load(kr, 48), a);
+  a = madd(q4, v128.load(kr, 64), a);
+  a = madd(q5, v128.load(kr, 80), a);
+  a = madd(q6, v128.load(kr, 96), a);
+  return madd(q7, v128.load(kr, 112), a);
+}
+
+// a + p·v + q·w: in the SIMD128 build the two products summed first, then added (today's order); fused in the
+// relaxed build, one key after the other
+@inline function acc2(a: v128, p: v128, v: v128, q: v128, w: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return madd(q, w, madd(p, v, a));
+  return f32x4.add(a, f32x4.add(f32x4.mul(p, v), f32x4.mul(q, w)));
 }
 
 // out(hd) = inv · Σ_t p_t · v_t over keys t = 0..n−1 from v0; value rows summed in key order (two keys per step
@@ -109,25 +116,25 @@ import { expShiftSum } from "./math";
     for (; t + 2 <= n; t += 2, vr += 2 * kvRow) {
       const pt = v128.load32_splat(p + (<usize>t << 2)), pu = v128.load32_splat(p + (<usize>t << 2), 4);
       const vs = vr + kvRow;
-      a0 = f32x4.add(a0, f32x4.add(f32x4.mul(pt, v128.load(vr)), f32x4.mul(pu, v128.load(vs))));
-      a1 = f32x4.add(a1, f32x4.add(f32x4.mul(pt, v128.load(vr, 16)), f32x4.mul(pu, v128.load(vs, 16))));
-      a2 = f32x4.add(a2, f32x4.add(f32x4.mul(pt, v128.load(vr, 32)), f32x4.mul(pu, v128.load(vs, 32))));
-      a3 = f32x4.add(a3, f32x4.add(f32x4.mul(pt, v128.load(vr, 48)), f32x4.mul(pu, v128.load(vs, 48))));
-      a4 = f32x4.add(a4, f32x4.add(f32x4.mul(pt, v128.load(vr, 64)), f32x4.mul(pu, v128.load(vs, 64))));
-      a5 = f32x4.add(a5, f32x4.add(f32x4.mul(pt, v128.load(vr, 80)), f32x4.mul(pu, v128.load(vs, 80))));
-      a6 = f32x4.add(a6, f32x4.add(f32x4.mul(pt, v128.load(vr, 96)), f32x4.mul(pu, v128.load(vs, 96))));
-      a7 = f32x4.add(a7, f32x4.add(f32x4.mul(pt, v128.load(vr, 112)), f32x4.mul(pu, v128.load(vs, 112))));
+      a0 = acc2(a0, pt, v128.load(vr), pu, v128.load(vs));
+      a1 = acc2(a1, pt, v128.load(vr, 16), pu, v128.load(vs, 16));
+      a2 = acc2(a2, pt, v128.load(vr, 32), pu, v128.load(vs, 32));
+      a3 = acc2(a3, pt, v128.load(vr, 48), pu, v128.load(vs, 48));
+      a4 = acc2(a4, pt, v128.load(vr, 64), pu, v128.load(vs, 64));
+      a5 = acc2(a5, pt, v128.load(vr, 80), pu, v128.load(vs, 80));
+      a6 = acc2(a6, pt, v128.load(vr, 96), pu, v128.load(vs, 96));
+      a7 = acc2(a7, pt, v128.load(vr, 112), pu, v128.load(vs, 112));
     }
     if (t < n) {
       const pt = v128.load32_splat(p + (<usize>t << 2));
-      a0 = f32x4.add(a0, f32x4.mul(pt, v128.load(vr)));
-      a1 = f32x4.add(a1, f32x4.mul(pt, v128.load(vr, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(pt, v128.load(vr, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(pt, v128.load(vr, 48)));
-      a4 = f32x4.add(a4, f32x4.mul(pt, v128.load(vr, 64)));
-      a5 = f32x4.add(a5, f32x4.mul(pt, v128.load(vr, 80)));
-      a6 = f32x4.add(a6, f32x4.mul(pt, v128.load(vr, 96)));
-      a7 = f32x4.add(a7, f32x4.mul(pt, v128.load(vr, 112)));
+      a0 = madd(pt, v128.load(vr), a0);
+      a1 = madd(pt, v128.load(vr, 16), a1);
+      a2 = madd(pt, v128.load(vr, 32), a2);
+      a3 = madd(pt, v128.load(vr, 48), a3);
+      a4 = madd(pt, v128.load(vr, 64), a4);
+      a5 = madd(pt, v128.load(vr, 80), a5);
+      a6 = madd(pt, v128.load(vr, 96), a6);
+      a7 = madd(pt, v128.load(vr, 112), a7);
     }
     const o = oh + c;
     v128.store(o, f32x4.mul(a0, vi)); v128.store(o, f32x4.mul(a1, vi), 16);

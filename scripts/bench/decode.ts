@@ -3,7 +3,7 @@
 // estimated traffic per byte) and quality (agreement with AR, bits per byte under the AR model, byte accuracy
 // against the held-out text, distinct n-grams when sampling). A benchmark, not a test: it prints figures and asserts nothing.
 //   npm run bench -- [--json] [--quick] [--repeats 5] [--prompts 6] [--bytes 128] [--model models/blt-v2] [--no-workerd]
-//   [--no-peers] [--constrained] [--chart docs/bench-blt-v2.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
+//   [--no-peers] [--modes ar,blt-s,blt-dv,blt-d] [--constrained] [--chart docs/bench-blt-v2.svg]   (workerd runs the model the Worker bundles under that name: blt-v2 or
 //   blt-d-tiny, so models/blt-d-small needs --no-workerd; the peers run blt-d-small only)
 // Both kernel builds run, side by side in the same rounds: workerd runs every configuration on a Worker per build
 // (KERNELS=simd128, KERNELS=relaxed); Node runs the configurations on f32 weights on the build KERNELS picks, and
@@ -46,7 +46,10 @@ const modelDir = flags.get("model") ?? DEFAULT_MODEL_DIR, modelId = modelDir.spl
 const { engine, kernels: nodeKernels } = await loadNodeEngine(modelDir, undefined, "f32");
 const params = JSON.parse(readFileSync(`${modelDir}/manifest.json`, "utf8")).parameters as Record<string, number>;
 const cases = heldOutCases(modelDir, nPrompts, 128, nBytes);
-const configs = quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS;
+// --modes ar,blt-s: only those modes' configurations (the `auto` table and the targets need the full set)
+const modes = flags.get("modes")?.split(",") ?? null;
+const configs = (quick ? CONFIGS.filter((c) => c.mode !== "blt-d" || (c.blockSize === 8 && c.threshold === 0.9)) : CONFIGS)
+  .filter((c) => !modes || modes.includes(c.mode));
 log(`bench: ${modelDir}, ${cases.length} held-out prompts × ${nBytes} bytes, ${repeats} repeats; ${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}`);
 log(`command: npm run bench -- ${process.argv.slice(2).join(" ")}`);
 // --constrained: greedy AR with and without a JSON schema (scripts/bench/constrained.ts), then nothing else

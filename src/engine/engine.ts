@@ -143,13 +143,19 @@ export class Engine {
     const c0 = { ...m.counters }; // stats count the passes of generation, not of the prompt
     const ctx: ModeContext = { seq, sampler: new Sampler(r.sampling), knobs: r.knobs, scratch: new ModeScratch(), budget: () => (guide?.finished ? 0 : out.remaining),
       work: new WorkBudget(r.maxNewBytes), counters, guide, lp };
-    let lastBreath = performance.now(), blocks = 0;
+    // Bytes leave in one event per breath (the first ones at once): one event per byte would cost AR more in
+    // the consumers (stream framing, every layer of generators) than its kernels in the slower ones.
+    let lastBreath = performance.now(), blocks = 0, sent = false;
+    const held: Uint8Array[] = [];
+    const release = () => bytesEvent(held.length === 1 ? held[0] : concatBytes(held.splice(0)), lp);
     for await (const bytes of MODES[r.mode](ctx)) {
       alive?.();
       const emit = out.push(bytes);
-      if (emit.length) yield bytesEvent(emit, lp);
+      if (emit.length) held.push(emit);
       if (out.finish) break;
+      if (!sent && held.length) { sent = true; yield release(); held.length = 0; }
       if (++blocks >= BREATHE_BLOCKS || performance.now() - lastBreath > BREATHE_MS) {
+        if (held.length) { yield release(); held.length = 0; }
         await breathe();
         lastBreath = performance.now();
         blocks = 0;
@@ -157,7 +163,8 @@ export class Engine {
       if (signal?.aborted) { yield CANCELLED; return; }
     }
     const rest = out.flush();
-    if (rest.length) yield bytesEvent(rest, lp);
+    if (rest.length) held.push(rest);
+    if (held.length) { yield release(); held.length = 0; }
     const stats: DecodeStats = {
       mode: r.mode, promptBytes: r.prompt.length, generatedBytes: out.text.length,
       passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
@@ -170,6 +177,13 @@ export class Engine {
     const finishReason = complete ? "stop" : out.finish ?? "length";
     yield { type: "done", finishReason, stats };
   }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { all.set(p, o); o += p.length; }
+  return all;
 }
 
 /** A bytes event, with the emitted bytes' log-probabilities when the request asked for them. */

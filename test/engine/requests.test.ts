@@ -79,12 +79,15 @@ describe("engine requests", () => {
 
   it("stops within one block when the signal aborts", async () => {
     const ac = new AbortController();
-    let bytes = 0;
+    let bytes = 0, atAbort = -1;
     let end;
     for await (const e of engine.decode(request("The quick brown fox ", { mode: "blt-d", maxNewBytes: 900 }), ac.signal)) {
-      if (e.type === "bytes") { bytes += e.bytes.length; if (bytes >= 16) ac.abort(); } else end = e;
+      if (e.type === "bytes") { bytes += e.bytes.length; if (bytes >= 16 && atAbort < 0) { ac.abort(); atAbort = bytes; } } else end = e;
     }
     expect(end).toMatchObject({ type: "error", code: "cancelled" });
-    expect(bytes).toBeLessThanOrEqual(16 + 8);
+    // bytes arrive in events of several blocks; after the abort at most the block then running (B = 8) may follow
+    expect(atAbort).toBeGreaterThanOrEqual(16);
+    expect(bytes - atAbort).toBeLessThanOrEqual(8);
+    expect(bytes).toBeLessThan(900);
   });
 });
