@@ -145,15 +145,17 @@ export class Engine {
       work: new WorkBudget(r.maxNewBytes), counters, guide, lp };
     // Bytes leave in one event per breath (the first ones at once): one event per byte would cost AR more in
     // the consumers (stream framing, every layer of generators) than its kernels in the slower ones.
-    let lastBreath = performance.now(), blocks = 0, sent = false;
+    // With log-probabilities an event stays as small as the prompt's above (each byte's record is up to ~700 bytes).
+    let lastBreath = performance.now(), blocks = 0, sent = false, heldBytes = 0;
+    const maxHeld = lp ? Math.max(16, Math.floor(24_000 / (48 + 32 * (x.logprobs ?? 0)))) : 4096;
     const held: Uint8Array[] = [];
-    const release = () => bytesEvent(held.length === 1 ? held[0] : concatBytes(held.splice(0)), lp);
+    const release = () => { heldBytes = 0; return bytesEvent(held.length === 1 ? held[0] : concatBytes(held.splice(0)), lp); };
     for await (const bytes of MODES[r.mode](ctx)) {
       alive?.();
       const emit = out.push(bytes);
-      if (emit.length) held.push(emit);
+      if (emit.length) { held.push(emit); heldBytes += emit.length; }
       if (out.finish) break;
-      if (!sent && held.length) { sent = true; yield release(); held.length = 0; }
+      if ((!sent || heldBytes >= maxHeld) && held.length) { sent = true; yield release(); held.length = 0; }
       if (++blocks >= BREATHE_BLOCKS || performance.now() - lastBreath > BREATHE_MS) {
         if (held.length) { yield release(); held.length = 0; }
         await breathe();
