@@ -343,11 +343,11 @@ async function main(): Promise<void> {
   const sampleHeap = async () => { const h = await readHeap(); if (h) heapSamples.push({ t: Date.now() - t0, heap: h.heapMB, backing: h.backingMB }); };
   // each sample forces a full collection first, so the RSS read after it holds no garbage waiting to be collected
   // the pool worker's own account of its memory (main thread's JS heap, external, ArrayBuffers) beside its RSS
-  const poolSamples: { t: number; heapUsed: number; external: number; arrayBuffers: number; threadsHeapUsed: number; threadsHeapTotal: number }[] = [];
+  const poolSamples: { t: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; threadsHeapUsed: number; threadsHeapTotal: number }[] = [];
   const samplePool = async () => {
     if (!pool) return;
     try {
-      const m = ((await (await fetch(`${pool.url}/health`, { signal: AbortSignal.timeout(5000) })).json()) as { memoryMB?: { heapUsed: number; external: number; arrayBuffers: number; threadsHeapUsed: number; threadsHeapTotal: number } }).memoryMB;
+      const m = ((await (await fetch(`${pool.url}/health`, { signal: AbortSignal.timeout(5000) })).json()) as { memoryMB?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; threadsHeapUsed: number; threadsHeapTotal: number } }).memoryMB;
       if (m) poolSamples.push({ t: Date.now() - t0, ...m });
     } catch { /* busy or gone: the RSS sample still counts */ }
   };
@@ -420,7 +420,7 @@ async function main(): Promise<void> {
       arrayBuffersMB: { start: round(heapSamples[0].backing), max: round(Math.max(...heapSamples.map((h) => h.backing))), end: round(heapSamples[heapSamples.length - 1].backing),
         slopeLastHalfMBPerMin: round(slope(lastHalf(heapSamples).map((h) => ({ t: h.t, v: h.backing }))), 2) },
     } : null;
-    const poolWorker = poolSamples.length ? Object.fromEntries((["heapUsed", "external", "arrayBuffers", "threadsHeapUsed", "threadsHeapTotal"] as const).map((k) => [k, {
+    const poolWorker = poolSamples.length ? Object.fromEntries((["heapUsed", "heapTotal", "external", "arrayBuffers", "threadsHeapUsed", "threadsHeapTotal"] as const).map((k) => [k, {
       start: round(poolSamples[0][k]), max: round(Math.max(...poolSamples.map((p) => p[k]))), end: round(poolSamples[poolSamples.length - 1][k]),
       slopeLastHalfMBPerMin: round(slope(lastHalf(poolSamples).map((p) => ({ t: p.t, v: p[k] }))), 2) }])) : null;
     const fifth = (minutes * 60_000) / 5;

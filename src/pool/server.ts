@@ -37,10 +37,10 @@ function hasSecret(req: IncomingMessage, secret: string): boolean {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-/** The process's memory in MB: resident, and the main thread's JS heap in use, external memory and ArrayBuffers. */
-function memoryMB(): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
+/** The process's memory in MB: resident, and the main thread's JS heap in use and committed, external memory and ArrayBuffers. */
+function memoryMB(): { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } {
   const m = process.memoryUsage(), mb = (x: number) => Math.round((x / 2 ** 20) * 10) / 10;
-  return { rss: mb(m.rss), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+  return { rss: mb(m.rss), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
 }
 
 export function createPoolServer(engines: EngineThreads, o: PoolServerOptions): Server {

@@ -26,7 +26,7 @@ export interface TsPoolOptions { models?: string; threads?: number; capacity?: n
 
 /** The TypeScript engine pool worker (`npm run pool:ts`), run from source with tsx. */
 export function startTsPoolWorker(o: TsPoolOptions = {}): Promise<PoolWorker> {
-  return startPoolProcess(process.execPath, ["--import", require.resolve("tsx"), "src/pool/main.ts", "--models", o.models ?? "models/blt-d-tiny",
+  return startPoolProcess(process.execPath, ["--max-semi-space-size=4", "--import", require.resolve("tsx"), "src/pool/main.ts", "--models", o.models ?? "models/blt-d-tiny",
     "--port", "0", "--threads", String(o.threads ?? 1), "--capacity", String(o.capacity ?? 4), "--event-delay-ms", String(o.eventDelayMs ?? 0), ...(o.args ?? [])]);
 }
 
