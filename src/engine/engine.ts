@@ -9,7 +9,7 @@ import { decodeBltD } from "./decode/blt-d.ts";
 import { decodeBltDv } from "./decode/blt-dv.ts";
 import { decodeBltS } from "./decode/blt-s.ts";
 import { ModeScratch, type ModeContext, type ModeGenerator } from "./decode/context.ts";
-import { OutputFramer } from "./decode/output.ts";
+import { concatBytes, OutputFramer } from "./decode/output.ts";
 import { Sampler } from "./decode/sampler.ts";
 import { Sequence } from "./decode/sequence.ts";
 import { WorkBudget } from "./decode/work-budget.ts";
@@ -133,8 +133,8 @@ export class Engine {
       await seq.appendClean(ids, 0, true);
       const top = x.logprobs ?? 0;
       const records: (ByteLogprob | null)[] = Array.from(r.prompt, (b, i) => (i === 0 ? null : logprobOf(seq.logitsOf(i), 0, b, top)));
-      // in events of a bounded size (a pool worker's events are at most 64 KiB on the wire)
-      const per = Math.max(16, Math.floor(24_000 / (48 + 32 * top)));
+      // in events of a bounded size
+      const per = logprobEventBytes(top);
       for (let i = 0; i < records.length; i += per) yield { type: "bytes", bytes: new Uint8Array(0), promptLogprobs: records.slice(i, i + per) };
     } else await seq.prefill(r.prompt);
     alive?.();
@@ -147,17 +147,17 @@ export class Engine {
     // the consumers (stream framing, every layer of generators) than its kernels in the slower ones.
     // With log-probabilities an event stays as small as the prompt's above (each byte's record is up to ~700 bytes).
     let lastBreath = performance.now(), blocks = 0, sent = false, heldBytes = 0;
-    const maxHeld = lp ? Math.max(16, Math.floor(24_000 / (48 + 32 * (x.logprobs ?? 0)))) : 4096;
+    const maxHeld = lp ? logprobEventBytes(x.logprobs ?? 0) : 4096;
     const held: Uint8Array[] = [];
-    const release = () => { heldBytes = 0; return bytesEvent(held.length === 1 ? held[0] : concatBytes(held.splice(0)), lp); };
+    const release = () => { heldBytes = 0; sent = true; const parts = held.splice(0); return bytesEvent(parts.length === 1 ? parts[0] : concatBytes(parts), lp); };
     for await (const bytes of MODES[r.mode](ctx)) {
       alive?.();
       const emit = out.push(bytes);
       if (emit.length) { held.push(emit); heldBytes += emit.length; }
       if (out.finish) break;
-      if ((!sent || heldBytes >= maxHeld) && held.length) { sent = true; yield release(); held.length = 0; }
+      if ((!sent || heldBytes >= maxHeld) && held.length) yield release();
       if (++blocks >= BREATHE_BLOCKS || performance.now() - lastBreath > BREATHE_MS) {
-        if (held.length) { yield release(); held.length = 0; }
+        if (held.length) yield release();
         await breathe();
         lastBreath = performance.now();
         blocks = 0;
@@ -166,7 +166,7 @@ export class Engine {
     }
     const rest = out.flush();
     if (rest.length) held.push(rest);
-    if (held.length) { yield release(); held.length = 0; }
+    if (held.length) yield release();
     const stats: DecodeStats = {
       mode: r.mode, promptBytes: r.prompt.length, generatedBytes: out.text.length,
       passes: { entropy: m.counters.entropy - c0.entropy, encoder: m.counters.encoder - c0.encoder,
@@ -181,11 +181,10 @@ export class Engine {
   }
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { all.set(p, o); o += p.length; }
-  return all;
+
+/** Most bytes one event with log-probabilities carries (a pool worker's events are at most 64 KiB on the wire). */
+function logprobEventBytes(top: number): number {
+  return Math.max(16, Math.floor(24_000 / (48 + 32 * top)));
 }
 
 /** A bytes event, with the emitted bytes' log-probabilities when the request asked for them. */

@@ -7,6 +7,7 @@ import { chatLogprobs, chunk, legacyLogprobs, newHead, usageChunk, usageOf, whol
 import type { ModePicker } from "./mode-picker.ts";
 import { chatPrompt, chatSchema, completionSchema, parseBody, requestedMode, toDecodeRequest, type RequestDefaults } from "./schemas.ts";
 import type { DecodeEnd, Slot } from "./slots.ts";
+import { concatBytes } from "../engine/decode/output.ts";
 
 export interface CompletionDeps {
   /** Picks the backend for a request, or throws an ApiError (404 unknown model, 503 nothing up). */
@@ -120,8 +121,8 @@ async function answerWhole(kind: Kind, head: Head, backendName: string, first: I
         throw fromDecodeError(e);
       } else {
         end = "completed";
-        const generated = concat(parts);
-        const all = out.echo ? concat([out.echo, generated]) : generated;
+        const generated = concatBytes(parts);
+        const all = out.echo ? concatBytes([out.echo, generated]) : generated;
         const text = new TextDecoder().decode(all);
         let lp: object | null = null;
         if (out.logprobs) {
@@ -137,13 +138,6 @@ async function answerWhole(kind: Kind, head: Head, backendName: string, first: I
   } finally {
     finish(end);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
 }
 
 /**

@@ -67,3 +67,11 @@ export function utf8Boundary(buf: Uint8Array, end: number): number {
   }
   return end;
 }
+
+/** The parts, end to end, in one new array. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { all.set(p, o); o += p.length; }
+  return all;
+}
